@@ -1,0 +1,102 @@
+package consensus
+
+// This file fixes the contract between the core (Raft), the node loop, and
+// the simulator. The core's implementation lives in raft.go and friends.
+
+// Role is a node's part in the current term.
+type Role uint8
+
+const (
+	RoleFollower Role = iota
+	RolePreCandidate
+	RoleCandidate
+	RoleLeader
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleFollower:
+		return "follower"
+	case RolePreCandidate:
+		return "pre-candidate"
+	case RoleCandidate:
+		return "candidate"
+	case RoleLeader:
+		return "leader"
+	}
+	return "unknown"
+}
+
+// SoftState is volatile state worth announcing: who leads, in which term, and
+// this node's role. It is not persisted.
+type SoftState struct {
+	Role   Role
+	Term   uint64
+	Leader NodeID
+}
+
+// ReadState says that a read request may be served once the local state
+// machine has applied Index.
+type ReadState struct {
+	RequestID uint64
+	Index     uint64
+}
+
+// ProposalAck says where a proposal went. When Err is nil the proposal sits at
+// Index with Term: it succeeded when the entry committed at Index has Term,
+// and failed definitely when an entry of another term commits there. When Err
+// is non-nil (ErrProposalDropped, ErrNoLeader) it was never appended.
+type ProposalAck struct {
+	RequestID uint64
+	Index     uint64
+	Term      uint64
+	Err       error
+}
+
+// ReadAck reports a read request that cannot be served (Err: ErrNoLeader,
+// ErrProposalDropped when leadership was lost before confirmation).
+type ReadAck struct {
+	RequestID uint64
+	Err       error
+}
+
+// Ready is the core's batch of effects. The node loop must, in order:
+//  1. send Messages at once (they do not depend on local durability: the
+//     leader's AppendEntries may go out while it writes its own log,
+//     thesis §10.2.1);
+//  2. if Snapshot is non-nil, restore the state machine and the log from it;
+//  3. durably write HardState (if HardStateChanged) and Entries (one batch,
+//     one fsync; the first entry may overwrite a suffix);
+//  4. only then send MessagesAfterPersist (votes, append acks);
+//  5. hand CommittedEntries to the applier in order, and settle ReadStates,
+//     ProposalAcks and ReadAcks with the waiting clients;
+//  6. call Advance(rd).
+type Ready struct {
+	SoftState            *SoftState // nil when unchanged since the last Ready
+	HardState            HardState
+	HardStateChanged     bool
+	Entries              []Entry
+	Snapshot             *IncomingSnapshot
+	Messages             []Message
+	MessagesAfterPersist []Message
+	CommittedEntries     []Entry
+	ReadStates           []ReadState
+	ProposalAcks         []ProposalAck
+	ReadAcks             []ReadAck
+}
+
+// IncomingSnapshot is a complete snapshot received from the leader, to be
+// installed: the state machine restored from Data and the log reset to start
+// after Meta.Index.
+type IncomingSnapshot struct {
+	Meta SnapshotMeta
+	Data []byte
+}
+
+// IsEmpty reports whether rd carries no effect at all.
+func (rd *Ready) IsEmpty() bool {
+	return rd.SoftState == nil && !rd.HardStateChanged && len(rd.Entries) == 0 &&
+		rd.Snapshot == nil && len(rd.Messages) == 0 && len(rd.MessagesAfterPersist) == 0 &&
+		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 &&
+		len(rd.ProposalAcks) == 0 && len(rd.ReadAcks) == 0
+}
