@@ -100,3 +100,20 @@ func (rd *Ready) IsEmpty() bool {
 		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 &&
 		len(rd.ProposalAcks) == 0 && len(rd.ReadAcks) == 0
 }
+
+// BugHooks plant known bugs in the core, for tests that prove the simulator
+// catches them. Production code leaves Config.Bugs nil; each field turns one
+// rule of Raft off.
+type BugHooks struct {
+	// CommitOldTermByCount commits entries of earlier terms by counting
+	// replicas (the Figure 8 bug, Raft §5.4.2).
+	CommitOldTermByCount bool
+	// ForgetVotePersist grants votes without putting the vote in HardState.
+	ForgetVotePersist bool
+	// SkipLogMatching accepts AppendEntries without checking prevLogIndex/
+	// prevLogTerm.
+	SkipLogMatching bool
+	// ReadWithoutQuorum serves ReadIndex at once on the leader, without a
+	// heartbeat round confirming leadership.
+	ReadWithoutQuorum bool
+}
