@@ -1,0 +1,73 @@
+// Package conf owns raftkv's configuration: one Config struct, its defaults,
+// loading from a redis.conf-style file and --flags, validation, and the
+// name/value view that CONFIG GET and CONFIG SET use.
+//
+// # Why it looks like redis-server
+//
+// Operators and tools already know redis-server's conventions, so we keep
+// them: `raftkv [file] [--directive value ...]`, directives named as in Redis
+// where the meaning is the same (port, bind, dir, requirepass, maxmemory,
+// maxmemory-policy, appendfsync, databases, timeout, maxclients,
+// proto-max-bulk-len, loglevel, logfile), memory sizes with Redis's units
+// (1k = 1000, 1kb = 1024, likewise m/mb and g/gb), and the file syntax of
+// redis.conf: one directive per line, # comments, "double quotes" with
+// backslash escapes (\n \r \t \b \a \xHH) and 'single quotes'. Flags override
+// the file; a directive given twice keeps the last value. `raftkv` with no
+// arguments is a single-node server on 127.0.0.1:6379.
+//
+// Our own directives configure Raft:
+//
+//	node-id             this node's id (positive), default 1
+//	raft-addr           where the peer transport listens; default bind:port+10000
+//	                    (like the Redis Cluster bus)
+//	cluster             initial membership, the same line on every node:
+//	                    id=raft-host:port/client-host:port[,...]
+//	                    e.g. 1=127.0.0.1:17001/127.0.0.1:7001,2=...
+//	                    The client address lets a follower tell clients where
+//	                    the leader is. Default: this node alone.
+//	cluster-id          peers presenting another id in the handshake are refused
+//	cluster-secret      shared secret proven in the peer handshake ("" = none)
+//	election-timeout    ms, default 1000; must exceed heartbeat-interval
+//	heartbeat-interval  ms, default 100
+//	tick-interval       ms, default 10: the resolution of the consensus clock
+//	                    (timeouts are converted to ticks); at most heartbeat
+//	snapshot-threshold  applied entries between snapshots, default 100000
+//	read-mode           readindex (default; a heartbeat round per read batch)
+//	                    or lease (no round trip, but relies on bounded clock
+//	                    drift and needs check-quorum)
+//	metrics-addr        host:port of the Prometheus endpoint, "" = off
+//	request-timeout     ms a client waits for its write to commit before it
+//	                    gets an "outcome unknown" error, default 5000
+//
+// # appendfsync
+//
+// In Redis, appendfsync trades durability for speed. For us every write is
+// acknowledged only when a majority has it in its log, and each node's WAL
+// makes a batch durable with one fsync per group commit. "always" (default)
+// fsyncs every group commit before acknowledging: no acknowledged write is
+// lost even if every node loses power at once. "everysec" and "no" let the
+// WAL acknowledge before fsync (once a second, or when the OS decides): an
+// acknowledged write then survives any minority of crashes, but not a
+// simultaneous power loss of a majority. Raft's safety with unsynced votes is
+// the WAL package's concern; term and vote are always synced.
+//
+// # Errors
+//
+// Every error is one line naming the place and the directive, e.g.
+//
+//	conf: line 3: "port": "abc" is not an integer
+//	conf: command line: "cluster": node id 1 appears twice
+//
+// so the binary can print it and exit 1. Errors match ErrUnknownDirective,
+// ErrNotLive or ErrInvalidValue with errors.Is; CONFIG SET maps them to
+// Redis's error texts.
+//
+// # Live changes
+//
+// Set (CONFIG SET) changes only the directives in LiveDirectives: those the
+// RESP server reads on every use (requirepass, timeout, maxclients,
+// proto-max-bulk-len, loglevel). Everything else shapes components built at
+// start-up and needs a restart; changing it live would silently do nothing.
+// A Config is a plain value, not safe for concurrent use: whoever shares one
+// (the RESP server) serialises access.
+package conf
