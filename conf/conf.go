@@ -101,7 +101,9 @@ var directives = []directive{
 	{name: "timeout", def: "0", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.TimeoutSeconds, 0, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.TimeoutSeconds) }},
 	{name: "maxclients", def: "10000", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.MaxClients, 1, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	{name: "proto-max-bulk-len", def: "512mb", live: true, set: func(c *Config, v string) error { return parseSize(v, &c.ProtoMaxBulkLenBytes, 1024*1024) }, get: func(c *Config) string { return strconv.FormatInt(c.ProtoMaxBulkLenBytes, 10) }},
-	{name: "loglevel", def: "notice", live: true, set: func(c *Config, v string) error { return parseEnum(v, &c.LogLevel, "debug", "verbose", "notice", "warning") }, get: func(c *Config) string { return c.LogLevel }},
+	{name: "loglevel", def: "notice", live: true, set: func(c *Config, v string) error {
+		return parseEnum(v, &c.LogLevel, "debug", "verbose", "notice", "warning")
+	}, get: func(c *Config) string { return c.LogLevel }},
 	{name: "logfile", def: "", set: func(c *Config, v string) error { c.LogFile = v; return nil }, get: func(c *Config) string { return c.LogFile }},
 
 	{name: "node-id", def: "1", set: func(c *Config, v string) error { return parseNodeID(v, &c.NodeID) }, get: func(c *Config) string { return strconv.FormatUint(c.NodeID, 10) }},
