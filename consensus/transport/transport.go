@@ -1,0 +1,722 @@
+package transport
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxFrameBytes       = 64 << 20
+	DefaultQueueLen            = 4096
+	DefaultDialTimeout         = 2 * time.Second
+	DefaultHandshakeTimeout    = 2 * time.Second
+	DefaultWriteTimeout        = 5 * time.Second
+	DefaultReconnectBackoffMin = 50 * time.Millisecond
+	DefaultReconnectBackoffMax = 2 * time.Second
+	DefaultMaxInboundConns     = 256
+)
+
+const (
+	// frameSoftBytes: the sender closes a batch frame once its payload
+	// passes this size, so that the receiver can deliver the first
+	// messages of a large batch before the last ones arrive.
+	frameSoftBytes = 1 << 20
+	// writeBytesMax: the sender writes its buffer out once it passes this
+	// size, bounding the memory held per peer.
+	writeBytesMax = 4 << 20
+	// readBufferBytes sizes the buffered reader of inbound connections.
+	readBufferBytes = 64 << 10
+)
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("transport: closed")
+
+// Config configures a Transport. Zero durations and sizes take the defaults
+// above.
+type Config struct {
+	// ID is this node's id (non-zero).
+	ID consensus.NodeID
+	// ClusterID names the cluster; nodes of other clusters are refused.
+	ClusterID string
+	// Secret, when set, must be shared by all nodes: each connection proves
+	// it with an HMAC-SHA256 challenge. Empty: no authentication (then the
+	// peer id in the handshake is taken on trust).
+	Secret string
+	// ListenAddr is where Start listens ("127.0.0.1:0" picks a port).
+	ListenAddr string
+	// Peers maps the ids of the other nodes to their addresses.
+	Peers map[consensus.NodeID]string
+	// MaxFrameBytes bounds one frame (type+payload) both ways. A message
+	// that does not fit is dropped on send; a longer frame received closes
+	// the connection. It must exceed the largest MsgApp/MsgSnap the node
+	// builds.
+	MaxFrameBytes int
+	// QueueLen bounds each peer's send queue, in messages. When it is full
+	// Send drops and counts (Raft retries).
+	QueueLen int
+	// DialTimeout bounds a TCP connect; HandshakeTimeout the whole
+	// handshake on both sides; WriteTimeout each batched write.
+	DialTimeout, HandshakeTimeout, WriteTimeout time.Duration
+	// ReconnectBackoffMin/Max bound the delay between dial attempts, which
+	// doubles from Min up to Max and is jittered by ±25%.
+	ReconnectBackoffMin, ReconnectBackoffMax time.Duration
+	// MaxInboundConns bounds concurrent inbound connections (counting
+	// those still in handshake).
+	MaxInboundConns int
+	// Logger receives connection events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.MaxInboundConns <= 0 {
+		c.MaxInboundConns = DefaultMaxInboundConns
+	}
+	def(&c.DialTimeout, DefaultDialTimeout)
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.ReconnectBackoffMin, DefaultReconnectBackoffMin)
+	def(&c.ReconnectBackoffMax, DefaultReconnectBackoffMax)
+	if c.ReconnectBackoffMax < c.ReconnectBackoffMin {
+		c.ReconnectBackoffMax = c.ReconnectBackoffMin
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// PeerStats counts one peer's outbound traffic.
+type PeerStats struct {
+	ID   consensus.NodeID
+	Addr string
+	// SentMsgs were written to the socket (not necessarily received).
+	SentMsgs uint64
+	// DroppedMsgs were lost: queue full, too large for a frame, or in a
+	// write that failed.
+	DroppedMsgs uint64
+	// Writes counts batched socket writes (SentMsgs/Writes is the batch
+	// size).
+	Writes uint64
+	// Reconnects counts connections established after the first.
+	Reconnects uint64
+	// RefusedHandshakes counts outbound handshakes refused by either side.
+	RefusedHandshakes uint64
+	Connected         bool
+	QueuedMsgs        int
+}
+
+// Stats is a snapshot of the transport's counters.
+type Stats struct {
+	Peers []PeerStats // sorted by ID
+	// RefusedInbound counts inbound handshakes refused by either side.
+	RefusedInbound uint64
+	// ReceivedMsgs were delivered to the node.
+	ReceivedMsgs uint64
+	// DroppedUnknownPeer were sent to an id with no address.
+	DroppedUnknownPeer uint64
+	// InboundConns is the number of open inbound connections.
+	InboundConns int
+}
+
+// Transport carries consensus messages between peers over TCP. It is safe
+// for concurrent use. See the package documentation for the model.
+type Transport struct {
+	cfg     Config
+	hc      handshakeConfig
+	deliver func(consensus.Message)
+	log     *slog.Logger
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.RWMutex // guards the fields below
+	peers   map[consensus.NodeID]*peer
+	inbound map[net.Conn]struct{}
+	ln      net.Listener
+	started bool
+	closed  bool
+
+	refusedInbound     atomic.Uint64
+	receivedMsgs       atomic.Uint64
+	droppedUnknownPeer atomic.Uint64
+
+	// onConnected, when set (tests), is called by a sender after each
+	// successful handshake.
+	onConnected func(consensus.NodeID)
+}
+
+// peer is one destination: its queue and its sender goroutine.
+type peer struct {
+	id consensus.NodeID
+
+	mu     sync.Mutex
+	addr   string
+	queue  []consensus.Message // bounded by Config.QueueLen
+	notify chan struct{}       // capacity 1: "the queue is not empty"
+
+	cancel context.CancelFunc // stops the sender
+	done   chan struct{}      // closed when the sender has returned
+
+	sentMsgs, droppedMsgs, writes, reconnects, refused atomic.Uint64
+	connected                                          atomic.Bool
+}
+
+// New checks cfg and returns a Transport that delivers inbound messages to
+// deliver, which is called from one goroutine per inbound connection (so
+// concurrently) and may block briefly; a blocked deliver stalls only that
+// connection. Nothing runs until Start.
+func New(cfg Config, deliver func(consensus.Message)) (*Transport, error) {
+	cfg.setDefaults()
+	switch {
+	case cfg.ID == consensus.None:
+		return nil, errors.New("transport: config: ID must be non-zero")
+	case len(cfg.ClusterID) > clusterIDBytesMax:
+		return nil, fmt.Errorf("transport: config: ClusterID of %d bytes exceeds %d", len(cfg.ClusterID), clusterIDBytesMax)
+	case cfg.MaxFrameBytes > 1<<31-1:
+		return nil, fmt.Errorf("transport: config: MaxFrameBytes %d does not fit the 31-bit length", cfg.MaxFrameBytes)
+	case cfg.MaxFrameBytes < handshakeFrameBytesMax:
+		return nil, fmt.Errorf("transport: config: MaxFrameBytes %d is below %d", cfg.MaxFrameBytes, handshakeFrameBytesMax)
+	case deliver == nil:
+		return nil, errors.New("transport: deliver callback is nil")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{
+		cfg:     cfg,
+		hc:      handshakeConfig{self: cfg.ID, clusterID: cfg.ClusterID, secret: []byte(cfg.Secret), version: protocolVersion},
+		deliver: deliver,
+		log:     cfg.Logger.With("component", "transport", "node", uint64(cfg.ID)),
+		ctx:     ctx,
+		cancel:  cancel,
+		peers:   make(map[consensus.NodeID]*peer, len(cfg.Peers)),
+		inbound: make(map[net.Conn]struct{}),
+	}
+	t.cfg.Peers = nil // owned by t.peers from now on
+	for id, addr := range cfg.Peers {
+		if id == cfg.ID || id == consensus.None {
+			continue
+		}
+		t.peers[id] = t.newPeer(id, addr)
+	}
+	return t, nil
+}
+
+func (t *Transport) newPeer(id consensus.NodeID, addr string) *peer {
+	return &peer{id: id, addr: addr, notify: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Start listens on Config.ListenAddr and starts the accept loop and one
+// sender per peer. It returns once listening; everything stops when ctx is
+// cancelled or Close is called.
+func (t *Transport) Start(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if t.started {
+		return errors.New("transport: already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", t.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("transport: listen on %q: %w", t.cfg.ListenAddr, err)
+	}
+	t.ln = ln
+	t.started = true
+	// Tie the caller's ctx to ours: cancelling it closes everything.
+	stop := context.AfterFunc(ctx, func() { _ = t.Close() })
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer stop()
+		t.acceptLoop(ln)
+	}()
+	for _, p := range t.peers {
+		t.startSender(p)
+	}
+	t.log.Info("transport listening", "addr", ln.Addr().String(), "peers", len(t.peers))
+	return nil
+}
+
+// Addr is the listening address (nil before Start).
+func (t *Transport) Addr() net.Addr {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
+
+// Send queues msgs for peer to. It never blocks: messages that do not fit
+// in the peer's queue, or for an unknown peer, are dropped and counted. The
+// transport holds on to msgs' slices until they are written.
+func (t *Transport) Send(to consensus.NodeID, msgs []consensus.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	t.mu.RLock()
+	p := t.peers[to]
+	t.mu.RUnlock()
+	if p == nil {
+		t.droppedUnknownPeer.Add(uint64(len(msgs)))
+		return
+	}
+	p.mu.Lock()
+	room := t.cfg.QueueLen - len(p.queue)
+	n := min(room, len(msgs))
+	if n > 0 {
+		p.queue = append(p.queue, msgs[:n]...)
+	}
+	p.mu.Unlock()
+	if n < len(msgs) {
+		p.droppedMsgs.Add(uint64(len(msgs) - n))
+	}
+	if n > 0 {
+		select {
+		case p.notify <- struct{}{}:
+		default: // already signalled
+		}
+	}
+}
+
+// AddPeer adds a peer, or changes its address (the current connection is
+// closed and the next one dials the new address).
+func (t *Transport) AddPeer(id consensus.NodeID, addr string) {
+	if id == t.cfg.ID || id == consensus.None {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	if p := t.peers[id]; p != nil {
+		p.mu.Lock()
+		changed := p.addr != addr
+		p.addr = addr
+		p.mu.Unlock()
+		if changed && t.started {
+			// Restart the sender so that it dials the new address; the
+			// queue survives.
+			p.cancel()
+			<-p.done
+			p.done = make(chan struct{})
+			t.startSender(p)
+		}
+		return
+	}
+	p := t.newPeer(id, addr)
+	t.peers[id] = p
+	if t.started {
+		t.startSender(p)
+	}
+}
+
+// RemovePeer stops sending to id and forgets its queue.
+func (t *Transport) RemovePeer(id consensus.NodeID) {
+	t.mu.Lock()
+	p := t.peers[id]
+	delete(t.peers, id)
+	var stop context.CancelFunc
+	var done chan struct{}
+	if p != nil && t.started {
+		stop, done = p.cancel, p.done
+	}
+	t.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Transport) Stats() Stats {
+	t.mu.RLock()
+	s := Stats{
+		Peers:              make([]PeerStats, 0, len(t.peers)),
+		RefusedInbound:     t.refusedInbound.Load(),
+		ReceivedMsgs:       t.receivedMsgs.Load(),
+		DroppedUnknownPeer: t.droppedUnknownPeer.Load(),
+		InboundConns:       len(t.inbound),
+	}
+	for _, p := range t.peers {
+		p.mu.Lock()
+		ps := PeerStats{ID: p.id, Addr: p.addr, QueuedMsgs: len(p.queue)}
+		p.mu.Unlock()
+		ps.SentMsgs = p.sentMsgs.Load()
+		ps.DroppedMsgs = p.droppedMsgs.Load()
+		ps.Writes = p.writes.Load()
+		ps.Reconnects = p.reconnects.Load()
+		ps.RefusedHandshakes = p.refused.Load()
+		ps.Connected = p.connected.Load()
+		s.Peers = append(s.Peers, ps)
+	}
+	t.mu.RUnlock()
+	slices.SortFunc(s.Peers, func(a, b PeerStats) int { return cmp.Compare(a.ID, b.ID) })
+	return s
+}
+
+// Close stops the listener, the senders and the readers, closes every
+// connection and waits for all goroutines. Queued messages are dropped.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.cancel()
+	var err error
+	if t.ln != nil {
+		err = t.ln.Close()
+	}
+	for c := range t.inbound {
+		_ = c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("transport: closing listener: %w", err)
+	}
+	return nil
+}
+
+// ---- inbound ----
+
+func (t *Transport) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off briefly
+			// rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		t.mu.Lock()
+		if t.closed || len(t.inbound) >= t.cfg.MaxInboundConns {
+			full := !t.closed
+			t.mu.Unlock()
+			if full {
+				t.log.Warn("refusing inbound connection: too many", "remote", conn.RemoteAddr().String(), "max", t.cfg.MaxInboundConns)
+			}
+			_ = conn.Close()
+			continue
+		}
+		t.inbound[conn] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go func() {
+			defer t.wg.Done()
+			t.serveInbound(conn)
+			t.mu.Lock()
+			delete(t.inbound, conn)
+			t.mu.Unlock()
+			_ = conn.Close()
+		}()
+	}
+}
+
+// serveInbound authenticates a connection, then reads batch frames and
+// delivers their messages until the connection fails or the transport
+// closes.
+func (t *Transport) serveInbound(conn net.Conn) {
+	remote := conn.RemoteAddr().String()
+	fr := &frameReader{r: bufio.NewReaderSize(conn, readBufferBytes)}
+	_ = conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	hs := handshaker{hc: &t.hc, w: conn, fr: fr}
+	from, err := hs.accept()
+	if err != nil {
+		if errors.Is(err, ErrHandshakeRefused) {
+			t.refusedInbound.Add(1)
+		}
+		t.log.Warn("inbound handshake failed", "remote", remote, "err", err)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	log := t.log.With("peer", uint64(from), "remote", remote)
+	log.Debug("inbound connection accepted")
+	for {
+		typ, payload, err := fr.readFrame(t.cfg.MaxFrameBytes)
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				log.Debug("inbound connection closed by peer")
+			} else {
+				log.Warn("closing inbound connection", "err", err)
+			}
+			return
+		}
+		if typ != frameBatch {
+			log.Warn("closing inbound connection: unexpected frame type", "type", typ)
+			return
+		}
+		if err := t.deliverBatch(payload, from); err != nil {
+			log.Warn("closing inbound connection", "err", err)
+			return
+		}
+	}
+}
+
+// deliverBatch decodes a batch payload and delivers its messages. A message
+// whose From is not the authenticated peer, or whose To is not this node,
+// is refused: the handshake proved who the peer is, and the frame may not
+// claim otherwise.
+func (t *Transport) deliverBatch(payload []byte, from consensus.NodeID) error {
+	var delivered uint64
+	defer func() { t.receivedMsgs.Add(delivered) }()
+	for i := 0; len(payload) > 0; i++ {
+		var m consensus.Message
+		n, err := DecodeMessage(payload, &m)
+		if err != nil {
+			return fmt.Errorf("message %d of batch: %w", i, err)
+		}
+		payload = payload[n:]
+		if m.From != from || m.To != t.cfg.ID {
+			return fmt.Errorf("%w: message %d (%s) from %d to %d on the connection of peer %d to %d",
+				ErrMalformed, i, m.Type, m.From, m.To, from, t.cfg.ID)
+		}
+		t.deliver(m)
+		delivered++
+	}
+	return nil
+}
+
+// ---- outbound ----
+
+// startSender runs p's sender; t.mu is held.
+func (t *Transport) startSender(p *peer) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	p.cancel = cancel
+	done := p.done
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer close(done)
+		t.runSender(ctx, p)
+	}()
+}
+
+// runSender keeps one connection to p open, reconnecting with jittered
+// exponential backoff, and writes p's queue to it.
+func (t *Transport) runSender(ctx context.Context, p *peer) {
+	log := t.log.With("peer", uint64(p.id))
+	// A local source: jitter must not touch global randomness.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(p.id)^uint64(t.cfg.ID)<<32))
+	backoff := t.cfg.ReconnectBackoffMin
+	s := sender{t: t, p: p, log: log}
+	everConnected := false
+	for ctx.Err() == nil {
+		conn, err := t.dialPeer(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, ErrHandshakeRefused) {
+				p.refused.Add(1)
+				log.Warn("outbound handshake refused", "err", err)
+			} else {
+				log.Debug("dial failed", "err", err, "retry_in", backoff)
+			}
+			// ±25% jitter keeps restarted nodes from redialling in step.
+			jittered := backoff - backoff/4 + time.Duration(rng.Int64N(int64(backoff/2)+1))
+			timer := time.NewTimer(jittered)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			}
+			backoff = min(2*backoff, t.cfg.ReconnectBackoffMax)
+			continue
+		}
+		backoff = t.cfg.ReconnectBackoffMin
+		if everConnected {
+			p.reconnects.Add(1)
+		}
+		everConnected = true
+		p.connected.Store(true)
+		log.Debug("outbound connection established")
+		if t.onConnected != nil {
+			t.onConnected(p.id)
+		}
+		err = s.run(ctx, conn)
+		p.connected.Store(false)
+		_ = conn.Close()
+		if ctx.Err() == nil {
+			log.Info("outbound connection lost", "err", err)
+		}
+	}
+}
+
+// dialPeer connects to p and runs the dialer's handshake.
+func (t *Transport) dialPeer(ctx context.Context, p *peer) (net.Conn, error) {
+	p.mu.Lock()
+	addr := p.addr
+	p.mu.Unlock()
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial peer %d at %s: %w", p.id, addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	hs := handshaker{hc: &t.hc, w: conn, fr: &frameReader{r: conn}}
+	if err := hs.dial(p.id); err != nil {
+		stop()
+		_ = conn.Close()
+		return nil, fmt.Errorf("transport: handshake with peer %d at %s: %w", p.id, addr, err)
+	}
+	stop()
+	_ = conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// sender holds one peer's reusable buffers.
+type sender struct {
+	t     *Transport
+	p     *peer
+	log   *slog.Logger
+	buf   []byte
+	spare []consensus.Message
+}
+
+// run writes queued batches to conn until it fails or ctx ends.
+func (s *sender) run(ctx context.Context, conn net.Conn) error {
+	// The acceptor never writes after the handshake: a read that returns
+	// means the connection is gone, which we learn here rather than at the
+	// next write.
+	broken := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, _ = conn.Read(b[:])
+		close(broken)
+	}()
+	defer func() {
+		_ = conn.Close()
+		<-broken
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-broken:
+			return errors.New("connection closed by peer")
+		case <-s.p.notify:
+		}
+		s.p.mu.Lock()
+		batch := s.p.queue
+		s.p.queue = s.spare[:0]
+		s.p.mu.Unlock()
+		err := s.writeBatch(conn, batch)
+		clear(batch) // release the messages' slices
+		s.spare = batch[:0]
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// writeBatch encodes batch into frames in one buffer and writes it with as
+// few writes as writeBytesMax allows (one for any batch below it).
+func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message) error {
+	frameBytesMax := s.t.cfg.MaxFrameBytes
+	buf := s.buf[:0]
+	start := -1 // offset of the open frame, -1 when none
+	inBuf := 0  // messages encoded in buf
+	var err error
+	flush := func() {
+		if start >= 0 {
+			buf = endFrame(buf, start)
+			start = -1
+		}
+		if inBuf == 0 {
+			return
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(s.t.cfg.WriteTimeout))
+		if _, werr := conn.Write(buf); werr != nil {
+			err = fmt.Errorf("transport: write to peer %d: %w", s.p.id, werr)
+			s.p.droppedMsgs.Add(uint64(inBuf))
+		} else {
+			s.p.sentMsgs.Add(uint64(inBuf))
+			s.p.writes.Add(1)
+		}
+		buf = buf[:0]
+		inBuf = 0
+	}
+	for i := range batch {
+		if err != nil {
+			s.p.droppedMsgs.Add(uint64(len(batch) - i))
+			break
+		}
+		m := &batch[i]
+		size := MessageSize(m)
+		if 1+size > frameBytesMax {
+			s.p.droppedMsgs.Add(1)
+			s.log.Warn("dropping message larger than a frame", "type", m.Type.String(), "bytes", size, "max_frame_bytes", frameBytesMax)
+			continue
+		}
+		if start >= 0 && len(buf)-start-4+size > frameBytesMax {
+			buf = endFrame(buf, start)
+			start = -1
+		}
+		if start < 0 {
+			buf, start = beginFrame(buf, frameBatch)
+		}
+		buf = AppendMessage(buf, m)
+		inBuf++
+		if len(buf)-start >= frameSoftBytes {
+			buf = endFrame(buf, start)
+			start = -1
+		}
+		if len(buf) >= writeBytesMax {
+			flush()
+		}
+	}
+	if err == nil {
+		flush()
+	}
+	if cap(buf) > 2*writeBytesMax {
+		buf = nil // one huge message: do not keep its buffer
+	}
+	s.buf = buf
+	return err
+}
