@@ -165,9 +165,16 @@ type Transport struct {
 	receivedMsgs       atomic.Uint64
 	droppedUnknownPeer atomic.Uint64
 
-	// onConnected, when set (tests), is called by a sender after each
-	// successful handshake.
-	onConnected func(consensus.NodeID)
+	hooks testHooks
+}
+
+// testHooks let tests wait for events instead of polling; all nil in
+// production. They are set before Start and called from transport
+// goroutines.
+type testHooks struct {
+	connected func(peer consensus.NodeID)            // a sender's handshake succeeded
+	refused   func(inbound bool, err error)          // a handshake was refused
+	closed    func(peer consensus.NodeID, err error) // an inbound connection ended
 }
 
 // peer is one destination: its queue and its sender goroutine.
@@ -463,35 +470,48 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	hs := handshaker{hc: &t.hc, w: conn, fr: fr}
 	from, err := hs.accept()
 	if err != nil {
+		t.log.Warn("inbound handshake failed", "remote", remote, "err", err)
 		if errors.Is(err, ErrHandshakeRefused) {
 			t.refusedInbound.Add(1)
+			if t.hooks.refused != nil {
+				t.hooks.refused(true, err)
+			}
 		}
-		t.log.Warn("inbound handshake failed", "remote", remote, "err", err)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
 	log := t.log.With("peer", uint64(from), "remote", remote)
 	log.Debug("inbound connection accepted")
+	err = t.readLoop(fr, from, log)
+	if t.hooks.closed != nil {
+		t.hooks.closed(from, err)
+	}
+}
+
+// readLoop delivers the messages of inbound frames until an error, which it
+// logs and returns.
+func (t *Transport) readLoop(fr *frameReader, from consensus.NodeID, log *slog.Logger) error {
 	for {
 		typ, payload, err := fr.readFrame(t.cfg.MaxFrameBytes)
 		if err != nil {
 			if t.ctx.Err() != nil {
-				return
+				return err
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				log.Debug("inbound connection closed by peer")
 			} else {
 				log.Warn("closing inbound connection", "err", err)
 			}
-			return
+			return err
 		}
 		if typ != frameBatch {
-			log.Warn("closing inbound connection: unexpected frame type", "type", typ)
-			return
+			err := fmt.Errorf("%w: frame type %d after the handshake", ErrMalformed, typ)
+			log.Warn("closing inbound connection", "err", err)
+			return err
 		}
 		if err := t.deliverBatch(payload, from); err != nil {
 			log.Warn("closing inbound connection", "err", err)
-			return
+			return err
 		}
 	}
 }
@@ -553,6 +573,9 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 			if errors.Is(err, ErrHandshakeRefused) {
 				p.refused.Add(1)
 				log.Warn("outbound handshake refused", "err", err)
+				if t.hooks.refused != nil {
+					t.hooks.refused(false, err)
+				}
 			} else {
 				log.Debug("dial failed", "err", err, "retry_in", backoff)
 			}
@@ -575,8 +598,8 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 		everConnected = true
 		p.connected.Store(true)
 		log.Debug("outbound connection established")
-		if t.onConnected != nil {
-			t.onConnected(p.id)
+		if t.hooks.connected != nil {
+			t.hooks.connected(p.id)
 		}
 		err = s.run(ctx, conn)
 		p.connected.Store(false)

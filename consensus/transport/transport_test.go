@@ -1,0 +1,462 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// testTimeout bounds every wait for an event; tests never sleep.
+const testTimeout = 10 * time.Second
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// node is a Transport under test with its inbound messages and events.
+type node struct {
+	*Transport
+	inbox     chan consensus.Message
+	connected chan consensus.NodeID
+	refused   chan error
+	closed    chan error
+	logs      *syncBuffer
+}
+
+// newNode builds and starts a transport; edit adjusts its config first.
+func newNode(t *testing.T, id consensus.NodeID, edit func(*Config)) *node {
+	t.Helper()
+	n := &node{
+		inbox:     make(chan consensus.Message, 1<<14),
+		connected: make(chan consensus.NodeID, 64),
+		refused:   make(chan error, 64),
+		closed:    make(chan error, 64),
+		logs:      &syncBuffer{},
+	}
+	cfg := Config{
+		ID: id, ClusterID: "test", ListenAddr: "127.0.0.1:0",
+		ReconnectBackoffMin: 5 * time.Millisecond, ReconnectBackoffMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	tr, err := New(cfg, func(m consensus.Message) { n.inbox <- m })
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	tr.hooks = testHooks{
+		connected: func(p consensus.NodeID) { nonBlockingSend(n.connected, p) },
+		refused:   func(_ bool, err error) { nonBlockingSend(n.refused, err) },
+		closed:    func(_ consensus.NodeID, err error) { nonBlockingSend(n.closed, err) },
+	}
+	if err := tr.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	n.Transport = tr
+	t.Cleanup(func() { tr.Close() })
+	return n
+}
+
+func nonBlockingSend[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+// await returns the next value of ch or fails the test after testTimeout.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func peerStats(t *testing.T, n *node, id consensus.NodeID) PeerStats {
+	t.Helper()
+	for _, ps := range n.Stats().Peers {
+		if ps.ID == id {
+			return ps
+		}
+	}
+	t.Fatalf("no stats for peer %d", id)
+	return PeerStats{}
+}
+
+// pair starts node 2, then node 1 with node 2 as its peer, and waits until
+// 1 is connected to 2.
+func pair(t *testing.T, edit1, edit2 func(*Config)) (n1, n2 *node) {
+	t.Helper()
+	n2 = newNode(t, 2, edit2)
+	n1 = newNode(t, 1, func(c *Config) {
+		c.Peers = map[consensus.NodeID]string{2: n2.Addr().String()}
+		if edit1 != nil {
+			edit1(c)
+		}
+	})
+	if got := await(t, n1.connected, "node 1 to connect"); got != 2 {
+		t.Fatalf("connected to %d, want 2", got)
+	}
+	return n1, n2
+}
+
+func TestTransportRoundTripEveryType(t *testing.T) {
+	n1, n2 := pair(t, nil, nil)
+	var sent []consensus.Message
+	for typ := consensus.MsgPreVote; typ.Valid(); typ++ {
+		m := fullMessage(t, typ, uint64(typ)*3)
+		m.From, m.To = 1, 2
+		sent = append(sent, m)
+		n1.Send(2, []consensus.Message{m})
+	}
+	for i, want := range sent {
+		got := await(t, n2.inbox, "message "+want.Type.String())
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("message %d:\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	if s := n2.Stats(); s.ReceivedMsgs != uint64(len(sent)) {
+		t.Fatalf("ReceivedMsgs = %d, want %d", s.ReceivedMsgs, len(sent))
+	}
+}
+
+// TestTransportBatchesOneWrite: messages queued together leave in one
+// write, in order.
+func TestTransportBatchesOneWrite(t *testing.T) {
+	n1, n2 := pair(t, nil, nil)
+	const count = 500
+	batch := make([]consensus.Message, count)
+	for i := range batch {
+		batch[i] = consensus.Message{Type: consensus.MsgHeartbeat, From: 1, To: 2, Term: 3, Commit: uint64(i), Context: uint64(i)}
+	}
+	n1.Send(2, batch)
+	for i := range count {
+		if got := await(t, n2.inbox, "batched message"); got.Commit != uint64(i) {
+			t.Fatalf("message %d has Commit %d: order lost", i, got.Commit)
+		}
+	}
+	ps := peerStats(t, n1, 2)
+	if ps.Writes != 1 || ps.SentMsgs != count {
+		t.Fatalf("Writes = %d, SentMsgs = %d; want 1 write of %d messages", ps.Writes, ps.SentMsgs, count)
+	}
+}
+
+// TestTransportSplitsFrames: a batch larger than one frame is split, never
+// sent as an oversized frame; a message larger than a frame is dropped.
+func TestTransportSplitsFrames(t *testing.T) {
+	const frameMax = 4096
+	limit := func(c *Config) { c.MaxFrameBytes = frameMax }
+	n1, n2 := pair(t, limit, limit)
+	var batch []consensus.Message
+	for i := range 20 {
+		batch = append(batch, consensus.Message{Type: consensus.MsgApp, From: 1, To: 2, Index: uint64(i), Data: bytes.Repeat([]byte{byte(i)}, 1000)})
+	}
+	huge := consensus.Message{Type: consensus.MsgSnap, From: 1, To: 2, Data: make([]byte, frameMax)}
+	batch = append(batch[:10], append([]consensus.Message{huge}, batch[10:]...)...)
+	n1.Send(2, batch)
+	for i := range 20 {
+		if got := await(t, n2.inbox, "split message"); got.Index != uint64(i) || len(got.Data) != 1000 {
+			t.Fatalf("message %d: Index %d, %d bytes", i, got.Index, len(got.Data))
+		}
+	}
+	if ps := peerStats(t, n1, 2); ps.DroppedMsgs != 1 || ps.SentMsgs != 20 {
+		t.Fatalf("DroppedMsgs = %d, SentMsgs = %d; want 1 and 20", ps.DroppedMsgs, ps.SentMsgs)
+	}
+}
+
+func TestTransportQueueDropsWhenFull(t *testing.T) {
+	// A peer that refuses connections: the sender never drains the queue.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+	n1 := newNode(t, 1, func(c *Config) {
+		c.QueueLen = 4
+		c.Peers = map[consensus.NodeID]string{2: deadAddr}
+	})
+	msgs := make([]consensus.Message, 10)
+	for i := range msgs {
+		msgs[i] = consensus.Message{Type: consensus.MsgHeartbeat, From: 1, To: 2}
+	}
+	tests := []struct {
+		name        string
+		to          consensus.NodeID
+		send        int
+		wantQueued  int
+		wantDropped uint64
+		wantUnknown uint64
+	}{
+		{"fills the queue then drops", 2, 10, 4, 6, 0},
+		{"full queue drops everything", 2, 3, 4, 9, 0},
+		{"unknown peer", 7, 5, 4, 9, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n1.Send(tc.to, msgs[:tc.send])
+			s := n1.Stats()
+			ps := peerStats(t, n1, 2)
+			if ps.QueuedMsgs != tc.wantQueued || ps.DroppedMsgs != tc.wantDropped || s.DroppedUnknownPeer != tc.wantUnknown {
+				t.Fatalf("queued %d dropped %d unknown %d; want %d %d %d",
+					ps.QueuedMsgs, ps.DroppedMsgs, s.DroppedUnknownPeer, tc.wantQueued, tc.wantDropped, tc.wantUnknown)
+			}
+			if ps.Connected {
+				t.Fatalf("connected to a closed port")
+			}
+		})
+	}
+}
+
+// TestTransportReconnectsAfterPeerRestart: node 2 goes away and comes back
+// on the same address; node 1 redials and delivers again.
+func TestTransportReconnectsAfterPeerRestart(t *testing.T) {
+	n1, n2 := pair(t, nil, nil)
+	addr := n2.Addr().String()
+	hb := []consensus.Message{{Type: consensus.MsgHeartbeat, From: 1, To: 2, Term: 1}}
+	n1.Send(2, hb)
+	await(t, n2.inbox, "message before restart")
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2b := newNode(t, 2, func(c *Config) { c.ListenAddr = addr })
+	if got := await(t, n1.connected, "reconnect to restarted peer"); got != 2 {
+		t.Fatalf("reconnected to %d", got)
+	}
+	n1.Send(2, []consensus.Message{{Type: consensus.MsgHeartbeat, From: 1, To: 2, Term: 2}})
+	if got := await(t, n2b.inbox, "message after restart"); got.Term != 2 {
+		t.Fatalf("got Term %d after restart, want 2", got.Term)
+	}
+	if ps := peerStats(t, n1, 2); ps.Reconnects < 1 || !ps.Connected {
+		t.Fatalf("Reconnects = %d, Connected = %v; want >= 1, true", ps.Reconnects, ps.Connected)
+	}
+}
+
+func TestTransportRefusesHandshake(t *testing.T) {
+	const secret = "correct horse battery staple"
+	tests := []struct {
+		name       string
+		edit1      func(*Config)
+		edit2      func(*Config)
+		peerID     consensus.NodeID // the id node 1 believes node 2 has
+		wantReason string
+	}{
+		{"wrong cluster id", func(c *Config) { c.ClusterID = "other" }, nil, 2, "cluster id"},
+		{"wrong secret", func(c *Config) { c.Secret = "guess" }, func(c *Config) { c.Secret = secret }, 2, "wrong cluster secret"},
+		{"missing secret", nil, func(c *Config) { c.Secret = secret }, 2, "no cluster secret"},
+		{"wrong node id", nil, nil, 3, "addressed to node 3, but this is node 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n2 := newNode(t, 2, tc.edit2)
+			n1 := newNode(t, 1, func(c *Config) {
+				c.Peers = map[consensus.NodeID]string{tc.peerID: n2.Addr().String()}
+				if tc.edit1 != nil {
+					tc.edit1(c)
+				}
+			})
+			for side, n := range map[string]*node{"dialer": n1, "acceptor": n2} {
+				err := await(t, n.refused, side+" refusal")
+				if !errors.Is(err, ErrHandshakeRefused) || !strings.Contains(err.Error(), tc.wantReason) {
+					t.Fatalf("%s: err = %v, want a refusal naming %q", side, err, tc.wantReason)
+				}
+				if !strings.Contains(n.logs.String(), tc.wantReason) {
+					t.Fatalf("%s did not log the reason %q:\n%s", side, tc.wantReason, n.logs.String())
+				}
+			}
+			if n2.Stats().RefusedInbound == 0 || peerStats(t, n1, tc.peerID).RefusedHandshakes == 0 {
+				t.Fatalf("refusals not counted: %+v / %+v", n2.Stats(), n1.Stats())
+			}
+			select {
+			case p := <-n1.connected:
+				t.Fatalf("connected to %d despite the refusal", p)
+			default:
+			}
+		})
+	}
+}
+
+// rawPeer dials n as node `self` and completes the handshake, for tests
+// that write hand-made frames.
+func rawPeer(t *testing.T, n *node, self consensus.NodeID) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", n.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	hs := handshaker{hc: &handshakeConfig{self: self, clusterID: "test", version: protocolVersion}, w: conn, fr: &frameReader{r: conn}}
+	if err := hs.dial(n.ID()); err != nil {
+		t.Fatalf("raw handshake: %v", err)
+	}
+	return conn
+}
+
+// ID returns the node's id (tests only need it here).
+func (n *node) ID() consensus.NodeID { return n.cfg.ID }
+
+// TestTransportClosesOnBadFrames: after the handshake, a frame over the
+// limit (without allocating it), a bad checksum, a spoofed sender or a
+// malformed message closes the connection, logs why, and delivers nothing.
+func TestTransportClosesOnBadFrames(t *testing.T) {
+	hugeHeader := make([]byte, frameHeaderBytes)
+	binary.BigEndian.PutUint32(hugeHeader, 2<<30)
+	hugeHeader[4] = frameBatch
+	spoofed := appendFrame(nil, frameBatch, AppendMessage(nil, &consensus.Message{Type: consensus.MsgVote, From: 3, To: 2}))
+	badSum := appendFrame(nil, frameBatch, AppendMessage(nil, &consensus.Message{Type: consensus.MsgVote, From: 1, To: 2}))
+	badSum[len(badSum)-1] ^= 0xff
+	tests := []struct {
+		name    string
+		bytes   []byte
+		wantErr error
+		wantLog string
+	}{
+		{"2 GiB length header", hugeHeader, ErrFrameTooLarge, "frame too large"},
+		{"bad checksum", badSum, ErrChecksum, "checksum mismatch"},
+		{"spoofed sender", spoofed, ErrMalformed, "from 3 to 2 on the connection of peer 1"},
+		{"garbage message", appendFrame(nil, frameBatch, []byte{0xee}), ErrMalformed, "unknown message type 238"},
+		{"handshake frame after handshake", appendFrame(nil, frameHello, nil), ErrMalformed, "frame type 2 after the handshake"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n2 := newNode(t, 2, func(c *Config) { c.MaxFrameBytes = 1 << 20 })
+			conn := rawPeer(t, n2, 1)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if _, err := conn.Write(tc.bytes); err != nil {
+				t.Fatal(err)
+			}
+			err := await(t, n2.closed, "the connection to close")
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("closed with %v, want %v", err, tc.wantErr)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+				t.Fatalf("allocated %d bytes while refusing the frame", grew)
+			}
+			if _, err := conn.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("connection still open")
+			}
+			if !strings.Contains(n2.logs.String(), tc.wantLog) {
+				t.Fatalf("log does not say %q:\n%s", tc.wantLog, n2.logs.String())
+			}
+			if len(n2.inbox) != 0 {
+				t.Fatalf("%d messages delivered from a bad connection", len(n2.inbox))
+			}
+		})
+	}
+}
+
+func TestTransportAddRemovePeer(t *testing.T) {
+	n1 := newNode(t, 1, nil)
+	n2 := newNode(t, 2, nil)
+	n3 := newNode(t, 3, nil)
+	hb := func(to consensus.NodeID, term uint64) []consensus.Message {
+		return []consensus.Message{{Type: consensus.MsgHeartbeat, From: 1, To: to, Term: term}}
+	}
+	n1.AddPeer(2, n2.Addr().String())
+	await(t, n1.connected, "connection to 2")
+	n1.Send(2, hb(2, 1))
+	await(t, n2.inbox, "message to 2")
+
+	// The address of id 2 now leads to a node that says it is 3: refused.
+	n1.AddPeer(2, n3.Addr().String())
+	if err := await(t, n3.refused, "refusal by node 3"); !strings.Contains(err.Error(), "addressed to node 2") {
+		t.Fatalf("err = %v", err)
+	}
+	n1.AddPeer(3, n3.Addr().String())
+	await(t, n1.connected, "connection to 3")
+	n1.Send(3, hb(3, 2))
+	if got := await(t, n3.inbox, "message to 3"); got.Term != 2 {
+		t.Fatalf("Term = %d", got.Term)
+	}
+	n1.RemovePeer(3)
+	n1.RemovePeer(2)
+	n1.Send(3, hb(3, 3))
+	if s := n1.Stats(); len(s.Peers) != 0 || s.DroppedUnknownPeer != 1 {
+		t.Fatalf("after RemovePeer: %d peers, %d unknown-peer drops; want 0, 1", len(s.Peers), s.DroppedUnknownPeer)
+	}
+}
+
+func TestTransportCloseAndConfig(t *testing.T) {
+	n1 := newNode(t, 1, nil)
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := n1.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+	deliver := func(consensus.Message) {}
+	bad := []struct {
+		name string
+		cfg  Config
+		fn   func(consensus.Message)
+	}{
+		{"zero id", Config{ClusterID: "c"}, deliver},
+		{"long cluster id", Config{ID: 1, ClusterID: strings.Repeat("c", 256)}, deliver},
+		{"frame limit too big", Config{ID: 1, MaxFrameBytes: 1 << 31}, deliver},
+		{"nil deliver", Config{ID: 1}, nil},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg, tc.fn); err == nil {
+				t.Fatalf("New accepted %+v", tc.cfg)
+			}
+		})
+	}
+}
+
+// TestTransportStopsWithContext: cancelling Start's context closes the
+// transport (the listener stops accepting).
+func TestTransportStopsWithContext(t *testing.T) {
+	tr, err := New(Config{ID: 1, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, func(consensus.Message) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addr := tr.Addr().String()
+	cancel()
+	tr.wg.Wait()
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatalf("still accepting after the context was cancelled")
+	}
+}
