@@ -1,0 +1,217 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// ErrViolation marks a broken safety or liveness property; the message names
+// the property, the nodes and the indexes involved.
+var ErrViolation = errors.New("sim: property violated")
+
+func violation(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrViolation, fmt.Sprintf(format, args...))
+}
+
+// logEntryInfo is what the checker remembers of one entry of one node's log:
+// its term and a hash over the entry and every entry before it. Equal chain
+// hashes at an index mean equal logs up to that index, which turns the Log
+// Matching property into one comparison per entry instead of a walk.
+type logEntryInfo struct {
+	term  uint64
+	chain uint64
+}
+
+type entryID struct {
+	index, term uint64
+}
+
+// committedInfo is the entry known committed at an index, and the lowest
+// term in which any node was seen to know it committed (an upper bound on
+// the term in which it was committed: Leader Completeness holds for leaders
+// of later terms).
+type committedInfo struct {
+	term       uint64
+	chain      uint64
+	commitTerm uint64
+}
+
+// checker holds Raft's safety properties (Raft paper, Figure 3) over a whole
+// run; the simulator reports every relevant event to it as it happens, so a
+// violation is caught at the step that causes it.
+type checker struct {
+	// leaders maps each term to the node that led it (Election Safety).
+	leaders map[uint64]consensus.NodeID
+	// chains maps every (index, term) ever written anywhere to its chain
+	// hash (Log Matching, across nodes and across time).
+	chains map[entryID]uint64
+	// logs[id] mirrors node id's written log; logs[id][0] is unused.
+	logs [][]logEntryInfo
+	// committed[i] is the entry committed at index i (zero: none known).
+	committed []committedInfo
+}
+
+func newChecker(nodes int) *checker {
+	logs := make([][]logEntryInfo, nodes+1)
+	for i := range logs {
+		logs[i] = make([]logEntryInfo, 1, 64)
+	}
+	return &checker{
+		leaders:   map[uint64]consensus.NodeID{},
+		chains:    map[entryID]uint64{},
+		logs:      logs,
+		committed: make([]committedInfo, 1, 64),
+	}
+}
+
+// entryHash folds one entry into the chain hash of its predecessor (FNV-1a,
+// inlined so that hashing allocates nothing). TimeMs is left out: it is the
+// leader's stamp, replicated as is, and adds nothing to identity.
+func entryHash(prev uint64, e *consensus.Entry) uint64 {
+	const prime = 1099511628211
+	h := prev ^ 14695981039346656037
+	mix := func(v uint64) {
+		for i := 0; i < 8; i++ {
+			h ^= v & 0xff
+			h *= prime
+			v >>= 8
+		}
+	}
+	mix(e.Term)
+	mix(e.Index)
+	mix(uint64(e.Type))
+	mix(uint64(len(e.Data)))
+	for _, b := range e.Data {
+		h ^= uint64(b)
+		h *= prime
+	}
+	return h
+}
+
+// resetLog forgets node id's log (a crash); restore rebuilds it from the
+// durable entries through appendEntries.
+func (c *checker) resetLog(id consensus.NodeID) {
+	c.logs[id] = c.logs[id][:1]
+}
+
+// appendEntries records entries written to node id's log. The first entry
+// may replace a suffix, never leave a gap.
+func (c *checker) appendEntries(id consensus.NodeID, entries []consensus.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	log := c.logs[id]
+	first := entries[0].Index
+	if first == 0 || first > uint64(len(log)) {
+		return violation("log of n%d: entries start at index %d but the log ends at %d (gap)", id, first, len(log)-1)
+	}
+	end := first + uint64(len(entries))
+	for i := end; i < uint64(len(log)) && i < uint64(len(c.committed)); i++ {
+		if c.committed[i].term != 0 {
+			return violation("state machine safety: n%d truncates committed index %d (term %d) when writing %d..%d",
+				id, i, c.committed[i].term, first, end-1)
+		}
+	}
+	log = log[:first]
+	for k := range entries {
+		e := &entries[k]
+		if e.Index != first+uint64(k) {
+			return violation("log of n%d: entry %d of a batch starting at %d has index %d", id, k, first, e.Index)
+		}
+		if e.Term < log[len(log)-1].term {
+			return violation("log of n%d: term goes down at index %d (%d after %d)", id, e.Index, e.Term, log[len(log)-1].term)
+		}
+		chain := entryHash(log[len(log)-1].chain, e)
+		key := entryID{index: e.Index, term: e.Term}
+		if prev, ok := c.chains[key]; !ok {
+			c.chains[key] = chain
+		} else if prev != chain {
+			c.logs[id] = log
+			return violation("log matching: n%d has an entry at index %d term %d whose content or prefix differs from another log's entry at the same index and term", id, e.Index, e.Term)
+		}
+		if e.Index < uint64(len(c.committed)) {
+			if ci := c.committed[e.Index]; ci.term != 0 && ci.chain != chain {
+				c.logs[id] = log
+				return violation("state machine safety: n%d overwrites committed index %d (term %d) with an entry of term %d",
+					id, e.Index, ci.term, e.Term)
+			}
+		}
+		log = append(log, logEntryInfo{term: e.Term, chain: chain})
+	}
+	c.logs[id] = log
+	return nil
+}
+
+// becameLeader checks Election Safety and Leader Completeness when node id
+// reports leadership of term.
+func (c *checker) becameLeader(id consensus.NodeID, term uint64) error {
+	if other, ok := c.leaders[term]; ok && other != id {
+		return violation("election safety: n%d and n%d both lead term %d", other, id, term)
+	}
+	c.leaders[term] = id
+	log := c.logs[id]
+	for i := 1; i < len(c.committed); i++ {
+		ci := c.committed[i]
+		if ci.term == 0 || ci.commitTerm >= term {
+			continue
+		}
+		if i >= len(log) || log[i].chain != ci.chain {
+			have := "nothing"
+			if i < len(log) {
+				have = fmt.Sprintf("term %d", log[i].term)
+			}
+			return violation("leader completeness: n%d leads term %d but lacks index %d (term %d, committed by term %d); it has %s",
+				id, term, i, ci.term, ci.commitTerm, have)
+		}
+	}
+	return nil
+}
+
+// applied records that node id, in term nodeTerm, applied entry e as
+// committed. It checks State Machine Safety: nobody applies a different
+// entry at an index.
+func (c *checker) applied(id consensus.NodeID, nodeTerm uint64, e *consensus.Entry) error {
+	log := c.logs[id]
+	if e.Index >= uint64(len(log)) || log[e.Index].term != e.Term {
+		return violation("n%d applies index %d term %d, which is not in its log", id, e.Index, e.Term)
+	}
+	chain := log[e.Index].chain
+	for uint64(len(c.committed)) <= e.Index {
+		c.committed = append(c.committed, committedInfo{})
+	}
+	ci := &c.committed[e.Index]
+	if ci.term == 0 {
+		*ci = committedInfo{term: e.Term, chain: chain, commitTerm: nodeTerm}
+		return nil
+	}
+	if ci.chain != chain {
+		return violation("state machine safety: n%d applies index %d term %d but index %d was committed with term %d",
+			id, e.Index, e.Term, e.Index, ci.term)
+	}
+	if nodeTerm < ci.commitTerm {
+		ci.commitTerm = nodeTerm
+	}
+	return nil
+}
+
+// committedTerm returns the term of the entry known committed at index (0: none known).
+func (c *checker) committedTerm(index uint64) uint64 {
+	if index >= uint64(len(c.committed)) {
+		return 0
+	}
+	return c.committed[index].term
+}
+
+// logTerm returns the term of node id's entry at index (0: none).
+func (c *checker) logTerm(id consensus.NodeID, index uint64) uint64 {
+	if index >= uint64(len(c.logs[id])) {
+		return 0
+	}
+	return c.logs[id][index].term
+}
+
+func (c *checker) lastIndex(id consensus.NodeID) uint64 {
+	return uint64(len(c.logs[id]) - 1)
+}

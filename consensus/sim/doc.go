@@ -1,0 +1,105 @@
+// Package sim is a seeded, deterministic fault simulator for the Raft core in
+// package consensus, in the manner of TigerBeetle's VOPR. It runs a whole 3-
+// or 5-node cluster, its network, its disks and its clients in one goroutine,
+// checks Raft's safety properties after every event, and prints the seed that
+// reproduces any failure together with the events that led to it.
+//
+// # Why a simulator
+//
+// Consensus bugs live in interleavings: a vote that arrives after a restart,
+// an old leader's AppendEntries overtaking a new one's, a crash between a
+// write and its fsync. Unit tests script the interleavings their authors
+// thought of; the simulator draws millions of others from a seed, and because
+// everything (time, message order, faults, the cores' own randomness) comes
+// from that seed, any failure replays exactly. No goroutines, no clocks, no
+// map iteration in any decision: the same seed gives the same trace, byte for
+// byte (TestSimDeterministic).
+//
+// # One step
+//
+// Simulated time advances in steps (one step is a millisecond). In each step
+// the simulator: applies faults (partitions that start or heal, crashes,
+// restarts); lets clients time out and start operations; delivers the
+// packets due; ticks the nodes whose tick period has elapsed (each node's
+// period is skewed, so some clocks run fast); and lets every node finish a
+// due fsync and take its next Ready.
+//
+// # The disk and the Ready contract
+//
+// Each node's disk has two layers. When the node takes a Ready, it sends
+// Messages at once and writes Entries and HardState into the MemoryStorage the
+// core reads (the page cache). That write becomes durable only when the sync
+// scheduled for it completes, SyncMinSteps..SyncMaxSteps later; only then are
+// MessagesAfterPersist sent, CommittedEntries applied, clients answered and
+// Advance called. While a sync is in progress the node takes no input: packets
+// and client requests wait in a bounded inbox and ticks are counted, as they
+// would queue on the real node's bus. A crash discards the page cache, the
+// sync in progress, the inbox and the state machine; a restart builds a new
+// core from the durable log and hard state with Applied = 0, so every
+// committed entry is applied again.
+//
+// # The fault model
+//
+// All knobs are in Options (NetworkOptions, NodeFaultOptions,
+// WorkloadOptions), and RandomOptions draws them per seed, so that one seed
+// runs a lossy network, another a crash-heavy cluster with slow disks:
+//   - packets: delay (uniform, so packets overtake each other), rare long
+//     delay spikes (a message from an old term arriving very late), loss,
+//     duplication, and a bounded number in flight;
+//   - partitions that start and heal: symmetric, one-way link cuts, the
+//     leader isolated, the leader in a minority, and a bridge node that
+//     alone talks to both halves;
+//   - crashes (biased towards the leader) and restarts, at most MaxDownNodes
+//     at once, plus a crash right after a node synced a granted vote;
+//   - fsync latency, and tick skew between nodes.
+//
+// The run has a safety phase (SafetySteps of faults and client load) and a
+// liveness phase: every fault heals, every node restarts, and a leader must
+// be elected and commit a new write within LivenessElectionTimeouts election
+// timeouts, after which every node must catch up.
+//
+// # What is checked
+//
+// After every event (package checker):
+//   - Election Safety: at most one leader per term;
+//   - Log Matching: every entry carries a chain hash over itself and every
+//     entry before it, and two entries with one index and term (on any
+//     nodes, at any times) must have the same chain hash;
+//   - Leader Completeness: a new leader of term T holds every entry that was
+//     known committed in a term before T;
+//   - State Machine Safety: no two nodes apply different entries at one
+//     index, entries are applied in order without gaps, and no node
+//     overwrites or truncates an index known committed;
+//   - local sanity: terms never go down, a commit index never passes the
+//     last log index, entries are never written with a gap.
+//
+// Clients write unique values (set key = operation id) and read through
+// ReadIndex on leaders and followers (a read is served once the node has
+// applied ReadState.Index). A write succeeds when the entry committed at its
+// ProposalAck index has the acked term, fails definitely when another term's
+// entry commits there or the ack carries an error (such a write must then
+// never be applied: checked), and has an unknown outcome when the client
+// gives up, which the linearizability check models as an operation that never
+// returns. At the end: every acknowledged write is applied on every node, and
+// the history of every key is linearizable (porcupine, one register per key).
+//
+// # Running it
+//
+//	go test ./consensus/sim                       # TestSim: 1000 seeds, 3 and 5 nodes
+//	go test ./consensus/sim -run 'TestSim$' -seed=12345 -v -trace
+//	go test ./consensus/sim -run 'TestSim$' -seeds=100000 -timeout 0
+//	go test ./consensus/sim -run 'TestSim$' -seeds=100000 -seedbase=5000000 -timeout 0
+//
+// A failure prints its reproducer line and the last TraceEvents events.
+// TestSimCatchesPlantedBugs turns on each consensus.BugHooks field in turn and
+// requires a checker to fail within -bugseeds seeds: a simulator that finds
+// nothing when the core is wrong proves nothing when it is right. Seeds that
+// once failed on the real core stay in TestSimRegressionSeeds.
+//
+// # Limits
+//
+// No snapshots or log compaction are exercised (a Ready carrying a snapshot
+// is an error), membership is fixed, and leader transfer is not driven. The
+// disk loses unsynced writes whole; it does not tear a write in the middle
+// (that is the WAL's own tests' job).
+package sim
