@@ -34,14 +34,14 @@ func decodeSetCommand(data []byte) (key, value uint64, err error) {
 	if data[0] != commandVersion {
 		return 0, 0, fmt.Errorf("%w: version %d at offset 0, want %d", errBadCommand, data[0], commandVersion)
 	}
-	key, n := binary.Uvarint(data[1:])
+	key, n := uvarintCanonical(data[1:])
 	if n <= 0 {
-		return 0, 0, fmt.Errorf("%w: key uvarint at offset 1 is malformed", errBadCommand)
+		return 0, 0, fmt.Errorf("%w: key uvarint at offset 1 is malformed or not minimal", errBadCommand)
 	}
 	off := 1 + n
-	value, m := binary.Uvarint(data[off:])
+	value, m := uvarintCanonical(data[off:])
 	if m <= 0 {
-		return 0, 0, fmt.Errorf("%w: value uvarint at offset %d is malformed", errBadCommand, off)
+		return 0, 0, fmt.Errorf("%w: value uvarint at offset %d is malformed or not minimal", errBadCommand, off)
 	}
 	if off+m != len(data) {
 		return 0, 0, fmt.Errorf("%w: %d trailing bytes at offset %d", errBadCommand, len(data)-off-m, off+m)
@@ -75,4 +75,15 @@ func (r *registers) set(key, value uint64) error {
 	}
 	r.values[key] = value
 	return nil
+}
+
+// uvarintCanonical is binary.Uvarint that also refuses padded encodings
+// (a zero final byte after continuation bytes), so that every command has
+// exactly one byte form.
+func uvarintCanonical(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, -1
+	}
+	return v, n
 }
