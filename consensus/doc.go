@@ -1,0 +1,101 @@
+// Package consensus is raftkv's Raft: the deterministic core (Raft, this
+// file's neighbours raft.go, log.go, progress.go, inflights.go, quorum.go,
+// readindex.go, snapshot.go), the contract types shared with the node loop
+// and the simulator (types.go, message.go, ready.go), an in-memory
+// LogStorage/StateStorage/SnapshotSource for tests (memstorage.go), and the
+// node loop that drives the core (node.go, owned separately).
+//
+// # Why a pure core
+//
+// The core is a state machine in the style of etcd-io/raft: events in,
+// effects out as data. It does no I/O except reading Config.Log and
+// Config.Snapshots, reads no clock, starts no goroutine and draws
+// randomness only from its own generator seeded by Config.Seed. So one
+// goroutine can own it without locks, and a simulator can run whole
+// clusters in one goroutine, reproducibly from a seed.
+//
+// # Events
+//
+//   - Tick(nowMs): one logical tick. Timeouts are counted in ticks; nowMs
+//     is only used to stamp new entries (Entry.TimeMs, never decreasing).
+//   - Step(m): a message from a peer. Malformed messages (unknown type,
+//     wrong recipient, entries whose indexes or terms do not line up) are
+//     refused with an error and change nothing.
+//   - Propose(requestID, data), ReadIndex(requestID), TransferLeader(to):
+//     client requests; their outcomes come back in a later Ready.
+//
+// # Effects (Ready) and the loop contract
+//
+// The loop takes rd := Ready() whenever HasReady(), then, in order: sends
+// rd.Messages; installs rd.Snapshot (restores the state machine, resets
+// the log, e.g. MemoryStorage.ApplySnapshot); writes rd.HardState (when
+// HardStateChanged) and rd.Entries durably in one batch; only then sends
+// rd.MessagesAfterPersist; hands rd.CommittedEntries to the applier and
+// settles ReadStates, ProposalAcks and ReadAcks; and calls Advance(rd).
+// Nothing else may be fed to the core between Ready and Advance.
+//
+// Messages that promise local durability go after persistence: MsgAppResp
+// (the entries are in our log), MsgVote (the candidate's own vote) and
+// MsgVoteResp (our vote). Everything else, notably the leader's MsgApp,
+// goes at once: the leader writes its own log in parallel with sending it
+// (thesis §10.2.1) and counts itself in the commit quorum only for entries
+// the loop has confirmed durable through Advance.
+//
+// Entries not yet confirmed live in the core (raftLog.unstable) and are
+// read from there; confirmed ones are read from Config.Log. Ready hands out
+// slices the core keeps no right to modify; the loop must copy what it
+// keeps beyond Advance (MemoryStorage copies on Append).
+//
+// Proposals made between two Readys are sent to followers in one MsgApp
+// per follower (the broadcast is deferred to Ready), and their entries are
+// persisted in one batch: the batching the design asks for.
+//
+// # Where the thesis lives in the code
+//
+//   - §3.4 / Raft §5.2 election, randomized timeouts: campaign, poll,
+//     tickElection, handleVoteRequest (raft.go); tallyVotes (quorum.go).
+//   - §3.5 / Raft §5.3 log replication: maybeSendAppend, handleAppend,
+//     handleAppendResponse (raft.go); raftLog (log.go).
+//   - §3.6 / Raft §5.4.1, §5.4.2 safety: isUpToDate (log.go); maybeCommit
+//     counts only entries of the current term (raft.go); committedIndex
+//     (quorum.go).
+//   - §5.3 fast back-off: findConflictByTerm (log.go) on both sides.
+//   - §5, Raft §7 snapshots, InstallSnapshot in chunks: snapshot.go.
+//   - §6.4 ReadIndex, batched per heartbeat round: readindex.go.
+//   - §3.10 leader transfer: transferTo, MsgTimeoutNow (raft.go).
+//   - §9.6 pre-vote and check-quorum (leader lease on votes): Step, hup,
+//     tickHeartbeat (raft.go).
+//   - §10.2.1 leader writes in parallel: the Messages/MessagesAfterPersist
+//     split and the self-progress update in Advance.
+//   - Flow control (etcd-style, not in the thesis): progress.go,
+//     inflights.go.
+//
+// # Divergences from the paper
+//
+//   - AppendEntries' answer carries a hint (RejectHint, LogTerm), and the
+//     leader skips whole terms at once (thesis §5.3, etcd's variant).
+//   - Followers lose elections on purpose: with CheckQuorum a node that
+//     heard from a leader within the election timeout ignores MsgVote and
+//     MsgPreVote (except a leader-transfer vote, marked by Context =
+//     voteContextTransfer), and a leader that has not heard from a quorum
+//     for an election timeout steps down.
+//   - A stale leader (lower term) sending MsgApp or MsgHeartbeat gets an
+//     MsgAppResp with our term, so it learns of the new term even though
+//     pre-vote means nobody sends it a higher-term vote request.
+//   - Heartbeats carry commit = min(follower's match, commit), so a
+//     follower never commits entries it may not hold.
+//   - Snapshot chunks go stop-and-wait, one chunk per round trip, resent
+//     after snapshotHeartbeatsResend heartbeats without an answer.
+//   - Forwarded requests (MsgProp, MsgReadIndex, MsgTransferLeader) carry
+//     term 0: they are not part of the term protocol.
+//   - The leader refuses proposals while transferring leadership and when
+//     MaxUncommittedEntries are not yet committed.
+//   - Membership is fixed at start (Config or the latest snapshot's
+//     ConfState) for now; EntryConfChange entries are carried, not applied.
+//
+// # Planted bugs (BugHooks)
+//
+// Each hook turns off one rule where it lives: CommitOldTermByCount in
+// maybeCommit, ForgetVotePersist in handleVoteRequest, SkipLogMatching in
+// handleAppend, ReadWithoutQuorum in maybeStartReadRound.
+package consensus

@@ -1,0 +1,1041 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+)
+
+// voteContextTransfer marks a MsgVote sent on MsgTimeoutNow (leader
+// transfer): voters grant it despite the leader lease (etcd's "force").
+const voteContextTransfer uint64 = 1
+
+// stepFunc handles a message after the shared rules of Step; tickFunc
+// advances one role's timers. They are swapped on each role change.
+type (
+	stepFunc func(r *Raft, m Message) error
+	tickFunc func(r *Raft)
+)
+
+// Raft is the deterministic consensus core of one node. Events come in
+// through Tick, Step, Propose, ReadIndex and TransferLeader; effects come out
+// as a Ready, which the node loop carries out and confirms with Advance. It
+// does no I/O except reading Config.Log and Config.Snapshots, reads no clock,
+// starts no goroutine and is not safe for concurrent use: one goroutine owns
+// it.
+type Raft struct {
+	id     NodeID
+	cfg    Config
+	logger *slog.Logger
+	rng    *rand.Rand
+	bugs   BugHooks
+
+	term uint64
+	vote NodeID
+	lead NodeID
+	role Role
+	log  raftLog
+
+	voters   []NodeID // sorted
+	learners []NodeID // sorted
+	// progress is the leader's view of every member (nil unless leader).
+	progress map[NodeID]*progress
+	// votes holds the answers to the election in progress.
+	votes map[NodeID]bool
+
+	electionElapsed         int
+	heartbeatElapsed        int
+	randomizedElectionTicks int
+	leadTransferee          NodeID
+
+	// nowMs is the wall clock of the last Tick; lastStampMs the TimeMs of
+	// the last entry this node appended as leader (stamps never decrease).
+	nowMs, lastStampMs int64
+
+	step stepFunc
+	tick tickFunc
+
+	// Effects gathered since the last Ready.
+	msgs             []Message
+	msgsAfterPersist []Message
+	proposalAcks     []ProposalAck
+	readStates       []ReadState
+	readAcks         []ReadAck
+	// needBcast: entries were appended or commit moved since the last
+	// Ready; the MsgApps go out once, at Ready time, so that every proposal
+	// between two Readys shares a MsgApp (batching).
+	needBcast bool
+
+	prevSoft SoftState
+	prevHard HardState
+
+	reads    readIndexState
+	incoming *snapshotAssembly
+
+	matchScratch []uint64
+}
+
+// NewRaft builds the core from cfg: the durable log and hard state as of
+// start, and the membership.
+func NewRaft(cfg Config) (*Raft, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	first, last := cfg.Log.FirstIndex(), cfg.Log.LastIndex()
+	if first == 0 || last+1 < first {
+		return nil, fmt.Errorf("consensus: log storage has first index %d, last index %d: %w", first, last, errLogCorrupt)
+	}
+	hs := cfg.HardState
+	committed := max(hs.Commit, cfg.Applied)
+	if committed > last {
+		return nil, fmt.Errorf("consensus: commit %d (applied %d) is past the log's last index %d: %w",
+			hs.Commit, cfg.Applied, last, ErrUnavailable)
+	}
+	if cfg.Applied+1 < first {
+		return nil, fmt.Errorf("consensus: applied %d is before the log's first index %d (snapshot not restored?): %w",
+			cfg.Applied, first, ErrCompacted)
+	}
+	r := &Raft{
+		id:     cfg.ID,
+		cfg:    cfg,
+		logger: cfg.Logger.With("raft", uint64(cfg.ID)),
+		rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.ID))),
+		log: raftLog{
+			storage:        cfg.Log,
+			unstableOffset: last + 1,
+			committed:      committed,
+			applying:       cfg.Applied,
+			applied:        cfg.Applied,
+		},
+		term:  hs.Term,
+		vote:  hs.Vote,
+		votes: make(map[NodeID]bool),
+	}
+	if cfg.Bugs != nil {
+		r.bugs = *cfg.Bugs
+	}
+	voters, learners := cfg.Voters, cfg.Learners
+	if cfg.Snapshots != nil {
+		if meta, ok := cfg.Snapshots.Latest(); ok && len(meta.ConfState.Voters) > 0 {
+			voters, learners = meta.ConfState.Voters, meta.ConfState.Learners
+		}
+	}
+	if err := r.setMembership(voters, learners); err != nil {
+		return nil, err
+	}
+	r.prevHard = hs
+	r.becomeFollower(r.term, None)
+	r.prevSoft = r.softState()
+	return r, nil
+}
+
+// setMembership installs a membership, checking it.
+func (r *Raft) setMembership(voters, learners []NodeID) error {
+	if len(voters) == 0 {
+		return fmt.Errorf("%w: no voters", errConfig)
+	}
+	v := slices.Clone(voters)
+	l := slices.Clone(learners)
+	slices.Sort(v)
+	slices.Sort(l)
+	v, l = slices.Compact(v), slices.Compact(l)
+	for _, id := range v {
+		if id == None {
+			return fmt.Errorf("%w: voter id 0", errConfig)
+		}
+		if _, found := slices.BinarySearch(l, id); found {
+			return fmt.Errorf("%w: node %d is both voter and learner", errConfig, id)
+		}
+	}
+	r.voters, r.learners = v, l
+	r.matchScratch = make([]uint64, 0, len(v))
+	return nil
+}
+
+func (r *Raft) isVoter(id NodeID) bool {
+	_, found := slices.BinarySearch(r.voters, id)
+	return found
+}
+
+// promotable reports whether this node may campaign.
+func (r *Raft) promotable() bool { return r.isVoter(r.id) && r.log.pendingSnap == nil }
+
+func (r *Raft) softState() SoftState { return SoftState{Role: r.role, Term: r.term, Leader: r.lead} }
+
+func (r *Raft) hardState() HardState {
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+// ---- events ----
+
+// Tick advances logical time by one tick; nowMs is the wall clock used to
+// stamp entries (a smaller value than before is ignored).
+func (r *Raft) Tick(nowMs int64) {
+	if nowMs > r.nowMs {
+		r.nowMs = nowMs
+	}
+	r.tick(r)
+}
+
+// Step feeds one message from a peer. Malformed messages are refused with an
+// error and change nothing; everything else is handled per the rules.
+// Reference: Raft §5.1 (terms), thesis §9.6 (pre-vote, lease).
+func (r *Raft) Step(m Message) error {
+	if err := r.checkMessage(m); err != nil {
+		return err
+	}
+	switch {
+	case m.Term == 0:
+		// Term-less forwards (MsgProp, MsgReadIndex, MsgTransferLeader).
+	case m.Term > r.term:
+		if m.Type == MsgVote || m.Type == MsgPreVote {
+			force := m.Type == MsgVote && m.Context == voteContextTransfer
+			inLease := r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
+			if !force && inLease {
+				// We heard from a leader within the election timeout: a
+				// candidate now is disruptive, not needed.
+				return nil
+			}
+		}
+		switch {
+		case m.Type == MsgPreVote:
+			// A pre-vote never changes our term.
+		case m.Type == MsgPreVoteResp && !m.Reject:
+			// A granted pre-vote carries the term we would campaign in.
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+			r.becomeFollower(m.Term, m.From)
+		default:
+			r.becomeFollower(m.Term, None)
+		}
+	case m.Term < r.term:
+		switch {
+		case (r.cfg.CheckQuorum || r.cfg.PreVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp):
+			// A stale leader: tell it our term so it steps down (otherwise
+			// with pre-vote it would never hear a higher term).
+			r.send(Message{To: m.From, Type: MsgAppResp})
+		case m.Type == MsgPreVote:
+			r.send(Message{To: m.From, Term: r.term, Type: MsgPreVoteResp, Reject: true})
+		}
+		return nil
+	}
+
+	switch m.Type {
+	case MsgVote, MsgPreVote:
+		r.handleVoteRequest(m)
+		return nil
+	}
+	return r.step(r, m)
+}
+
+// checkMessage refuses messages no correct peer sends.
+func (r *Raft) checkMessage(m Message) error {
+	if !m.Type.Valid() {
+		return fmt.Errorf("consensus: message type %d from %d: invalid", m.Type, m.From)
+	}
+	if m.From == None || m.From == r.id {
+		return fmt.Errorf("consensus: %v from node %d to %d: bad sender", m.Type, m.From, r.id)
+	}
+	if m.To != r.id {
+		return fmt.Errorf("consensus: %v from %d for node %d delivered to %d", m.Type, m.From, m.To, r.id)
+	}
+	if termless(m.Type) != (m.Term == 0) && m.Type != MsgPropResp && m.Type != MsgReadIndexResp {
+		return fmt.Errorf("consensus: %v from %d with term %d", m.Type, m.From, m.Term)
+	}
+	if m.Type == MsgApp {
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			if want := m.Index + 1 + uint64(i); e.Index != want {
+				return fmt.Errorf("consensus: MsgApp from %d: entry %d has index %d, want %d", m.From, i, e.Index, want)
+			}
+			if e.Term > m.Term || e.Term < m.LogTerm || (i > 0 && e.Term < m.Entries[i-1].Term) {
+				return fmt.Errorf("consensus: MsgApp from %d at term %d: entry %d has term %d", m.From, m.Term, e.Index, e.Term)
+			}
+		}
+	}
+	return nil
+}
+
+// termless types are forwarded requests that carry no term: a follower in
+// an older term may still forward them to the leader it knows.
+func termless(t MessageType) bool {
+	return t == MsgProp || t == MsgReadIndex || t == MsgTransferLeader
+}
+
+// handleVoteRequest decides MsgVote and MsgPreVote (Raft §5.2, §5.4.1).
+func (r *Raft) handleVoteRequest(m Message) {
+	respType := MsgVoteResp
+	if m.Type == MsgPreVote {
+		respType = MsgPreVoteResp
+	}
+	canVote := r.vote == m.From ||
+		(r.vote == None && r.lead == None) ||
+		(m.Type == MsgPreVote && m.Term > r.term)
+	if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {
+		r.send(Message{To: m.From, Term: m.Term, Type: respType})
+		if m.Type == MsgVote {
+			r.electionElapsed = 0
+			if !r.bugs.ForgetVotePersist {
+				r.vote = m.From
+			}
+		}
+		return
+	}
+	r.send(Message{To: m.From, Term: r.term, Type: respType, Reject: true})
+}
+
+// Propose asks to append data to the log. The outcome comes back in
+// Ready.ProposalAcks under requestID: at once on the leader, after a round
+// trip on a follower (which forwards to the leader), ErrNoLeader when no
+// leader is known. data must not be modified afterwards.
+func (r *Raft) Propose(requestID uint64, data []byte) {
+	switch {
+	case r.role == RoleLeader:
+		if r.leadTransferee != None {
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrProposalDropped})
+			return
+		}
+		index, ok := r.appendEntries(Entry{Type: EntryNormal, Data: data})
+		if !ok {
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrProposalDropped})
+			return
+		}
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Index: index, Term: r.term})
+	case r.lead == None:
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrNoLeader})
+	default:
+		r.send(Message{To: r.lead, Type: MsgProp, Context: requestID, Entries: []Entry{{Data: data}}})
+	}
+}
+
+// ReadIndex asks for a linearizable read. The outcome comes back under
+// requestID as a Ready.ReadStates entry (serve once applied reaches Index)
+// or a Ready.ReadAcks error. Reference: thesis §6.4.
+func (r *Raft) ReadIndex(requestID uint64) {
+	switch {
+	case r.role == RoleLeader:
+		r.leaderRead(readRequest{id: requestID})
+	case r.lead == None:
+		r.readAcks = append(r.readAcks, ReadAck{RequestID: requestID, Err: ErrNoLeader})
+	default:
+		r.send(Message{To: r.lead, Type: MsgReadIndex, Context: requestID})
+	}
+}
+
+// TransferLeader asks the leader to hand leadership to `to` (thesis §3.10).
+// On a follower the request is forwarded to the known leader.
+func (r *Raft) TransferLeader(to NodeID) {
+	if r.role == RoleLeader {
+		r.transferTo(to)
+		return
+	}
+	if r.lead != None {
+		r.send(Message{To: r.lead, Type: MsgTransferLeader, Index: uint64(to)})
+	}
+}
+
+// ---- roles ----
+
+// reset starts a term (or restarts the timers within one).
+func (r *Raft) reset(term uint64) {
+	if term != r.term {
+		r.term = term
+		r.vote = None
+	}
+	if r.role == RoleLeader {
+		r.failReads()
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedElectionTicks = r.cfg.ElectionTicks + r.rng.IntN(r.cfg.ElectionTicks)
+	r.leadTransferee = None
+	clear(r.votes)
+	r.progress = nil
+	r.needBcast = false
+}
+
+func (r *Raft) becomeFollower(term uint64, lead NodeID) {
+	r.reset(term)
+	r.lead = lead
+	r.role = RoleFollower
+	r.step = stepFollower
+	r.tick = tickElection
+}
+
+func (r *Raft) becomePreCandidate() {
+	// Neither term nor vote change: a pre-candidate disturbs nobody.
+	r.reset(r.term)
+	r.role = RolePreCandidate
+	r.step = stepCandidate
+	r.tick = tickElection
+}
+
+func (r *Raft) becomeCandidate() {
+	r.reset(r.term + 1)
+	r.vote = r.id
+	r.role = RoleCandidate
+	r.step = stepCandidate
+	r.tick = tickElection
+}
+
+func (r *Raft) becomeLeader() {
+	r.reset(r.term)
+	r.lead = r.id
+	r.role = RoleLeader
+	r.step = stepLeader
+	r.tick = tickHeartbeat
+	last := r.log.lastIndex()
+	r.progress = make(map[NodeID]*progress, len(r.voters)+len(r.learners))
+	for _, id := range r.voters {
+		r.progress[id] = newProgress(last+1, r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes, false)
+	}
+	for _, id := range r.learners {
+		r.progress[id] = newProgress(last+1, r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes, true)
+	}
+	if self := r.progress[r.id]; self != nil {
+		// The leader counts itself only for what it has persisted.
+		self.match = r.log.stableIndex()
+		self.recentActive = true
+		self.becomeReplicate()
+		self.next = last + 1
+	}
+	if e, err := r.log.entries(last, last+1, 0); err == nil && len(e) == 1 && e[0].TimeMs > r.lastStampMs {
+		r.lastStampMs = e[0].TimeMs
+	}
+	// The no-op of the new term (thesis §6.4): committing it commits every
+	// earlier entry and lets ReadIndex start.
+	r.appendEntries(Entry{Type: EntryNoop})
+	r.logger.Info("became leader", "term", r.term, "lastIndex", last)
+}
+
+// hup starts an election: pre-vote first unless transfer.
+func (r *Raft) hup(transfer bool) {
+	if r.role == RoleLeader || !r.promotable() {
+		return
+	}
+	if r.cfg.PreVote && !transfer {
+		r.becomePreCandidate()
+		r.votes[r.id] = true
+		if r.poll() == voteWon {
+			r.campaign(false)
+			return
+		}
+		for _, id := range r.voters {
+			if id != r.id {
+				r.send(Message{To: id, Type: MsgPreVote, Term: r.term + 1,
+					Index: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+			}
+		}
+		return
+	}
+	r.campaign(transfer)
+}
+
+// campaign becomes candidate and asks for votes (Raft §5.2).
+func (r *Raft) campaign(transfer bool) {
+	r.becomeCandidate()
+	r.votes[r.id] = true
+	if r.poll() == voteWon {
+		r.becomeLeader()
+		return
+	}
+	var ctx uint64
+	if transfer {
+		ctx = voteContextTransfer
+	}
+	for _, id := range r.voters {
+		if id != r.id {
+			r.send(Message{To: id, Type: MsgVote, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm(), Context: ctx})
+		}
+	}
+}
+
+// poll counts the votes of the election in progress.
+func (r *Raft) poll() voteResult {
+	granted, rejected := 0, 0
+	for _, id := range r.voters {
+		if v, ok := r.votes[id]; ok {
+			if v {
+				granted++
+			} else {
+				rejected++
+			}
+		}
+	}
+	return tallyVotes(len(r.voters), granted, rejected)
+}
+
+// ---- ticks ----
+
+func tickElection(r *Raft) {
+	r.electionElapsed++
+	if r.electionElapsed >= r.randomizedElectionTicks && r.promotable() {
+		r.electionElapsed = 0
+		r.hup(false)
+	}
+}
+
+func tickHeartbeat(r *Raft) {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.electionElapsed >= r.cfg.ElectionTicks {
+		r.electionElapsed = 0
+		if r.cfg.CheckQuorum {
+			if !r.quorumActive() {
+				r.logger.Warn("stepping down: no quorum heard within an election timeout", "term", r.term)
+				r.becomeFollower(r.term, None)
+				return
+			}
+			for id, pr := range r.progress {
+				pr.recentActive = id == r.id
+			}
+		}
+		if r.leadTransferee != None {
+			r.logger.Info("leader transfer timed out", "to", uint64(r.leadTransferee))
+			r.leadTransferee = None
+		}
+	}
+	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
+		r.heartbeatElapsed = 0
+		r.bcastHeartbeat()
+		r.resendStalledSnapshots()
+	}
+}
+
+func (r *Raft) quorumActive() bool {
+	active := 0
+	for _, id := range r.voters {
+		if pr := r.progress[id]; pr != nil && pr.recentActive {
+			active++
+		}
+	}
+	return active >= majority(len(r.voters))
+}
+
+// ---- sending ----
+
+// afterPersist reports whether a message promises something about local
+// durable state (votes, log contents) and so may leave only after the
+// Ready's HardState and Entries are durable.
+func afterPersist(t MessageType) bool {
+	return t == MsgAppResp || t == MsgVote || t == MsgVoteResp
+}
+
+func (r *Raft) send(m Message) {
+	m.From = r.id
+	if m.Term == 0 && !termless(m.Type) {
+		m.Term = r.term
+	}
+	if afterPersist(m.Type) {
+		r.msgsAfterPersist = append(r.msgsAfterPersist, m)
+		return
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// appendEntries appends entries to the leader's log at the current term,
+// stamping them; it returns the first index, or false when the uncommitted
+// suffix is full. The no-op of a new term is never refused.
+func (r *Raft) appendEntries(ents ...Entry) (uint64, bool) {
+	last := r.log.lastIndex()
+	if ents[0].Type != EntryNoop && int(last-r.log.committed)+len(ents) > r.cfg.MaxUncommittedEntries {
+		return 0, false
+	}
+	stamp := max(r.nowMs, r.lastStampMs)
+	r.lastStampMs = stamp
+	for i := range ents {
+		ents[i].Term = r.term
+		ents[i].Index = last + 1 + uint64(i)
+		ents[i].TimeMs = stamp
+	}
+	r.log.append(ents)
+	r.needBcast = true
+	if len(r.voters) == 1 && r.isVoter(r.id) {
+		// Nothing to send: commit waits for our own persistence (Advance).
+		r.needBcast = false
+	}
+	return last + 1, true
+}
+
+// bcastAppend sends what each follower lacks (and the commit index).
+func (r *Raft) bcastAppend() {
+	for _, id := range r.voters {
+		r.sendAppendAll(id, true)
+	}
+	for _, id := range r.learners {
+		r.sendAppendAll(id, true)
+	}
+}
+
+// sendAppendAll sends MsgApps to id until its window is full or it has
+// everything (pipelining); with sendIfEmpty the first may carry no entries
+// (it then just announces the commit index).
+func (r *Raft) sendAppendAll(id NodeID, sendIfEmpty bool) {
+	if id == r.id {
+		return
+	}
+	if !r.maybeSendAppend(id, sendIfEmpty) {
+		return
+	}
+	for r.maybeSendAppend(id, false) {
+	}
+}
+
+// maybeSendAppend sends one MsgApp (or starts a snapshot) to id; it reports
+// whether a message went.
+func (r *Raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
+	pr := r.progress[to]
+	if pr == nil || pr.paused() {
+		return false
+	}
+	last := r.log.lastIndex()
+	prevIndex := pr.next - 1
+	prevTerm, errTerm := r.log.term(prevIndex)
+	var ents []Entry
+	var errEnts error
+	if pr.next <= last {
+		ents, errEnts = r.log.entries(pr.next, last+1, r.cfg.MaxMsgBytes)
+	}
+	if errTerm != nil || errEnts != nil {
+		if errors.Is(errTerm, ErrCompacted) || errors.Is(errEnts, ErrCompacted) {
+			return r.sendSnapshot(to, pr)
+		}
+		r.logger.Error("cannot read log to send", "to", uint64(to), "term", errTerm, "entries", errEnts)
+		return false
+	}
+	if len(ents) == 0 && !sendIfEmpty {
+		return false
+	}
+	if n := len(ents); n > 0 {
+		switch pr.state {
+		case StateReplicate:
+			lastSent := ents[n-1].Index
+			pr.next = lastSent + 1
+			pr.inflights.add(lastSent, entriesBytes(ents))
+		case StateProbe:
+			pr.probeSent = true
+		}
+	} else if pr.state == StateProbe {
+		pr.probeSent = true
+	}
+	r.send(Message{To: to, Type: MsgApp, Index: prevIndex, LogTerm: prevTerm, Entries: ents, Commit: r.log.committed})
+	return true
+}
+
+func (r *Raft) bcastHeartbeat() {
+	ctx := r.reads.roundID
+	for id, pr := range r.progress {
+		if id == r.id {
+			continue
+		}
+		// Never tell a follower to commit past what it is known to hold:
+		// its log beyond match may still differ from ours.
+		r.send(Message{To: id, Type: MsgHeartbeat, Commit: min(pr.match, r.log.committed), Context: ctx})
+	}
+}
+
+// ---- leader ----
+
+func stepLeader(r *Raft, m Message) error {
+	switch m.Type {
+	case MsgProp:
+		r.handleForwardedProposal(m)
+		return nil
+	case MsgReadIndex:
+		r.leaderRead(readRequest{id: m.Context, from: m.From})
+		return nil
+	case MsgTransferLeader:
+		target := NodeID(m.Index)
+		if target == None {
+			target = m.From
+		}
+		r.transferTo(target)
+		return nil
+	case MsgPropResp, MsgReadIndexResp:
+		r.handleForwardedReply(m)
+		return nil
+	}
+	pr := r.progress[m.From]
+	if pr == nil {
+		return nil
+	}
+	switch m.Type {
+	case MsgAppResp:
+		r.handleAppendResponse(m, pr)
+	case MsgHeartbeatResp:
+		pr.recentActive = true
+		pr.probeSent = false
+		if pr.match < r.log.lastIndex() {
+			r.sendAppendAll(m.From, false)
+		}
+		r.handleReadAck(m.From, pr, m.Context)
+	case MsgSnapResp:
+		r.handleSnapshotResponse(m, pr)
+	case MsgApp, MsgHeartbeat, MsgSnap:
+		// Two leaders in one term would break election safety.
+		return fmt.Errorf("consensus: %v from %d in our own term %d as leader: %w", m.Type, m.From, r.term, errLogCorrupt)
+	}
+	return nil
+}
+
+func (r *Raft) handleForwardedProposal(m Message) {
+	reply := Message{To: m.From, Type: MsgPropResp, Context: m.Context}
+	if r.leadTransferee != None || len(m.Entries) == 0 {
+		reply.Reject = true
+		r.send(reply)
+		return
+	}
+	ents := make([]Entry, len(m.Entries))
+	for i := range m.Entries {
+		ents[i] = Entry{Type: EntryNormal, Data: m.Entries[i].Data}
+	}
+	index, ok := r.appendEntries(ents...)
+	if !ok {
+		reply.Reject = true
+		r.send(reply)
+		return
+	}
+	reply.Index, reply.LogTerm = index, r.term
+	r.send(reply)
+}
+
+// handleAppendResponse is Raft §5.3 on the leader side, with the thesis's
+// fast back-off and etcd-style probe/replicate flow control.
+func (r *Raft) handleAppendResponse(m Message, pr *progress) {
+	pr.recentActive = true
+	if m.Reject {
+		nextProbe := m.RejectHint
+		if m.LogTerm > 0 {
+			// Skip every entry of ours whose term the follower cannot
+			// hold at that position.
+			nextProbe, _ = r.log.findConflictByTerm(m.RejectHint, m.LogTerm)
+		}
+		if pr.maybeDecrTo(m.Index, nextProbe) {
+			if pr.state == StateReplicate {
+				pr.becomeProbe()
+			}
+			r.sendAppendAll(m.From, false)
+		}
+		return
+	}
+	wasPaused := pr.paused()
+	if !pr.maybeUpdate(m.Index) && !(pr.match == m.Index && pr.state == StateProbe) {
+		return
+	}
+	switch pr.state {
+	case StateProbe:
+		pr.becomeReplicate()
+	case StateSnapshot:
+		if pr.match >= pr.snapMeta.Index || pr.match+1 >= r.log.firstIndex() {
+			pr.becomeProbe()
+			pr.becomeReplicate()
+		}
+	case StateReplicate:
+		pr.inflights.freeLE(m.Index)
+	}
+	if r.maybeCommit() {
+		r.needBcast = true
+	} else if wasPaused || pr.next <= r.log.lastIndex() {
+		r.sendAppendAll(m.From, false)
+	}
+	if m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
+		r.send(Message{To: m.From, Type: MsgTimeoutNow})
+	}
+}
+
+// maybeCommit advances the commit index to what a majority holds, counting
+// only entries of the current term (Raft §5.4.2). It reports a change.
+func (r *Raft) maybeCommit() bool {
+	matches := r.matchScratch[:0]
+	for _, id := range r.voters {
+		if pr := r.progress[id]; pr != nil {
+			matches = append(matches, pr.match)
+		} else {
+			matches = append(matches, 0)
+		}
+	}
+	r.matchScratch = matches
+	mci := committedIndex(matches)
+	if mci <= r.log.committed {
+		return false
+	}
+	t, err := r.log.term(mci)
+	if err != nil {
+		return false
+	}
+	if t != r.term && !r.bugs.CommitOldTermByCount {
+		return false
+	}
+	r.log.commitTo(mci)
+	if t == r.term {
+		r.maybeStartReadRound()
+	}
+	return true
+}
+
+func (r *Raft) transferTo(target NodeID) {
+	if target == None || target == r.id {
+		return
+	}
+	pr := r.progress[target]
+	if pr == nil || pr.learner {
+		r.logger.Warn("leader transfer to a non-voter ignored", "to", uint64(target))
+		return
+	}
+	if r.leadTransferee == target {
+		return
+	}
+	r.leadTransferee = target
+	// The transfer aborts one election timeout from now (tickHeartbeat).
+	r.electionElapsed = 0
+	if pr.match == r.log.lastIndex() {
+		r.send(Message{To: target, Type: MsgTimeoutNow})
+		return
+	}
+	r.sendAppendAll(target, true)
+}
+
+// ---- candidate ----
+
+func stepCandidate(r *Raft, m Message) error {
+	myResp := MsgVoteResp
+	if r.role == RolePreCandidate {
+		myResp = MsgPreVoteResp
+	}
+	switch m.Type {
+	case MsgProp:
+		r.send(Message{To: m.From, Type: MsgPropResp, Context: m.Context, Reject: true})
+	case MsgReadIndex:
+		r.send(Message{To: m.From, Type: MsgReadIndexResp, Context: m.Context, Reject: true})
+	case MsgApp, MsgHeartbeat, MsgSnap:
+		// A leader exists in our term (or a later one, Step moved us).
+		r.becomeFollower(m.Term, m.From)
+		return stepFollower(r, m)
+	case MsgPropResp, MsgReadIndexResp:
+		r.handleForwardedReply(m)
+	case myResp:
+		if !r.isVoter(m.From) {
+			return nil
+		}
+		if _, seen := r.votes[m.From]; !seen {
+			r.votes[m.From] = !m.Reject
+		}
+		switch r.poll() {
+		case voteWon:
+			if r.role == RolePreCandidate {
+				r.campaign(false)
+			} else {
+				r.becomeLeader()
+				r.bcastAppend()
+				r.needBcast = false
+			}
+		case voteLost:
+			r.becomeFollower(r.term, None)
+		}
+	}
+	return nil
+}
+
+// ---- follower ----
+
+func stepFollower(r *Raft, m Message) error {
+	switch m.Type {
+	case MsgProp:
+		// Forwarded to us by a node that thinks we lead: we do not.
+		r.send(Message{To: m.From, Type: MsgPropResp, Context: m.Context, Reject: true})
+	case MsgReadIndex:
+		r.send(Message{To: m.From, Type: MsgReadIndexResp, Context: m.Context, Reject: true})
+	case MsgApp:
+		r.electionElapsed = 0
+		r.lead = m.From
+		return r.handleAppend(m)
+	case MsgHeartbeat:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.log.commitTo(min(m.Commit, r.log.lastIndex()))
+		r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context})
+	case MsgSnap:
+		r.electionElapsed = 0
+		r.lead = m.From
+		r.handleSnapshot(m)
+	case MsgTransferLeader:
+		if r.lead != None {
+			target := m.Index
+			if target == 0 {
+				target = uint64(m.From)
+			}
+			r.send(Message{To: r.lead, Type: MsgTransferLeader, Index: target})
+		}
+	case MsgTimeoutNow:
+		r.logger.Info("campaigning on leader transfer", "from", uint64(m.From), "term", r.term)
+		r.hup(true)
+	case MsgPropResp, MsgReadIndexResp:
+		r.handleForwardedReply(m)
+	}
+	return nil
+}
+
+// handleAppend is AppendEntries on the receiver (Raft §5.3).
+func (r *Raft) handleAppend(m Message) error {
+	if m.Index < r.log.committed {
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
+		return nil
+	}
+	matches := r.log.matchTerm(m.Index, m.LogTerm)
+	if r.bugs.SkipLogMatching && m.Index <= r.log.lastIndex() {
+		matches = true
+	}
+	if !matches {
+		hint := min(m.Index, r.log.lastIndex())
+		hint, hintTerm := r.log.findConflictByTerm(hint, m.LogTerm)
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
+		return nil
+	}
+	lastNew := m.Index + uint64(len(m.Entries))
+	if ci := r.log.findConflict(m.Entries); ci != 0 {
+		if ci <= r.log.committed && !r.bugs.SkipLogMatching {
+			return fmt.Errorf("consensus: MsgApp from %d conflicts at %d with committed %d: %w",
+				m.From, ci, r.log.committed, errLogCorrupt)
+		}
+		r.log.append(m.Entries[ci-(m.Index+1):])
+	}
+	r.log.commitTo(min(m.Commit, lastNew))
+	r.send(Message{To: m.From, Type: MsgAppResp, Index: lastNew})
+	return nil
+}
+
+// handleForwardedReply turns the leader's answers to forwarded requests into
+// the outcomes the waiting clients get.
+func (r *Raft) handleForwardedReply(m Message) {
+	switch {
+	case m.Type == MsgPropResp && m.Reject:
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: ErrProposalDropped})
+	case m.Type == MsgPropResp:
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Index: m.Index, Term: m.LogTerm})
+	case m.Reject:
+		r.readAcks = append(r.readAcks, ReadAck{RequestID: m.Context, Err: ErrNoLeader})
+	default:
+		r.readStates = append(r.readStates, ReadState{RequestID: m.Context, Index: m.Index})
+	}
+}
+
+// ---- Ready / Advance ----
+
+// HasReady reports whether Ready would carry any effect.
+func (r *Raft) HasReady() bool {
+	return r.needBcast || len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
+		len(r.proposalAcks) > 0 || len(r.readStates) > 0 || len(r.readAcks) > 0 ||
+		len(r.log.unstable) > 0 || r.log.pendingSnap != nil || r.log.hasNextCommitted() ||
+		r.softState() != r.prevSoft || r.hardState() != r.prevHard
+}
+
+// Ready returns the effects gathered since the last Ready. Messages, acks
+// and read states are handed over (they will not appear again); Entries,
+// HardState and Snapshot appear again until Advance confirms them.
+func (r *Raft) Ready() Ready {
+	if r.needBcast && r.role == RoleLeader {
+		r.bcastAppend()
+	}
+	r.needBcast = false
+	rd := Ready{
+		HardState:            r.hardState(),
+		Entries:              r.log.unstable[:len(r.log.unstable):len(r.log.unstable)],
+		Snapshot:             r.log.pendingSnap,
+		Messages:             r.msgs,
+		MessagesAfterPersist: r.msgsAfterPersist,
+		ProposalAcks:         r.proposalAcks,
+		ReadStates:           r.readStates,
+		ReadAcks:             r.readAcks,
+	}
+	if len(rd.Entries) == 0 {
+		rd.Entries = nil
+	}
+	rd.HardStateChanged = rd.HardState != r.prevHard
+	if ss := r.softState(); ss != r.prevSoft {
+		rd.SoftState = &ss
+		r.prevSoft = ss
+	}
+	if ents, err := r.log.nextCommitted(r.cfg.MaxApplyBytes); err != nil {
+		r.logger.Error("cannot read committed entries", "err", err)
+	} else if n := len(ents); n > 0 {
+		rd.CommittedEntries = ents
+		r.log.applying = ents[n-1].Index
+	}
+	r.msgs, r.msgsAfterPersist, r.proposalAcks, r.readStates, r.readAcks = nil, nil, nil, nil, nil
+	return rd
+}
+
+// Advance tells the core the loop did everything rd asked: state and
+// entries are durable, the snapshot is installed, committed entries are
+// with the applier.
+func (r *Raft) Advance(rd Ready) {
+	if rd.HardStateChanged {
+		r.prevHard = rd.HardState
+	}
+	if rd.Snapshot != nil {
+		r.log.snapshotInstalled(rd.Snapshot.Meta)
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := rd.Entries[n-1]
+		if r.log.stableTo(last.Index, last.Term) && r.role == RoleLeader {
+			if self := r.progress[r.id]; self != nil && self.maybeUpdate(last.Index) && r.maybeCommit() {
+				r.needBcast = true
+			}
+		}
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)
+		r.log.applying = max(r.log.applying, r.log.applied)
+	}
+}
+
+// ---- status ----
+
+// PeerStatus is the leader's view of one member.
+type PeerStatus struct {
+	Match, Next  uint64
+	State        ProgressState
+	RecentActive bool
+	Learner      bool
+}
+
+// Status is a snapshot of the core's state for metrics, tests and logs.
+type Status struct {
+	ID             NodeID
+	SoftState      SoftState
+	HardState      HardState
+	Applied        uint64
+	FirstIndex     uint64
+	LastIndex      uint64
+	LeadTransferee NodeID
+	Voters         []NodeID
+	Learners       []NodeID
+	// Progress is set on the leader only.
+	Progress map[NodeID]PeerStatus
+}
+
+// Status reports the core's state. It allocates; keep it off hot paths.
+func (r *Raft) Status() Status {
+	st := Status{
+		ID:             r.id,
+		SoftState:      r.softState(),
+		HardState:      r.hardState(),
+		Applied:        r.log.applied,
+		FirstIndex:     r.log.firstIndex(),
+		LastIndex:      r.log.lastIndex(),
+		LeadTransferee: r.leadTransferee,
+		Voters:         slices.Clone(r.voters),
+		Learners:       slices.Clone(r.learners),
+	}
+	if r.role == RoleLeader {
+		st.Progress = make(map[NodeID]PeerStatus, len(r.progress))
+		for id, pr := range r.progress {
+			st.Progress[id] = PeerStatus{Match: pr.match, Next: pr.next, State: pr.state,
+				RecentActive: pr.recentActive, Learner: pr.learner}
+		}
+	}
+	return st
+}

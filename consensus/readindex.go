@@ -1,0 +1,120 @@
+package consensus
+
+// ReadIndex on the leader (thesis §6.4), batched: requests queue while one
+// heartbeat round is in flight; when a quorum confirms the round, every
+// request of that round is answered with the commit index recorded when the
+// round started, and the queued ones start the next round. A round may only
+// start once the leader has committed an entry of its own term (its no-op):
+// before that its commit index may be behind the cluster's.
+//
+// Round ids increase for the life of the core. Heartbeats always carry the
+// id of the round in flight, so a lost heartbeat or answer is made good by
+// the next heartbeat; a follower's answer confirms every round up to the id
+// it echoes.
+
+// readRequest is one read waiting on the leader: from is None for a local
+// request, else the follower that forwarded it.
+type readRequest struct {
+	id   uint64
+	from NodeID
+}
+
+type readIndexState struct {
+	queued     []readRequest // waiting for the next round
+	round      []readRequest // in the round in flight
+	roundID    uint64        // the round in flight; 0: none
+	roundIndex uint64        // commit index when the round started
+	lastID     uint64        // the last round id given out
+}
+
+func (r *Raft) committedInCurrentTerm() bool {
+	t, err := r.log.term(r.log.committed)
+	return err == nil && t == r.term
+}
+
+// leaderRead takes a read request on the leader.
+func (r *Raft) leaderRead(req readRequest) {
+	if len(r.reads.queued)+len(r.reads.round) >= r.cfg.MaxPendingReads {
+		r.answerRead(req, 0, ErrProposalDropped)
+		return
+	}
+	r.reads.queued = append(r.reads.queued, req)
+	r.maybeStartReadRound()
+}
+
+// maybeStartReadRound starts a heartbeat round for the queued reads when
+// none is in flight and the leader may serve reads.
+func (r *Raft) maybeStartReadRound() {
+	rs := &r.reads
+	if r.role != RoleLeader || rs.roundID != 0 || len(rs.queued) == 0 || !r.committedInCurrentTerm() {
+		return
+	}
+	rs.lastID++
+	rs.roundID = rs.lastID
+	rs.roundIndex = r.log.committed
+	rs.round, rs.queued = rs.queued, rs.round[:0]
+	if self := r.progress[r.id]; self != nil {
+		self.readAckedRound = rs.roundID
+	}
+	if r.bugs.ReadWithoutQuorum || r.readQuorum(rs.roundID) {
+		r.completeReadRound()
+		return
+	}
+	r.bcastHeartbeat()
+}
+
+// handleReadAck records a follower's confirmation of rounds up to ctx.
+func (r *Raft) handleReadAck(from NodeID, pr *progress, ctx uint64) {
+	if ctx > pr.readAckedRound {
+		pr.readAckedRound = ctx
+	}
+	if id := r.reads.roundID; id != 0 && ctx >= id && r.readQuorum(id) {
+		r.completeReadRound()
+	}
+}
+
+func (r *Raft) readQuorum(id uint64) bool {
+	acked := 0
+	for _, v := range r.voters {
+		if pr := r.progress[v]; pr != nil && pr.readAckedRound >= id {
+			acked++
+		}
+	}
+	return acked >= majority(len(r.voters))
+}
+
+// completeReadRound answers the round in flight and starts the next one.
+func (r *Raft) completeReadRound() {
+	rs := &r.reads
+	for _, req := range rs.round {
+		r.answerRead(req, rs.roundIndex, nil)
+	}
+	clear(rs.round)
+	rs.round = rs.round[:0]
+	rs.roundID = 0
+	r.maybeStartReadRound()
+}
+
+// failReads answers every pending read with an error: leadership is lost.
+func (r *Raft) failReads() {
+	rs := &r.reads
+	for _, req := range rs.round {
+		r.answerRead(req, 0, ErrProposalDropped)
+	}
+	for _, req := range rs.queued {
+		r.answerRead(req, 0, ErrProposalDropped)
+	}
+	rs.round, rs.queued = rs.round[:0], rs.queued[:0]
+	rs.roundID = 0
+}
+
+func (r *Raft) answerRead(req readRequest, index uint64, err error) {
+	switch {
+	case req.from != None:
+		r.send(Message{To: req.from, Type: MsgReadIndexResp, Context: req.id, Index: index, Reject: err != nil})
+	case err != nil:
+		r.readAcks = append(r.readAcks, ReadAck{RequestID: req.id, Err: err})
+	default:
+		r.readStates = append(r.readStates, ReadState{RequestID: req.id, Index: index})
+	}
+}

@@ -1,0 +1,141 @@
+package consensus
+
+// InstallSnapshot in chunks (Raft §7, thesis §5.3 "InstallSnapshot").
+//
+// Leader: a follower whose next entry is compacted moves to StateSnapshot;
+// the leader reads the newest snapshot from Config.Snapshots in chunks of
+// MaxMsgBytes and sends one chunk at a time (stop-and-wait: a chunk is
+// usually large, and one in flight keeps the follower's memory and the
+// leader's send queue bounded). The follower acknowledges each chunk with
+// MsgSnapResp{SnapOffset: bytes it holds}; a chunk unacknowledged for
+// snapshotHeartbeatsResend heartbeats is sent again. A MsgSnapResp with
+// Reject (the follower lost its partial copy) restarts from offset 0.
+//
+// Follower: chunks are appended to an in-memory buffer (bounded by
+// MaxSnapshotBytes) while they arrive in order for one snapshot; the last
+// chunk makes the snapshot pending (Ready.Snapshot) and the follower answers
+// with MsgAppResp{Index: snapshot index} after the loop installed it, which
+// moves the leader back to probing from there.
+
+// snapshotAssembly is a snapshot being received.
+type snapshotAssembly struct {
+	meta SnapshotMeta
+	from NodeID
+	data []byte
+}
+
+func (r *Raft) sendSnapshot(to NodeID, pr *progress) bool {
+	if !pr.recentActive {
+		return false
+	}
+	if r.cfg.Snapshots == nil {
+		r.logger.Warn("follower needs compacted entries but no snapshot source", "to", uint64(to))
+		return false
+	}
+	meta, ok := r.cfg.Snapshots.Latest()
+	if !ok || meta.Index+1 < r.log.firstIndex() {
+		r.logger.Warn("follower needs compacted entries but no snapshot covers them",
+			"to", uint64(to), "snapshot", meta.Index, "first", r.log.firstIndex())
+		return false
+	}
+	pr.becomeSnapshot(meta)
+	r.sendSnapshotChunk(to, pr)
+	return true
+}
+
+func (r *Raft) sendSnapshotChunk(to NodeID, pr *progress) {
+	data, done, err := r.cfg.Snapshots.ReadChunk(pr.snapMeta.Index, pr.snapOffset, int(r.cfg.MaxMsgBytes))
+	if err != nil {
+		// The snapshot went (a newer one replaced it): probe again, which
+		// starts over with the newest.
+		r.logger.Warn("cannot read snapshot chunk", "to", uint64(to), "index", pr.snapMeta.Index,
+			"offset", pr.snapOffset, "err", err)
+		pr.becomeProbe()
+		return
+	}
+	pr.snapSentTo = pr.snapOffset + uint64(len(data))
+	pr.snapLastSent = done
+	pr.snapIdleBeats = 0
+	r.send(Message{To: to, Type: MsgSnap, Snapshot: pr.snapMeta, SnapOffset: pr.snapOffset, Data: data, SnapDone: done})
+}
+
+func (r *Raft) handleSnapshotResponse(m Message, pr *progress) {
+	pr.recentActive = true
+	if pr.state != StateSnapshot || m.Snapshot.Index != pr.snapMeta.Index || m.Snapshot.Term != pr.snapMeta.Term {
+		return
+	}
+	switch {
+	case m.Reject:
+		pr.snapOffset = 0
+		r.sendSnapshotChunk(m.From, pr)
+	case m.SnapOffset == pr.snapSentTo && !pr.snapLastSent:
+		pr.snapOffset = m.SnapOffset
+		r.sendSnapshotChunk(m.From, pr)
+	}
+}
+
+// resendStalledSnapshots sends again chunks that went unanswered.
+func (r *Raft) resendStalledSnapshots() {
+	for id, pr := range r.progress {
+		if pr.state != StateSnapshot || id == r.id {
+			continue
+		}
+		pr.snapIdleBeats++
+		if pr.snapIdleBeats >= snapshotHeartbeatsResend {
+			r.sendSnapshotChunk(id, pr)
+		}
+	}
+}
+
+// handleSnapshot receives one chunk on a follower.
+func (r *Raft) handleSnapshot(m Message) {
+	meta := m.Snapshot
+	if meta.Index <= r.log.committed {
+		// We already hold everything it covers: tell the leader where we
+		// are so it probes from there.
+		r.incoming = nil
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
+		return
+	}
+	in := r.incoming
+	if m.SnapOffset == 0 {
+		in = &snapshotAssembly{meta: meta, from: m.From}
+		r.incoming = in
+	}
+	if in == nil || in.meta.Index != meta.Index || in.meta.Term != meta.Term || in.from != m.From {
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, Reject: true})
+		return
+	}
+	if m.SnapOffset != uint64(len(in.data)) {
+		// A duplicate or a gap: say what we hold; the leader resends.
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: uint64(len(in.data))})
+		return
+	}
+	if uint64(len(in.data))+uint64(len(m.Data)) > r.cfg.MaxSnapshotBytes {
+		r.logger.Error("incoming snapshot too large", "index", meta.Index, "maxBytes", r.cfg.MaxSnapshotBytes)
+		r.incoming = nil
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, Reject: true})
+		return
+	}
+	in.data = append(in.data, m.Data...)
+	if !m.SnapDone {
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: uint64(len(in.data))})
+		return
+	}
+	r.incoming = nil
+	if r.log.matchTerm(meta.Index, meta.Term) {
+		// Our log already has the snapshot's last entry, hence everything
+		// before it: no need to throw the log away.
+		r.log.commitTo(meta.Index)
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
+		return
+	}
+	if len(meta.ConfState.Voters) > 0 {
+		if err := r.setMembership(meta.ConfState.Voters, meta.ConfState.Learners); err != nil {
+			r.logger.Error("snapshot carries a bad membership; keeping ours", "index", meta.Index, "err", err)
+		}
+	}
+	r.log.restore(&IncomingSnapshot{Meta: meta, Data: in.data})
+	r.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", len(in.data))
+	r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})
+}
