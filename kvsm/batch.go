@@ -1,0 +1,157 @@
+package kvsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// batchFormatV1 is the first byte of every encoded batch. A reader that
+// meets another value refuses the batch rather than guessing.
+const batchFormatV1 = 1
+
+// Limits on a decoded batch. They bound what a hostile or damaged entry can
+// make DecodeBatch allocate; the RESP layer refuses larger requests long
+// before they reach the log.
+const (
+	batchCommandsMax = 1 << 20 // commands in one entry
+	commandArgsMax   = 1 << 20 // arguments of one command
+	databaseIndexMax = 1 << 16 // a DB field above this is damage, not a SELECT
+)
+
+// ErrBadBatch is wrapped by every DecodeBatch error.
+var ErrBadBatch = errors.New("kvsm: bad command batch")
+
+// AppendBatch appends the encoding of cmds to dst and returns the extended
+// slice. The layout (see doc.go) is: format byte, uvarint command count, then
+// per command uvarint DB, uvarint argument count and, per argument, uvarint
+// length and the bytes.
+func AppendBatch(dst []byte, cmds []Command) []byte {
+	dst = append(dst, batchFormatV1)
+	dst = binary.AppendUvarint(dst, uint64(len(cmds)))
+	for i := range cmds {
+		c := &cmds[i]
+		db := c.DB
+		if db < 0 {
+			// Never produced by the RESP layer; encode as an index no
+			// store has so that the command fails the same way everywhere.
+			db = databaseIndexMax
+		}
+		dst = binary.AppendUvarint(dst, uint64(db))
+		dst = binary.AppendUvarint(dst, uint64(len(c.Args)))
+		for _, a := range c.Args {
+			dst = binary.AppendUvarint(dst, uint64(len(a)))
+			dst = append(dst, a...)
+		}
+	}
+	return dst
+}
+
+// DecodeBatch decodes a batch written by AppendBatch. The argument slices
+// alias data (no copy): the caller must keep data unchanged while it uses the
+// commands. The store copies whatever it keeps. DecodeBatch never panics;
+// every count is checked against the bytes that remain before anything is
+// allocated, so a damaged length cannot make it allocate more than a small
+// multiple of len(data).
+func DecodeBatch(data []byte) ([]Command, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrBadBatch)
+	}
+	if data[0] != batchFormatV1 {
+		return nil, fmt.Errorf("%w: unknown format %d at offset 0", ErrBadBatch, data[0])
+	}
+	// First pass: validate everything and count the arguments so that the
+	// second pass can carve all argument slices from one allocation.
+	d := decoder{data: data, off: 1}
+	n, err := d.count("command count", 3, batchCommandsMax) // db, argc, one arg length
+	if err != nil {
+		return nil, err
+	}
+	start := d.off
+	totalArgs := 0
+	for i := uint64(0); i < n; i++ {
+		if _, err := d.uvarint("database index", databaseIndexMax); err != nil {
+			return nil, err
+		}
+		argc, err := d.count("argument count", 1, commandArgsMax)
+		if err != nil {
+			return nil, err
+		}
+		if argc == 0 {
+			return nil, fmt.Errorf("%w: command %d has no arguments (offset %d)", ErrBadBatch, i, d.off)
+		}
+		for j := uint64(0); j < argc; j++ {
+			if _, err := d.bytes(); err != nil {
+				return nil, err
+			}
+		}
+		totalArgs += int(argc)
+	}
+	if d.off != len(data) {
+		return nil, fmt.Errorf("%w: %d trailing bytes at offset %d", ErrBadBatch, len(data)-d.off, d.off)
+	}
+	// Second pass: the input is known good; build the result.
+	cmds := make([]Command, n)
+	args := make([][]byte, totalArgs)
+	d.off = start
+	for i := range cmds {
+		db, _ := d.uvarint("", databaseIndexMax)
+		argc, _ := d.uvarint("", commandArgsMax)
+		cmdArgs := args[:argc:argc]
+		args = args[argc:]
+		for j := range cmdArgs {
+			cmdArgs[j], _ = d.bytes()
+		}
+		cmds[i] = Command{DB: int(db), Args: cmdArgs}
+	}
+	return cmds, nil
+}
+
+// decoder walks a byte slice, reporting errors with the offset they occur at.
+type decoder struct {
+	data []byte
+	off  int
+}
+
+func (d *decoder) uvarint(what string, max uint64) (uint64, error) {
+	v, n := binary.Uvarint(d.data[d.off:])
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: bad %s varint at offset %d", ErrBadBatch, what, d.off)
+	}
+	if v > max {
+		return 0, fmt.Errorf("%w: %s %d exceeds %d at offset %d", ErrBadBatch, what, v, max, d.off)
+	}
+	d.off += n
+	return v, nil
+}
+
+// count reads a count of items each at least minBytes long and refuses it
+// when the remaining input could not hold that many.
+func (d *decoder) count(what string, minBytes int, max uint64) (uint64, error) {
+	at := d.off
+	v, err := d.uvarint(what, max)
+	if err != nil {
+		return 0, err
+	}
+	if v > uint64(len(d.data)-d.off)/uint64(minBytes) {
+		return 0, fmt.Errorf("%w: %s %d does not fit in the %d remaining bytes at offset %d",
+			ErrBadBatch, what, v, len(d.data)-d.off, at)
+	}
+	return v, nil
+}
+
+func (d *decoder) bytes() ([]byte, error) {
+	at := d.off
+	n, err := d.uvarint("argument length", math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(d.data)-d.off) {
+		return nil, fmt.Errorf("%w: argument length %d exceeds the %d remaining bytes at offset %d",
+			ErrBadBatch, n, len(d.data)-d.off, at)
+	}
+	b := d.data[d.off : d.off+int(n) : d.off+int(n)]
+	d.off += int(n)
+	return b, nil
+}

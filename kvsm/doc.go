@@ -1,0 +1,117 @@
+// Package kvsm is raftkv's replicated keyspace: the state machine that Raft
+// feeds with committed entries (consensus.StateMachine), the binary encoding
+// of the command batches those entries carry, and snapshots of the whole
+// state.
+//
+// # Data model
+//
+// A Store has Options.Databases numbered keyspaces (16 by default, as SELECT
+// sees them). Each is a github.com/tidwall/btree BTreeG of item values,
+// stored flat in the tree's nodes: the key as a string, the string value as
+// a []byte, a pointer to an object for compound types (a hash today, lists
+// and sets later: object carries a kind tag) and the deadline in Unix ms. A
+// 16-byte key with a 32-byte value costs the 64-byte item (plus node slack),
+// a 16-byte key allocation and a 32-byte value allocation, near Redis's
+// ~100-150 bytes.
+//
+// The tree is sorted by (order, key), where order is 63 bits of FNV-1a of
+// the key, not by the key itself. That is what makes SCAN right: its cursor
+// is "order of the next key + 1", a plain number as clients expect, and a
+// key present during the whole walk is returned at least once whatever is
+// inserted or deleted meanwhile (a call never stops inside a run of equal
+// orders). Comparing a uint64 first is also cheaper than comparing keys. Hash
+// fields live in a per-hash BTreeG sorted the same way (HSCAN). KEYS, SCAN
+// and HGETALL therefore list in hash order, as Redis does (though a
+// different one).
+//
+// A second tree per database indexes volatile keys by deadline. It is
+// derived (rebuilt on Restore, not in snapshots) and lets ExpiredKeys hand
+// the leader the earliest expired keys without sampling.
+//
+// # Entry payload encoding
+//
+// An EntryNormal's Data is one batch (AppendBatch / DecodeBatch):
+//
+//	byte     format = 1
+//	uvarint  number of commands N
+//	N times:
+//	  uvarint  database index (SELECT)
+//	  uvarint  number of arguments A (>= 1; the command name first)
+//	  A times:
+//	    uvarint  length L
+//	    L bytes  the argument
+//
+// DecodeBatch validates the whole batch before allocating (every count is
+// checked against the bytes that remain: a command needs at least 3 bytes,
+// an argument 1), then allocates the commands and one slab for all argument
+// slices; the arguments alias Data. It never panics. A batch that does not
+// decode applies as one error Reply on every replica.
+//
+// # Apply, Exec and time
+//
+// Apply runs each command of each entry in order and returns, per
+// EntryNormal, a []Reply; EntryNoop and EntryConfChange give nil. The
+// entry's TimeMs (the leader's clock, monotonic across entries) is "now" for
+// every command in it: EX/PX deadlines are computed from it and expiry is
+// judged by it, so every replica decides the same. Apply never reads a
+// clock, never iterates a Go map, and draws randomness (RANDOMKEY,
+// HRANDFIELD) from a generator seeded by the entry index and the command's
+// position. When a command in Apply meets a key past its deadline it deletes
+// it (every replica meets it at the same point); the leader also proposes
+// PURGEEXPIRED for keys that ExpiredKeys reports (active expiry), which
+// deletes a key only if it is still past its deadline at that entry's time,
+// so a key rewritten meanwhile survives.
+//
+// Exec runs a read-only command (after a ReadIndex) with the local clock as
+// now. It hides keys past their deadline but never deletes them: deletion
+// only happens through the log. Write commands get an error. Commands,
+// options and error texts follow Redis 7; the table tests were checked
+// against redis-server 7.0 (see commands_test.go). Known differences:
+// INCRBYFLOAT and HINCRBYFLOAT compute in float64 (Redis: long double), so
+// the last digits of some results differ; HRANDFIELD WITHVALUES is always a
+// flat array (RESP3 Redis nests pairs); HRANDFIELD with a negative count is
+// capped at 16M picks.
+//
+// Values are never changed in place below their length: a new value is a
+// new slice (APPEND may grow into spare capacity past the length, which no
+// reader can see; COPY clones so a backing array has one owner). Replies may
+// therefore alias stored values and stay valid after later commands.
+//
+// # Snapshots
+//
+// Snapshot takes btree Copy()s of every database (O(1) each,
+// copy-on-write) and bumps the store's epoch: a hash whose object is from an
+// older epoch is cloned (again a cheap tree Copy) before it is changed, so
+// the snapshot reader sees the state as of the snapshot while Apply goes on.
+// No lock is held while it is written out. The format:
+//
+//	8 bytes  magic "RKVSNAP\x00"
+//	uvarint  version = 1
+//	uvarint  applied index
+//	uvarint  number of databases D (must match the store's)
+//	D times:
+//	  uvarint  database index (0, 1, ... in order)
+//	  uvarint  number of keys K
+//	  K times:
+//	    byte     kind: 0 string, 1 hash
+//	    uvarint  deadline, Unix ms (0: none)
+//	    uvarint  key length, key bytes
+//	    string:  uvarint length, value bytes
+//	    hash:    uvarint field count F (>= 1), F times: name (length, bytes),
+//	             value (length, bytes)
+//	4 bytes  CRC-32C (Castagnoli) of everything above, little endian
+//
+// Restore decodes into new databases, checks limits (lengths up to 512 MiB,
+// read in chunks so a damaged length cannot allocate more than the input
+// holds), duplicates and the CRC, and only then replaces the state: on error
+// the state is unchanged and the error names the offset.
+//
+// # Concurrency
+//
+// Apply, Exec, Snapshot, Restore, Digest and ExpiredKeys belong to one
+// goroutine, the applier; they take no locks, which keeps GET at a tree
+// lookup with no allocation. The SnapshotReader that Snapshot returns may be
+// written out from any goroutine, concurrently with Apply. AppliedIndex,
+// DBSize, KeyCount and Stats are safe from any goroutine: they read atomics
+// that Apply publishes after each call.
+package kvsm

@@ -1,0 +1,410 @@
+package kvsm
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/tidwall/btree"
+)
+
+// getHash returns key's hash fields for reading (nil when the key is
+// missing) or a WRONGTYPE reply.
+func (c *execCtx) getHash(key []byte) (*btree.BTreeG[field], *Reply) {
+	it, ok := c.lookupRead(key)
+	if !ok {
+		return nil, nil
+	}
+	if it.kind() != kindHash {
+		r := ErrorReply(errWrongType)
+		return nil, &r
+	}
+	return it.obj.hash, nil
+}
+
+// hashForWrite returns key's item and its object, ready to change (created
+// when missing unless mustExist).
+func (c *execCtx) hashForWrite(key []byte, create bool) (item, *object, *Reply) {
+	it, ok := c.lookup(key)
+	if !ok {
+		if !create {
+			return item{}, nil, nil
+		}
+		it = item{order: keyOrder(key), key: string(key),
+			obj: &object{kind: kindHash, epoch: c.s.epoch, hash: newFieldTree()}}
+		c.put(c.db, it)
+		return it, it.obj, nil
+	}
+	if it.kind() != kindHash {
+		r := ErrorReply(errWrongType)
+		return it, nil, &r
+	}
+	return it, c.mutableObject(&it), nil
+}
+
+func fieldProbe(name []byte) field {
+	return field{order: keyOrder(name), name: unsafeString(name)}
+}
+
+func newField(name, val []byte) field {
+	return field{order: keyOrder(name), name: string(name), val: cloneBytes(val)}
+}
+
+// dropIfEmpty deletes a hash key whose last field went away, as Redis does.
+func (c *execCtx) dropIfEmpty(it item, o *object) {
+	if o.hash.Len() == 0 {
+		it.obj = o
+		c.removeItem(c.db, it)
+	}
+}
+
+func cmdHSet(c *execCtx, args [][]byte) Reply {
+	if len(args)%2 == 1 {
+		return wrongArgs("hset")
+	}
+	return c.hset(args, false)
+}
+
+func cmdHMSet(c *execCtx, args [][]byte) Reply {
+	if len(args)%2 == 1 {
+		return wrongArgs("hmset")
+	}
+	return c.hset(args, true)
+}
+
+func (c *execCtx) hset(args [][]byte, ok bool) Reply {
+	_, o, errR := c.hashForWrite(args[1], true)
+	if errR != nil {
+		return *errR
+	}
+	var created int64
+	for i := 2; i < len(args); i += 2 {
+		if _, replaced := o.hash.Set(newField(args[i], args[i+1])); !replaced {
+			created++
+		}
+	}
+	if ok {
+		return ReplyOK
+	}
+	return IntReply(created)
+}
+
+func cmdHSetNX(c *execCtx, args [][]byte) Reply {
+	// Look first: HSETNX on an existing field must not clone the hash.
+	if h, errR := c.getHash(args[1]); errR != nil {
+		return *errR
+	} else if h != nil {
+		if _, exists := h.Get(fieldProbe(args[2])); exists {
+			return IntReply(0)
+		}
+	}
+	_, o, errR := c.hashForWrite(args[1], true)
+	if errR != nil {
+		return *errR
+	}
+	o.hash.Set(newField(args[2], args[3]))
+	return IntReply(1)
+}
+
+func cmdHGet(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return ReplyNilValue
+	}
+	f, ok := h.Get(fieldProbe(args[2]))
+	if !ok {
+		return ReplyNilValue
+	}
+	return Reply{Kind: ReplyBulk, Str: f.val}
+}
+
+func cmdHMGet(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	elems := make([]Reply, len(args)-2)
+	for i, name := range args[2:] {
+		elems[i] = ReplyNilValue
+		if h != nil {
+			if f, ok := h.Get(fieldProbe(name)); ok {
+				elems[i] = BulkReply(f.val)
+			}
+		}
+	}
+	return Reply{Kind: ReplyArray, Elems: elems}
+}
+
+func cmdHDel(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return IntReply(0)
+	}
+	it, o, errR := c.hashForWrite(args[1], false)
+	if errR != nil {
+		return *errR
+	}
+	var n int64
+	for _, name := range args[2:] {
+		if _, ok := o.hash.Delete(fieldProbe(name)); ok {
+			n++
+		}
+	}
+	c.dropIfEmpty(it, o)
+	return IntReply(n)
+}
+
+func cmdHGetAll(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return Reply{Kind: ReplyMap, Elems: []Reply{}}
+	}
+	elems := make([]Reply, 0, 2*h.Len())
+	h.Scan(func(f field) bool {
+		elems = append(elems, BulkReply([]byte(f.name)), BulkReply(f.val))
+		return true
+	})
+	return Reply{Kind: ReplyMap, Elems: elems}
+}
+
+func (c *execCtx) hashList(key []byte, names bool) Reply {
+	h, errR := c.getHash(key)
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return Reply{Kind: ReplyArray, Elems: []Reply{}}
+	}
+	elems := make([]Reply, 0, h.Len())
+	h.Scan(func(f field) bool {
+		if names {
+			elems = append(elems, BulkReply([]byte(f.name)))
+		} else {
+			elems = append(elems, BulkReply(f.val))
+		}
+		return true
+	})
+	return Reply{Kind: ReplyArray, Elems: elems}
+}
+
+func cmdHKeys(c *execCtx, args [][]byte) Reply { return c.hashList(args[1], true) }
+func cmdHVals(c *execCtx, args [][]byte) Reply { return c.hashList(args[1], false) }
+
+func cmdHExists(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return IntReply(0)
+	}
+	if _, ok := h.Get(fieldProbe(args[2])); ok {
+		return IntReply(1)
+	}
+	return IntReply(0)
+}
+
+func cmdHLen(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return IntReply(0)
+	}
+	return IntReply(int64(h.Len()))
+}
+
+func cmdHStrlen(c *execCtx, args [][]byte) Reply {
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil {
+		return IntReply(0)
+	}
+	f, _ := h.Get(fieldProbe(args[2]))
+	return IntReply(int64(len(f.val)))
+}
+
+func cmdHIncrBy(c *execCtx, args [][]byte) Reply {
+	delta, ok := parseInt(args[3])
+	if !ok {
+		return ErrorReply(errNotInt)
+	}
+	it, o, errR := c.hashForWrite(args[1], true)
+	if errR != nil {
+		return *errR
+	}
+	var cur int64
+	if f, exists := o.hash.Get(fieldProbe(args[2])); exists {
+		if cur, ok = parseInt(f.val); !ok {
+			c.dropIfEmpty(it, o)
+			return ErrorReply(errHashNotInt)
+		}
+	}
+	if (delta < 0 && cur < 0 && delta < math.MinInt64-cur) ||
+		(delta > 0 && cur > 0 && delta > math.MaxInt64-cur) {
+		c.dropIfEmpty(it, o)
+		return ErrorReply(errOverflow)
+	}
+	cur += delta
+	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]),
+		val: strconv.AppendInt(nil, cur, 10)})
+	return IntReply(cur)
+}
+
+func cmdHIncrByFloat(c *execCtx, args [][]byte) Reply {
+	incr, ok := parseFloat(args[3])
+	if !ok {
+		return ErrorReply(errNotFloat)
+	}
+	if math.IsInf(incr, 0) {
+		return ErrorReply("ERR value is NaN or Infinity")
+	}
+	it, o, errR := c.hashForWrite(args[1], true)
+	if errR != nil {
+		return *errR
+	}
+	var cur float64
+	if f, exists := o.hash.Get(fieldProbe(args[2])); exists {
+		if cur, ok = parseFloat(f.val); !ok {
+			c.dropIfEmpty(it, o)
+			return ErrorReply(errHashNotFloat)
+		}
+	}
+	cur += incr
+	if math.IsNaN(cur) || math.IsInf(cur, 0) {
+		c.dropIfEmpty(it, o)
+		return ErrorReply(errNaN)
+	}
+	val := formatFloat(nil, cur)
+	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]), val: val})
+	return BulkReply(val)
+}
+
+func cmdHRandField(c *execCtx, args [][]byte) Reply {
+	if len(args) == 2 {
+		h, errR := c.getHash(args[1])
+		if errR != nil {
+			return *errR
+		}
+		if h == nil {
+			return ReplyNilValue
+		}
+		f, _ := h.GetAt(int(c.next() % uint64(h.Len())))
+		return BulkReply([]byte(f.name))
+	}
+	count, ok := parseInt(args[2])
+	if !ok {
+		return ErrorReply(errNotInt)
+	}
+	withValues := false
+	if len(args) == 4 && eqFold(args[3], "withvalues") {
+		withValues = true
+	} else if len(args) >= 4 {
+		return ErrorReply(errSyntax)
+	}
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	if h == nil || count == 0 {
+		return Reply{Kind: ReplyArray, Elems: []Reply{}}
+	}
+	n := h.Len()
+	emit := func(elems []Reply, f field) []Reply {
+		elems = append(elems, BulkReply([]byte(f.name)))
+		if withValues {
+			elems = append(elems, BulkReply(f.val))
+		}
+		return elems
+	}
+	if count < 0 {
+		// Repeats allowed. Bounded, unlike Redis, by keysReplyMax.
+		picks := int(min(-(count + 1), keysReplyMax-1)) + 1
+		elems := make([]Reply, 0, picks)
+		for range picks {
+			f, _ := h.GetAt(int(c.next() % uint64(n)))
+			elems = emit(elems, f)
+		}
+		return Reply{Kind: ReplyArray, Elems: elems}
+	}
+	elems := []Reply{}
+	if count >= int64(n) {
+		h.Scan(func(f field) bool {
+			elems = emit(elems, f)
+			return true
+		})
+		return Reply{Kind: ReplyArray, Elems: elems}
+	}
+	// A partial Fisher-Yates shuffle of the ranks: count distinct fields.
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	for i := 0; i < int(count); i++ {
+		j := i + int(c.next()%uint64(n-i))
+		perm[i], perm[j] = perm[j], perm[i]
+		f, _ := h.GetAt(perm[i])
+		elems = emit(elems, f)
+	}
+	return Reply{Kind: ReplyArray, Elems: elems}
+}
+
+func cmdHScan(c *execCtx, args [][]byte) Reply {
+	cursor, ok := parseCursor(args[2])
+	if !ok {
+		return ErrorReply(errInvalidCursor)
+	}
+	noValues := false
+	rest := args[3:]
+	if len(rest) > 0 && eqFold(rest[len(rest)-1], "novalues") && len(rest)%2 == 1 {
+		noValues = true
+		rest = rest[:len(rest)-1]
+	}
+	opts, errR := parseScanOptions(rest, false)
+	if errR != nil {
+		return *errR
+	}
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	elems := []Reply{}
+	if h == nil {
+		return scanReply(0, elems)
+	}
+	var start uint64
+	if cursor > 0 {
+		start = cursor - 1
+	}
+	var next uint64
+	visited := 0
+	lastOrder := uint64(0)
+	h.Ascend(field{order: start}, func(f field) bool {
+		if visited >= opts.count && f.order != lastOrder {
+			next = f.order + 1
+			return false
+		}
+		visited++
+		lastOrder = f.order
+		if opts.match != nil && !globMatch(opts.match, []byte(f.name)) {
+			return true
+		}
+		elems = append(elems, BulkReply([]byte(f.name)))
+		if !noValues {
+			elems = append(elems, BulkReply(f.val))
+		}
+		return true
+	})
+	return scanReply(next, elems)
+}

@@ -1,0 +1,407 @@
+package kvsm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"io"
+	"math"
+
+	"github.com/raftkv/raftkv/consensus"
+	"github.com/tidwall/btree"
+)
+
+// Snapshot format constants; see doc.go for the layout.
+const (
+	snapshotMagic     = "RKVSNAP\x00"
+	snapshotVersion   = 1
+	snapshotBufBytes  = 64 << 10
+	snapshotChunkMax  = 1 << 20 // largest single read while restoring a long string
+	snapshotKindStr   = 0
+	snapshotKindHash  = 1
+	snapshotNoExpire  = 0
+	snapshotStringMax = stringBytesMax
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBadSnapshot is wrapped by every Restore error about the data itself.
+var ErrBadSnapshot = errors.New("kvsm: bad snapshot")
+
+// Snapshot returns a point-in-time view of every database. It costs O(number
+// of databases): the trees are copied on write, and compound values from
+// before the snapshot are cloned by the writer before it changes them (the
+// epoch), so the view can be written out by another goroutine while Apply
+// goes on. Applier goroutine only; the returned reader may be used anywhere.
+func (s *Store) Snapshot() (consensus.SnapshotReader, error) {
+	sr := &snapshotReader{applied: s.applied.Load(), trees: make([]*btree.BTreeG[item], len(s.dbs))}
+	for i, d := range s.dbs {
+		sr.trees[i] = d.keys.Copy()
+	}
+	s.epoch++
+	return sr, nil
+}
+
+type snapshotReader struct {
+	applied uint64
+	trees   []*btree.BTreeG[item]
+}
+
+// crcWriter counts and checksums what passes through it.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+	n   int64
+}
+
+func (cw *crcWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.crc = crc32.Update(cw.crc, castagnoli, p[:n])
+	cw.n += int64(n)
+	return n, err
+}
+
+// WriteTo writes the snapshot to w. It may be called more than once.
+func (sr *snapshotReader) WriteTo(w io.Writer) (int64, error) {
+	if sr.trees == nil {
+		return 0, errors.New("kvsm: snapshot reader closed")
+	}
+	cw := &crcWriter{w: w}
+	bw := bufio.NewWriterSize(cw, snapshotBufBytes)
+	buf := make([]byte, 0, 256)
+	buf = append(buf, snapshotMagic...)
+	buf = binary.AppendUvarint(buf, snapshotVersion)
+	buf = binary.AppendUvarint(buf, sr.applied)
+	buf = binary.AppendUvarint(buf, uint64(len(sr.trees)))
+	var werr error
+	write := func() {
+		if werr == nil {
+			_, werr = bw.Write(buf)
+		}
+		buf = buf[:0]
+	}
+	write()
+	for i, tr := range sr.trees {
+		buf = binary.AppendUvarint(buf, uint64(i))
+		buf = binary.AppendUvarint(buf, uint64(tr.Len()))
+		write()
+		tr.Scan(func(it item) bool {
+			kind := byte(snapshotKindStr)
+			if it.obj != nil {
+				kind = snapshotKindHash
+			}
+			buf = append(buf, kind)
+			buf = binary.AppendUvarint(buf, uint64(it.expireAtMs))
+			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
+			buf = append(buf, it.key...)
+			if it.obj == nil {
+				buf = binary.AppendUvarint(buf, uint64(len(it.str)))
+				write()
+				if werr == nil {
+					_, werr = bw.Write(it.str)
+				}
+				return werr == nil
+			}
+			buf = binary.AppendUvarint(buf, uint64(it.obj.hash.Len()))
+			write()
+			it.obj.hash.Scan(func(f field) bool {
+				buf = binary.AppendUvarint(buf, uint64(len(f.name)))
+				buf = append(buf, f.name...)
+				buf = binary.AppendUvarint(buf, uint64(len(f.val)))
+				write()
+				if werr == nil {
+					_, werr = bw.Write(f.val)
+				}
+				return werr == nil
+			})
+			return werr == nil
+		})
+		if werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	if werr != nil {
+		return cw.n, fmt.Errorf("kvsm: write snapshot: %w", werr)
+	}
+	var tail [4]byte
+	binary.LittleEndian.PutUint32(tail[:], cw.crc)
+	n, err := w.Write(tail[:])
+	if err != nil {
+		return cw.n + int64(n), fmt.Errorf("kvsm: write snapshot checksum: %w", err)
+	}
+	return cw.n + int64(n), nil
+}
+
+// Close releases the view.
+func (sr *snapshotReader) Close() error {
+	sr.trees = nil
+	return nil
+}
+
+// crcReader checksums and counts what is read through it, so that errors can
+// name the offset.
+type crcReader struct {
+	r   *bufio.Reader
+	crc uint32
+	off int64
+}
+
+func (cr *crcReader) ReadByte() (byte, error) {
+	b, err := cr.r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	cr.crc = crc32.Update(cr.crc, castagnoli, []byte{b})
+	cr.off++
+	return b, nil
+}
+
+func (cr *crcReader) readFull(p []byte) error {
+	n, err := io.ReadFull(cr.r, p)
+	cr.crc = crc32.Update(cr.crc, castagnoli, p[:n])
+	cr.off += int64(n)
+	return err
+}
+
+func (cr *crcReader) fail(what string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		return fmt.Errorf("%w: %s at offset %d", ErrBadSnapshot, what, cr.off)
+	}
+	return fmt.Errorf("%w: %s at offset %d: %w", ErrBadSnapshot, what, cr.off, err)
+}
+
+func (cr *crcReader) uvarint(what string, max uint64) (uint64, error) {
+	at := cr.off
+	v, err := binary.ReadUvarint(cr)
+	if err != nil {
+		return 0, cr.fail("reading "+what, err)
+	}
+	if v > max {
+		return 0, fmt.Errorf("%w: %s %d exceeds %d at offset %d", ErrBadSnapshot, what, v, max, at)
+	}
+	return v, nil
+}
+
+// bytes reads a length-prefixed byte string. A long string is read in
+// chunks so that a damaged length cannot make Restore allocate much more
+// than the input actually holds.
+func (cr *crcReader) bytes(what string) ([]byte, error) {
+	n, err := cr.uvarint(what+" length", snapshotStringMax)
+	if err != nil {
+		return nil, err
+	}
+	if n <= snapshotChunkMax {
+		b := make([]byte, n)
+		if err := cr.readFull(b); err != nil {
+			return nil, cr.fail("reading "+what, err)
+		}
+		return b, nil
+	}
+	b := make([]byte, 0, snapshotChunkMax)
+	for uint64(len(b)) < n {
+		chunk := int(min(n-uint64(len(b)), snapshotChunkMax))
+		b = append(b, make([]byte, chunk)...)
+		if err := cr.readFull(b[len(b)-chunk:]); err != nil {
+			return nil, cr.fail("reading "+what, err)
+		}
+	}
+	return b, nil
+}
+
+// Restore replaces the whole state with the snapshot read from r. The
+// snapshot is decoded into new databases and checked (format, limits, CRC)
+// before anything is replaced, so on error the state is unchanged and the
+// error names the offset. Applier goroutine only.
+func (s *Store) Restore(r io.Reader) error {
+	cr := &crcReader{r: bufio.NewReaderSize(r, snapshotBufBytes)}
+	magic := make([]byte, len(snapshotMagic))
+	if err := cr.readFull(magic); err != nil || string(magic) != snapshotMagic {
+		return cr.fail("bad magic", err)
+	}
+	version, err := cr.uvarint("version", math.MaxUint32)
+	if err != nil {
+		return err
+	}
+	if version != snapshotVersion {
+		return fmt.Errorf("%w: unknown version %d at offset %d", ErrBadSnapshot, version, len(snapshotMagic))
+	}
+	applied, err := cr.uvarint("applied index", math.MaxUint64)
+	if err != nil {
+		return err
+	}
+	ndb, err := cr.uvarint("database count", databasesMax)
+	if err != nil {
+		return err
+	}
+	if int(ndb) != len(s.dbs) {
+		return fmt.Errorf("%w: snapshot has %d databases, the store %d (offset %d)", ErrBadSnapshot, ndb, len(s.dbs), cr.off)
+	}
+	dbs := make([]*database, ndb)
+	epoch := s.epoch + 1
+	c := execCtx{s: s}
+	for i := range dbs {
+		idx, err := cr.uvarint("database index", databasesMax)
+		if err != nil {
+			return err
+		}
+		if idx != uint64(i) {
+			return fmt.Errorf("%w: database %d where %d was expected (offset %d)", ErrBadSnapshot, idx, i, cr.off)
+		}
+		d := newDatabase()
+		dbs[i] = d
+		if err := restoreDatabase(cr, &c, d, epoch); err != nil {
+			return err
+		}
+	}
+	want := crc32.Update(cr.crc, castagnoli, nil)
+	var tail [4]byte
+	at := cr.off
+	if _, err := io.ReadFull(cr.r, tail[:]); err != nil {
+		return cr.fail("reading checksum", err)
+	}
+	if got := binary.LittleEndian.Uint32(tail[:]); got != want {
+		return fmt.Errorf("%w: checksum %08x, computed %08x (checksum at offset %d)", ErrBadSnapshot, got, want, at)
+	}
+	if _, err := cr.r.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data after the checksum at offset %d", ErrBadSnapshot, at+4)
+	}
+	// Success: switch over. Objects were made in the new epoch; the old
+	// state is simply dropped (any snapshot reader keeps its own view).
+	s.epoch = epoch
+	for i, d := range dbs {
+		s.dbs[i].keys = d.keys
+		s.dbs[i].expires = d.expires
+		s.dbs[i].publish()
+	}
+	s.applied.Store(applied)
+	return nil
+}
+
+func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch uint64) error {
+	nkeys, err := cr.uvarint("key count", math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	for k := uint64(0); k < nkeys; k++ {
+		at := cr.off
+		kind, err := cr.ReadByte()
+		if err != nil {
+			return cr.fail("reading value kind", err)
+		}
+		if kind != snapshotKindStr && kind != snapshotKindHash {
+			return fmt.Errorf("%w: unknown value kind %d at offset %d", ErrBadSnapshot, kind, at)
+		}
+		exp, err := cr.uvarint("deadline", math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		key, err := cr.bytes("key")
+		if err != nil {
+			return err
+		}
+		it := item{order: keyOrder(key), key: string(key), expireAtMs: int64(exp)}
+		if kind == snapshotKindStr {
+			if it.str, err = cr.bytes("string value"); err != nil {
+				return err
+			}
+		} else {
+			if it.obj, err = restoreHash(cr, epoch); err != nil {
+				return err
+			}
+		}
+		if _, dup := d.keys.Get(it); dup {
+			return fmt.Errorf("%w: duplicate key at offset %d", ErrBadSnapshot, at)
+		}
+		c.put(d, it)
+	}
+	return nil
+}
+
+func restoreHash(cr *crcReader, epoch uint64) (*object, error) {
+	at := cr.off
+	n, err := cr.uvarint("field count", math.MaxInt64)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty hash at offset %d", ErrBadSnapshot, at)
+	}
+	o := &object{kind: kindHash, epoch: epoch, hash: newFieldTree()}
+	for i := uint64(0); i < n; i++ {
+		fat := cr.off
+		name, err := cr.bytes("field name")
+		if err != nil {
+			return nil, err
+		}
+		val, err := cr.bytes("field value")
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := o.hash.Set(field{order: keyOrder(name), name: string(name), val: val}); dup {
+			return nil, fmt.Errorf("%w: duplicate hash field at offset %d", ErrBadSnapshot, fat)
+		}
+	}
+	return o, nil
+}
+
+// Digest hashes the whole state: every database's keys in order with their
+// type, deadline and value. Replicas that applied the same entries have the
+// same Digest; tests use it to compare them. Applier goroutine only.
+func (s *Store) Digest() uint64 {
+	h := fnv.New64a()
+	var buf []byte
+	for i, d := range s.dbs {
+		buf = binary.AppendUvarint(buf[:0], uint64(i))
+		buf = binary.AppendUvarint(buf, uint64(d.keys.Len()))
+		h.Write(buf)
+		d.keys.Scan(func(it item) bool {
+			buf = binary.AppendUvarint(buf[:0], uint64(len(it.key)))
+			buf = append(buf, it.key...)
+			buf = append(buf, byte(it.kind()))
+			buf = binary.AppendVarint(buf, it.expireAtMs)
+			if it.obj == nil {
+				buf = binary.AppendUvarint(buf, uint64(len(it.str)))
+				buf = append(buf, it.str...)
+			} else {
+				buf = binary.AppendUvarint(buf, uint64(it.obj.hash.Len()))
+				it.obj.hash.Scan(func(f field) bool {
+					buf = binary.AppendUvarint(buf, uint64(len(f.name)))
+					buf = append(buf, f.name...)
+					buf = binary.AppendUvarint(buf, uint64(len(f.val)))
+					buf = append(buf, f.val...)
+					return true
+				})
+			}
+			h.Write(buf)
+			return true
+		})
+	}
+	return h.Sum64()
+}
+
+// ExpiredKeys returns up to max keys of db whose deadline is at or before
+// nowMs, earliest first, as copies. The leader proposes them back with
+// PurgeExpiredCommand (active expiry). Applier goroutine only.
+func (s *Store) ExpiredKeys(db int, nowMs int64, max int) [][]byte {
+	if db < 0 || db >= len(s.dbs) || max <= 0 {
+		return nil
+	}
+	var keys [][]byte
+	s.dbs[db].expires.Scan(func(dl deadline) bool {
+		if dl.atMs > nowMs || len(keys) >= max {
+			return false
+		}
+		keys = append(keys, []byte(dl.key))
+		return true
+	})
+	return keys
+}

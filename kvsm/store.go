@@ -1,0 +1,420 @@
+package kvsm
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/raftkv/raftkv/consensus"
+	"github.com/tidwall/btree"
+)
+
+// DefaultDatabases is the number of keyspaces when Options.Databases is 0,
+// as in Redis.
+const DefaultDatabases = 16
+
+// databasesMax bounds Options.Databases (and what a snapshot may claim).
+const databasesMax = 1 << 16
+
+// Options configure a Store.
+type Options struct {
+	// Databases is the number of numbered keyspaces (SELECT 0..n-1); 0
+	// means DefaultDatabases. Every replica must use the same value.
+	Databases int
+}
+
+// valueKind tags a compound value. Strings have no object at all (see item).
+type valueKind uint8
+
+const (
+	kindString valueKind = iota
+	kindHash
+)
+
+func (k valueKind) typeName() string {
+	switch k {
+	case kindHash:
+		return "hash"
+	}
+	return "string"
+}
+
+// item is one key of a database. It is kept small and flat because it is
+// stored by value in the btree's nodes: a string key costs the item (64 B),
+// its key bytes and its value bytes, and nothing else.
+type item struct {
+	// order is the key's scan position (keyOrder): the tree is sorted by
+	// (order, key) so that a SCAN cursor is just an order value and stays
+	// valid across inserts and deletes.
+	order      uint64
+	key        string
+	str        []byte  // the value when obj == nil; never changed in place below len
+	obj        *object // non-nil for compound values (hash)
+	expireAtMs int64   // Unix ms deadline; 0 = none
+}
+
+func (it *item) kind() valueKind {
+	if it.obj == nil {
+		return kindString
+	}
+	return it.obj.kind
+}
+
+// object holds a compound value. epoch is the snapshot epoch in which it was
+// last cloned: a write to an object from an older epoch clones it first,
+// because a snapshot being written out may be reading it.
+type object struct {
+	kind  valueKind
+	epoch uint64
+	hash  *btree.BTreeG[field]
+}
+
+// field is one hash field, sorted like keys by (order, name).
+type field struct {
+	order uint64
+	name  string
+	val   []byte
+}
+
+// deadline indexes a volatile key by its expiry time, for ExpiredKeys.
+type deadline struct {
+	atMs  int64
+	order uint64
+	key   string
+}
+
+func itemLess(a, b item) bool {
+	if a.order != b.order {
+		return a.order < b.order
+	}
+	return a.key < b.key
+}
+
+func fieldLess(a, b field) bool {
+	if a.order != b.order {
+		return a.order < b.order
+	}
+	return a.name < b.name
+}
+
+func deadlineLess(a, b deadline) bool {
+	if a.atMs != b.atMs {
+		return a.atMs < b.atMs
+	}
+	if a.order != b.order {
+		return a.order < b.order
+	}
+	return a.key < b.key
+}
+
+// keyOrder is the position of a key or field in scan order: 63 bits of
+// FNV-1a, so that order+1 (the SCAN cursor) is never 0. It must never change:
+// cursors handed to clients and replica agreement depend on it.
+func keyOrder(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h >> 1
+}
+
+var btreeOpts = btree.Options{NoLocks: true, Degree: 32}
+
+func newKeyTree() *btree.BTreeG[item] { return btree.NewBTreeGOptions(itemLess, btreeOpts) }
+func newFieldTree() *btree.BTreeG[field] {
+	return btree.NewBTreeGOptions(fieldLess, btree.Options{NoLocks: true, Degree: 16})
+}
+func newDeadlineTree() *btree.BTreeG[deadline] {
+	return btree.NewBTreeGOptions(deadlineLess, btreeOpts)
+}
+
+// database is one numbered keyspace.
+type database struct {
+	keys    *btree.BTreeG[item]
+	expires *btree.BTreeG[deadline] // volatile keys by deadline; derived, not snapshotted
+	// Published after each Apply for getters on other goroutines.
+	keyCount    atomic.Int64
+	expireCount atomic.Int64
+}
+
+func newDatabase() *database {
+	return &database{keys: newKeyTree(), expires: newDeadlineTree()}
+}
+
+func (d *database) publish() {
+	d.keyCount.Store(int64(d.keys.Len()))
+	d.expireCount.Store(int64(d.expires.Len()))
+}
+
+// Stats are the store's counters (INFO stats).
+type Stats struct {
+	ExpiredKeys    uint64 // keys removed because their deadline passed
+	KeyspaceHits   uint64
+	KeyspaceMisses uint64
+}
+
+// Store is the replicated keyspace. See doc.go for which methods may be
+// called from which goroutine.
+type Store struct {
+	dbs     []*database
+	applied atomic.Uint64
+	epoch   uint64 // snapshot epoch, bumped by Snapshot (applier only)
+
+	expired atomic.Uint64
+	hits    atomic.Uint64
+	misses  atomic.Uint64
+
+	readSeq uint64 // varies RANDOMKEY between reads (applier only)
+}
+
+var _ consensus.StateMachine = (*Store)(nil)
+
+// NewStore returns an empty store.
+func NewStore(opts Options) (*Store, error) {
+	n := opts.Databases
+	if n == 0 {
+		n = DefaultDatabases
+	}
+	if n < 1 || n > databasesMax {
+		return nil, fmt.Errorf("kvsm: databases %d out of range 1..%d", opts.Databases, databasesMax)
+	}
+	s := &Store{dbs: make([]*database, n)}
+	for i := range s.dbs {
+		s.dbs[i] = newDatabase()
+	}
+	return s, nil
+}
+
+// Databases returns the number of keyspaces.
+func (s *Store) Databases() int { return len(s.dbs) }
+
+// AppliedIndex is the index of the last entry applied (or restored). Safe on
+// any goroutine.
+func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
+
+// DBSize returns the number of keys in db as of the last Apply, expired keys
+// not yet deleted included (like Redis). Safe on any goroutine.
+func (s *Store) DBSize(db int) int {
+	if db < 0 || db >= len(s.dbs) {
+		return 0
+	}
+	return int(s.dbs[db].keyCount.Load())
+}
+
+// KeyCount returns, per database, the number of keys and of keys with a
+// deadline, as of the last Apply (INFO keyspace). Safe on any goroutine.
+func (s *Store) KeyCount() (keys, expires []int) {
+	keys = make([]int, len(s.dbs))
+	expires = make([]int, len(s.dbs))
+	for i, d := range s.dbs {
+		keys[i] = int(d.keyCount.Load())
+		expires[i] = int(d.expireCount.Load())
+	}
+	return keys, expires
+}
+
+// Stats returns the counters. Safe on any goroutine.
+func (s *Store) Stats() Stats {
+	return Stats{
+		ExpiredKeys:    s.expired.Load(),
+		KeyspaceHits:   s.hits.Load(),
+		KeyspaceMisses: s.misses.Load(),
+	}
+}
+
+// Apply applies committed entries in order; see consensus.StateMachine. An
+// EntryNormal's Result is a []Reply, one per command of its batch (a batch
+// that does not decode gives one error Reply); other entries give nil.
+// Applier goroutine only.
+func (s *Store) Apply(entries []consensus.Entry) []consensus.Result {
+	results := make([]consensus.Result, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		if e.Type == consensus.EntryNormal {
+			results[i] = s.applyBatch(e)
+		}
+		s.applied.Store(e.Index)
+	}
+	for _, d := range s.dbs {
+		d.publish()
+	}
+	return results
+}
+
+func (s *Store) applyBatch(e *consensus.Entry) []Reply {
+	if len(e.Data) == 0 {
+		return []Reply{}
+	}
+	cmds, err := DecodeBatch(e.Data)
+	if err != nil {
+		return []Reply{ErrorReply(fmt.Sprintf("ERR entry %d: %v", e.Index, err))}
+	}
+	replies := make([]Reply, len(cmds))
+	for i := range cmds {
+		c := execCtx{
+			s:     s,
+			nowMs: e.TimeMs,
+			apply: true,
+			rand:  splitmix(e.Index*0x9E3779B97F4A7C15 ^ uint64(i)),
+		}
+		replies[i] = c.run(&cmds[i])
+	}
+	return replies
+}
+
+// Exec runs a read-only command against the current state, with nowMs the
+// local wall clock (the caller runs it on the applier goroutine once a
+// ReadIndex has been applied). Keys past their deadline are hidden, not
+// deleted. A write command gets an error reply. Applier goroutine only.
+func (s *Store) Exec(cmd Command, nowMs int64) Reply {
+	s.readSeq++
+	c := execCtx{s: s, nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
+	return c.run(&cmd)
+}
+
+// execCtx is the environment of one command.
+type execCtx struct {
+	s     *Store
+	db    *database
+	dbIdx int
+	nowMs int64
+	apply bool // true in Apply: may write, deletes expired keys it meets
+	rand  uint64
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+// next returns a deterministic pseudo-random number.
+func (c *execCtx) next() uint64 {
+	c.rand = splitmix(c.rand)
+	return c.rand
+}
+
+func (c *execCtx) run(cmd *Command) Reply {
+	if len(cmd.Args) == 0 {
+		return ErrorReply("ERR empty command")
+	}
+	spec := lookupSpec(cmd.Args[0])
+	if spec == nil {
+		return unknownCommand(cmd.Args)
+	}
+	if (spec.Arity > 0 && len(cmd.Args) != spec.Arity) || (spec.Arity < 0 && len(cmd.Args) < -spec.Arity) {
+		return wrongArgs(spec.Name)
+	}
+	if spec.Write && !c.apply {
+		return ErrorReply("ERR write command '" + spec.Name + "' cannot be executed on the read path")
+	}
+	if cmd.DB < 0 || cmd.DB >= len(c.s.dbs) {
+		return ErrorReply(errDBRange)
+	}
+	c.dbIdx = cmd.DB
+	c.db = c.s.dbs[cmd.DB]
+	return spec.run(c, cmd.Args)
+}
+
+// unsafeString views b as a string without copying, for lookups only: the
+// result must not outlive b nor be stored.
+func unsafeString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func probe(key []byte) item {
+	return item{order: keyOrder(key), key: unsafeString(key)}
+}
+
+// expired reports whether it's deadline has passed at nowMs.
+func expired(it *item, nowMs int64) bool {
+	return it.expireAtMs != 0 && it.expireAtMs <= nowMs
+}
+
+// lookup finds a live key. In Apply, a key past its deadline is deleted
+// (every replica meets it at the same log position and time); in Exec it is
+// only hidden.
+func (c *execCtx) lookup(key []byte) (item, bool) { return c.lookupIn(c.db, key) }
+
+func (c *execCtx) lookupIn(d *database, key []byte) (item, bool) {
+	it, ok := d.keys.Get(probe(key))
+	if !ok {
+		return it, false
+	}
+	if expired(&it, c.nowMs) {
+		if c.apply {
+			c.removeItem(d, it)
+			c.s.expired.Add(1)
+		}
+		return item{}, false
+	}
+	return it, true
+}
+
+// lookupRead is lookup that counts keyspace hits and misses.
+func (c *execCtx) lookupRead(key []byte) (item, bool) {
+	it, ok := c.lookup(key)
+	if ok {
+		c.s.hits.Add(1)
+	} else {
+		c.s.misses.Add(1)
+	}
+	return it, ok
+}
+
+// put stores it in d, replacing any item with the same key and keeping the
+// deadline index in step.
+func (c *execCtx) put(d *database, it item) {
+	prev, replaced := d.keys.Set(it)
+	if replaced && prev.expireAtMs != 0 {
+		if prev.expireAtMs == it.expireAtMs {
+			return
+		}
+		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})
+	}
+	if it.expireAtMs != 0 {
+		d.expires.Set(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
+	}
+}
+
+func (c *execCtx) removeItem(d *database, it item) {
+	d.keys.Delete(it)
+	if it.expireAtMs != 0 {
+		d.expires.Delete(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
+	}
+}
+
+// del deletes key if it is live and reports whether it did.
+func (c *execCtx) del(key []byte) bool {
+	it, ok := c.lookup(key)
+	if !ok {
+		return false
+	}
+	c.removeItem(c.db, it)
+	return true
+}
+
+// newStringItem builds an item holding a private copy of key and val.
+func newStringItem(key, val []byte, expireAtMs int64) item {
+	return item{order: keyOrder(key), key: string(key), str: cloneBytes(val), expireAtMs: expireAtMs}
+}
+
+func cloneBytes(b []byte) []byte {
+	out := make([]byte, len(b))
+	copy(out, b)
+	return out
+}
+
+// mutableObject returns it's object ready to be changed: cloned (cheaply,
+// copy-on-write) and stored back when a snapshot may still be reading it.
+func (c *execCtx) mutableObject(it *item) *object {
+	o := it.obj
+	if o.epoch != c.s.epoch {
+		o = &object{kind: o.kind, epoch: c.s.epoch, hash: o.hash.Copy()}
+		it.obj = o
+		c.put(c.db, *it)
+	}
+	return o
+}
