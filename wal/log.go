@@ -61,17 +61,15 @@ type Log struct {
 
 	// mu guards the in-memory view that readers use. Writers hold writeMu
 	// and take mu only to publish.
-	mu         sync.RWMutex
-	wl         *tidwal.Log
-	closed     bool
-	segments   []uint64 // first index of each segment file, for error messages
-	first      uint64
-	last       uint64
-	lastTerm   uint64
-	meta       logMeta // the compaction point: Term(first-1)
-	cache      []consensus.Entry
-	cacheFirst uint64 // index of cache[0]; cache ends at last
-	cacheBytes int
+	mu       sync.RWMutex
+	wl       *tidwal.Log
+	closed   bool
+	segments []uint64 // first index of each segment file, for error messages
+	first    uint64
+	last     uint64
+	lastTerm uint64
+	meta     logMeta    // the compaction point: Term(first-1)
+	cache    entryCache // the newest entries, ending at last
 
 	stateMu     sync.Mutex
 	hard        consensus.HardState // latest, including an unsynced commit
@@ -98,7 +96,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.CacheBytesMax <= 0 {
 		opts.CacheBytesMax = cacheBytesMaxDefault
 	}
-	l := &Log{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts, logger: opts.Logger}
+	l := &Log{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts, logger: opts.Logger,
+		cache: newEntryCache(opts.CacheEntriesMax, opts.CacheBytesMax)}
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
@@ -229,41 +228,17 @@ func (l *Log) fillCache() error {
 	if l.last >= l.first && l.last-l.first+1 > uint64(l.opts.CacheEntriesMax) {
 		lo = l.last - uint64(l.opts.CacheEntriesMax) + 1
 	}
-	l.cacheFirst = lo
 	for i := lo; i <= l.last && i >= l.first; i++ {
 		e, err := l.readDisk(i)
 		if err != nil {
 			return err
 		}
-		l.cache = append(l.cache, e)
-		l.cacheBytes += len(e.Data)
+		l.cache.push(e)
 	}
-	l.evict()
 	return nil
 }
 
-func (l *Log) clearCache() {
-	clear(l.cache)
-	l.cache = l.cache[:0]
-	l.cacheBytes = 0
-	l.cacheFirst = l.last + 1
-}
-
-// evict drops the oldest cached entries beyond the bounds.
-func (l *Log) evict() {
-	drop := 0
-	for len(l.cache)-drop > l.opts.CacheEntriesMax ||
-		l.cacheBytes > l.opts.CacheBytesMax && len(l.cache)-drop > 1 {
-		l.cacheBytes -= len(l.cache[drop].Data)
-		drop++
-	}
-	if drop == 0 {
-		return
-	}
-	clear(l.cache[:drop]) // let the GC have the data
-	l.cache = l.cache[drop:]
-	l.cacheFirst += uint64(drop)
-}
+func (l *Log) clearCache() { l.cache.reset(l.last + 1) }
 
 // segmentFile names the segment that holds index (for error messages).
 func (l *Log) segmentFile(index uint64) string {
@@ -284,7 +259,14 @@ func (l *Log) readDisk(index uint64) (consensus.Entry, error) {
 	if err != nil {
 		return consensus.Entry{}, fmt.Errorf("wal: %s: read index %d: %w", l.segmentFile(index), index, err)
 	}
-	return decodeAt(rec, index, l.segmentFile(index))
+	e, _, err := decodeRecord(rec)
+	if err == nil && e.Index != index {
+		err = fmt.Errorf("record says index %d: %w", e.Index, ErrCorrupt)
+	}
+	if err != nil {
+		return e, fmt.Errorf("wal: %s: index %d: %w", l.segmentFile(index), index, err)
+	}
+	return e, nil
 }
 
 // Close writes a pending commit index and closes the files.
@@ -351,8 +333,8 @@ func (l *Log) Term(index uint64) (uint64, error) {
 		return 0, fmt.Errorf("wal: term of index %d (first index %d): %w", index, l.first, consensus.ErrCompacted)
 	case index > l.last:
 		return 0, fmt.Errorf("wal: term of index %d (last index %d): %w", index, l.last, consensus.ErrUnavailable)
-	case index >= l.cacheFirst:
-		return l.cache[index-l.cacheFirst].Term, nil
+	case l.cache.has(index):
+		return l.cache.at(index).Term, nil
 	}
 	e, err := l.readDisk(index)
 	return e.Term, err
@@ -366,8 +348,8 @@ func (l *Log) Entry(index uint64) (consensus.Entry, error) {
 	if err := l.checkRangeLocked(index, index+1); err != nil {
 		return consensus.Entry{}, err
 	}
-	if index >= l.cacheFirst {
-		return l.cache[index-l.cacheFirst], nil
+	if l.cache.has(index) {
+		return *l.cache.at(index), nil
 	}
 	return l.readDisk(index)
 }
@@ -405,8 +387,8 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	total := 0
 	for i := lo; i < hi; i++ {
 		var e consensus.Entry
-		if i >= l.cacheFirst {
-			e = l.cache[i-l.cacheFirst]
+		if l.cache.has(i) {
+			e = *l.cache.at(i)
 		} else {
 			var err error
 			if e, err = l.readDisk(i); err != nil {
@@ -506,9 +488,6 @@ func (l *Log) Append(entries []consensus.Entry) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.segments = segsAdded
-	if len(l.cache) == 0 {
-		l.cacheFirst = firstNew
-	}
 	for i := range entries {
 		e := entries[i]
 		n := copy(slab, e.Data)
@@ -516,12 +495,10 @@ func (l *Log) Append(entries []consensus.Entry) error {
 			e.Data = slab[:n:n]
 		}
 		slab = slab[n:]
-		l.cache = append(l.cache, e)
-		l.cacheBytes += n
+		l.cache.push(e)
 	}
 	tail := &entries[len(entries)-1]
 	l.last, l.lastTerm = tail.Index, tail.Term
-	l.evict()
 	return nil
 }
 
@@ -581,28 +558,7 @@ func (l *Log) afterTruncateLocked() error {
 		return l.failed
 	}
 	l.tailSize = int(st.Size())
-	// Trim the cache to [first, last].
-	if l.last+1 < l.cacheFirst || l.first > l.last {
-		l.clearCache()
-		return nil
-	}
-	keep := int(l.last + 1 - l.cacheFirst)
-	if keep < len(l.cache) {
-		for _, e := range l.cache[keep:] {
-			l.cacheBytes -= len(e.Data)
-		}
-		clear(l.cache[keep:])
-		l.cache = l.cache[:keep]
-	}
-	if l.first > l.cacheFirst {
-		drop := int(l.first - l.cacheFirst)
-		for _, e := range l.cache[:drop] {
-			l.cacheBytes -= len(e.Data)
-		}
-		clear(l.cache[:drop])
-		l.cache = l.cache[drop:]
-		l.cacheFirst = l.first
-	}
+	l.cache.truncate(l.first, l.last)
 	return nil
 }
 
@@ -638,8 +594,8 @@ func (l *Log) compactLocked(upTo, upToTerm uint64) error {
 	keepSuffix := false
 	if upTo <= l.last && upTo >= l.first {
 		var t uint64
-		if upTo >= l.cacheFirst {
-			t = l.cache[upTo-l.cacheFirst].Term
+		if l.cache.has(upTo) {
+			t = l.cache.at(upTo).Term
 		} else {
 			e, err := l.readDisk(upTo)
 			if err != nil {

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/raftkv/raftkv/consensus"
 )
 
 // Segment files are tidwall/wal's: the name is the first index as 20 decimal
@@ -273,17 +271,4 @@ func truncateFile(path string, size int64, noSync bool) error {
 		return fmt.Errorf("wal: repair %s: close: %w", path, err)
 	}
 	return nil
-}
-
-// decodeAt decodes the record tidwall returned for index, naming file in
-// errors.
-func decodeAt(rec []byte, index uint64, file string) (consensus.Entry, error) {
-	e, _, err := decodeRecord(rec)
-	if err != nil {
-		return e, fmt.Errorf("wal: %s: index %d: %w", file, index, err)
-	}
-	if e.Index != index {
-		return e, fmt.Errorf("wal: %s: record says index %d, want %d: %w", file, e.Index, index, ErrCorrupt)
-	}
-	return e, nil
 }

@@ -1,0 +1,100 @@
+package wal
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// BenchmarkAppend measures one Append call (one batch, one fsync unless
+// NoSync) of n entries of 100 bytes each.
+func BenchmarkAppend(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		for _, n := range []int{1, 16, 128} {
+			b.Run(fmt.Sprintf("fsync=%v/entries=%d", !noSync, n), func(b *testing.B) {
+				l, err := Open(b.TempDir(), Options{NoSync: noSync, Logger: quietLogger()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				data := make([]byte, 100)
+				batch := make([]consensus.Entry, n)
+				next := uint64(1)
+				b.ReportAllocs()
+				b.SetBytes(int64(n * len(data)))
+				b.ResetTimer()
+				for b.Loop() {
+					for i := range batch {
+						batch[i] = consensus.Entry{Term: 1, Index: next, TimeMs: 1700000000000, Data: data}
+						next++
+					}
+					if err := l.Append(batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "entries/s")
+			})
+		}
+	}
+}
+
+// BenchmarkEntriesCached measures the follower hot path: reading the newest
+// entries, served from the tail cache.
+func BenchmarkEntriesCached(b *testing.B) {
+	l, err := Open(b.TempDir(), Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	mustAppendB(b, l, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Entries(1000, 1025, 64<<10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTermCached measures Term, which the core calls on every message.
+func BenchmarkTermCached(b *testing.B) {
+	l, err := Open(b.TempDir(), Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	mustAppendB(b, l, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Term(1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEntriesDisk measures reads that miss the cache and decode.
+func BenchmarkEntriesDisk(b *testing.B) {
+	l, err := Open(b.TempDir(), Options{NoSync: true, CacheEntriesMax: 1, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	mustAppendB(b, l, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Entries(100, 116, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustAppendB(b *testing.B, l *Log, n int) {
+	b.Helper()
+	es := make([]consensus.Entry, n)
+	for i := range es {
+		es[i] = consensus.Entry{Term: 1, Index: uint64(i + 1), Data: make([]byte, 100)}
+	}
+	if err := l.Append(es); err != nil {
+		b.Fatal(err)
+	}
+}
