@@ -330,7 +330,7 @@ func cmdHRandField(c *execCtx, args [][]byte) Reply {
 	}
 	if count < 0 {
 		// Repeats allowed. Bounded, unlike Redis, by keysReplyMax.
-		picks := int(min(-(count + 1), keysReplyMax-1)) + 1
+		picks := int(min(-(count+1), keysReplyMax-1)) + 1
 		elems := make([]Reply, 0, picks)
 		for range picks {
 			f, _ := h.GetAt(int(c.next() % uint64(n)))

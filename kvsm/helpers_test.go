@@ -2,9 +2,9 @@ package kvsm
 
 import (
 	"bufio"
-	"io"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
