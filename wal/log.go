@@ -360,7 +360,7 @@ func (l *Log) checkRangeLocked(lo, hi uint64) error {
 		return ErrClosed
 	case lo < l.first:
 		return fmt.Errorf("wal: entries from %d (first index %d): %w", lo, l.first, consensus.ErrCompacted)
-	case hi > l.last+1 || lo > hi:
+	case hi > l.last+1:
 		return fmt.Errorf("wal: entries [%d, %d) (last index %d): %w", lo, hi, l.last, consensus.ErrUnavailable)
 	}
 	return nil
@@ -375,7 +375,7 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	if err := l.checkRangeLocked(lo, hi); err != nil {
 		return nil, err
 	}
-	if lo == hi {
+	if lo >= hi {
 		return nil, nil
 	}
 	// Size the result from the cache when we can, to allocate once.

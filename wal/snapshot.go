@@ -153,6 +153,9 @@ type SnapshotStore struct {
 	snaps []snapshotFile // verified snapshots, oldest first
 }
 
+// SnapshotStore serves a leader's InstallSnapshot chunks.
+var _ consensus.SnapshotSource = (*SnapshotStore)(nil)
+
 type snapshotFile struct {
 	meta        consensus.SnapshotMeta
 	path        string
@@ -329,28 +332,28 @@ func (s *SnapshotStore) Open(index uint64) (io.ReadCloser, error) {
 // ReadChunk returns up to maxBytes of the body of the snapshot at index
 // from offset, and whether the chunk reaches the end (InstallSnapshot in
 // chunks). maxBytes must be positive.
-func (s *SnapshotStore) ReadChunk(index uint64, offset int64, maxBytes int) ([]byte, bool, error) {
-	if maxBytes <= 0 || offset < 0 {
+func (s *SnapshotStore) ReadChunk(index, offset uint64, maxBytes int) ([]byte, bool, error) {
+	if maxBytes <= 0 {
 		return nil, false, fmt.Errorf("wal: read chunk of snapshot %d: offset %d, maxBytes %d", index, offset, maxBytes)
 	}
 	sf, err := s.find(index)
 	if err != nil {
 		return nil, false, err
 	}
-	if offset > sf.bodyBytes {
+	if offset > uint64(sf.bodyBytes) {
 		return nil, false, fmt.Errorf("wal: %s: chunk offset %d past the body's %d bytes", sf.path, offset, sf.bodyBytes)
 	}
-	n := min(int64(maxBytes), sf.bodyBytes-offset)
+	n := min(int64(maxBytes), sf.bodyBytes-int64(offset))
 	f, err := os.Open(sf.path)
 	if err != nil {
 		return nil, false, fmt.Errorf("wal: open %s: %w", sf.path, err)
 	}
 	defer f.Close()
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, sf.headerBytes+offset); err != nil {
+	if _, err := f.ReadAt(buf, sf.headerBytes+int64(offset)); err != nil {
 		return nil, false, fmt.Errorf("wal: %s: read chunk at %d: %w", sf.path, offset, err)
 	}
-	return buf, offset+n == sf.bodyBytes, nil
+	return buf, int64(offset)+n == sf.bodyBytes, nil
 }
 
 // snapshotReader reads a body and checks its CRC at the end.

@@ -93,13 +93,13 @@ func TestSnapshotSaveOpenChunks(t *testing.T) {
 					t.Fatalf("body differs: %d bytes, want %d", len(b), len(body))
 				}
 				var joined []byte
-				for off := int64(0); ; {
+				for off := uint64(0); ; {
 					chunk, done, err := s.ReadChunk(42, off, tt.chunk)
 					if err != nil {
 						t.Fatalf("ReadChunk(%d): %v", off, err)
 					}
 					joined = append(joined, chunk...)
-					off += int64(len(chunk))
+					off += uint64(len(chunk))
 					if done {
 						break
 					}
