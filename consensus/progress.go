@@ -59,6 +59,36 @@ type progress struct {
 	snapSentTo    uint64
 	snapLastSent  bool
 	snapIdleBeats int
+
+	// Loss detection in StateReplicate: the match seen at the last
+	// heartbeat answer and how many answers in a row found it unchanged
+	// while entries were outstanding.
+	matchAtBeat uint64
+	stallBeats  int
+}
+
+// replicateStallHeartbeats is how many heartbeat answers in a row may find
+// a replicating follower's match stuck, with entries outstanding, before
+// the leader assumes MsgApps were lost and probes again from match+1. The
+// transport drops messages silently, so this is the only retransmission
+// path in StateReplicate.
+const replicateStallHeartbeats = 3
+
+// heartbeatAnswered records a heartbeat answer and reports whether the
+// follower looks stalled (lost MsgApps) and should be probed again.
+func (p *progress) heartbeatAnswered() bool {
+	if p.state != StateReplicate || p.match+1 >= p.next {
+		p.stallBeats = 0
+		p.matchAtBeat = p.match
+		return false
+	}
+	if p.match != p.matchAtBeat {
+		p.matchAtBeat = p.match
+		p.stallBeats = 0
+		return false
+	}
+	p.stallBeats++
+	return p.stallBeats >= replicateStallHeartbeats
 }
 
 func newProgress(next uint64, maxInflight int, maxInflightBytes uint64, learner bool) *progress {
@@ -83,6 +113,7 @@ func (p *progress) becomeReplicate() {
 	p.state = StateReplicate
 	p.next = p.match + 1
 	p.probeSent = false
+	p.stallBeats = 0
 	p.inflights.reset()
 }
 

@@ -668,6 +668,10 @@ func stepLeader(r *Raft, m Message) error {
 	case MsgHeartbeatResp:
 		pr.recentActive = true
 		pr.probeSent = false
+		if pr.heartbeatAnswered() {
+			r.logger.Debug("follower stalled; probing again", "to", uint64(m.From), "match", pr.match)
+			pr.becomeProbe()
+		}
 		if pr.match < r.log.lastIndex() {
 			r.sendAppendAll(m.From, false)
 		}
@@ -770,9 +774,6 @@ func (r *Raft) maybeCommit() bool {
 		return false
 	}
 	r.log.commitTo(mci)
-	if t == r.term {
-		r.maybeStartReadRound()
-	}
 	return true
 }
 
@@ -926,7 +927,7 @@ func (r *Raft) handleForwardedReply(m Message) {
 
 // HasReady reports whether Ready would carry any effect.
 func (r *Raft) HasReady() bool {
-	return r.needBcast || len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
+	return r.needBcast || r.readRoundDue() || len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
 		len(r.proposalAcks) > 0 || len(r.readStates) > 0 || len(r.readAcks) > 0 ||
 		len(r.log.unstable) > 0 || r.log.pendingSnap != nil || r.log.hasNextCommitted() ||
 		r.softState() != r.prevSoft || r.hardState() != r.prevHard
@@ -940,6 +941,7 @@ func (r *Raft) Ready() Ready {
 		r.bcastAppend()
 	}
 	r.needBcast = false
+	r.maybeStartReadRound()
 	rd := Ready{
 		HardState:            r.hardState(),
 		Entries:              r.log.unstable[:len(r.log.unstable):len(r.log.unstable)],

@@ -1,9 +1,11 @@
 package consensus
 
-// ReadIndex on the leader (thesis §6.4), batched: requests queue while one
-// heartbeat round is in flight; when a quorum confirms the round, every
-// request of that round is answered with the commit index recorded when the
-// round started, and the queued ones start the next round. A round may only
+// ReadIndex on the leader (thesis §6.4), batched: requests queue, and a
+// round starts at Ready time when none is in flight, so every read that
+// arrived since the previous Ready shares one heartbeat round. When a quorum
+// confirms the round, each of its requests is answered with the commit index
+// recorded when the round started; reads that arrived meanwhile wait for
+// the next round. A round may only
 // start once the leader has committed an entry of its own term (its no-op):
 // before that its commit index may be behind the cluster's.
 //
@@ -39,16 +41,20 @@ func (r *Raft) leaderRead(req readRequest) {
 		return
 	}
 	r.reads.queued = append(r.reads.queued, req)
-	r.maybeStartReadRound()
+}
+
+// readRoundDue reports whether Ready would start a read round.
+func (r *Raft) readRoundDue() bool {
+	return r.role == RoleLeader && r.reads.roundID == 0 && len(r.reads.queued) > 0 && r.committedInCurrentTerm()
 }
 
 // maybeStartReadRound starts a heartbeat round for the queued reads when
 // none is in flight and the leader may serve reads.
 func (r *Raft) maybeStartReadRound() {
-	rs := &r.reads
-	if r.role != RoleLeader || rs.roundID != 0 || len(rs.queued) == 0 || !r.committedInCurrentTerm() {
+	if !r.readRoundDue() {
 		return
 	}
+	rs := &r.reads
 	rs.lastID++
 	rs.roundID = rs.lastID
 	rs.roundIndex = r.log.committed
@@ -92,7 +98,6 @@ func (r *Raft) completeReadRound() {
 	clear(rs.round)
 	rs.round = rs.round[:0]
 	rs.roundID = 0
-	r.maybeStartReadRound()
 }
 
 // failReads answers every pending read with an error: leadership is lost.
