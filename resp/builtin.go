@@ -1,0 +1,339 @@
+package resp
+
+import (
+	"crypto/subtle"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// Error texts of Redis 7 that several handlers share.
+const (
+	errTextSyntax      = "ERR syntax error"
+	errTextNotInteger  = "ERR value is not an integer or out of range"
+	errTextWrongPass   = "WRONGPASS invalid username-password pair or user is disabled."
+	errTextNoPassword  = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+	errTextHelloNoAuth = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+	errTextClientName  = "ERR Client names cannot contain spaces, newlines or special characters."
+)
+
+func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
+	return map[string]func(c *client, args [][]byte){
+		"ping":    (*client).cmdPing,
+		"echo":    (*client).cmdEcho,
+		"quit":    (*client).cmdQuit,
+		"select":  (*client).cmdSelect,
+		"hello":   (*client).cmdHello,
+		"auth":    (*client).cmdAuth,
+		"client":  (*client).cmdClient,
+		"command": (*client).cmdCommand,
+		"info":    (*client).cmdInfo,
+		"config":  (*client).cmdConfig,
+		"time":    (*client).cmdTime,
+		"multi":   (*client).cmdMulti,
+		"exec":    (*client).cmdExec,
+		"discard": (*client).cmdDiscard,
+	}
+}
+
+func (c *client) cmdPing(args [][]byte) {
+	switch len(args) {
+	case 1:
+		c.out = append(c.out, "+PONG\r\n"...)
+	case 2:
+		c.out = redcon.AppendBulk(c.out, args[1])
+	default:
+		c.out = appendError(c.out, "ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+func (c *client) cmdEcho(args [][]byte) { c.out = redcon.AppendBulk(c.out, args[1]) }
+
+func (c *client) cmdQuit(args [][]byte) {
+	c.out = append(c.out, "+OK\r\n"...)
+	c.quit = true
+}
+
+func (c *client) cmdSelect(args [][]byte) {
+	n, ok := parseInt(args[1])
+	if !ok || n < -1<<31 || n > 1<<31-1 {
+		c.out = appendError(c.out, errTextNotInteger)
+		return
+	}
+	if n < 0 || n >= int64(c.srv.databases) {
+		c.out = appendError(c.out, "ERR DB index is out of range")
+		return
+	}
+	c.mu.Lock()
+	c.db = int(n)
+	c.mu.Unlock()
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+// checkPassword authenticates user/pass against requirepass as Redis's
+// default user: with no requirepass any password is accepted for "default".
+func (c *client) checkPassword(user, pass []byte) bool {
+	if user != nil && string(user) != "default" {
+		return false
+	}
+	want := *c.srv.requirePass.Load()
+	if want == "" {
+		return true
+	}
+	return subtle.ConstantTimeCompare(pass, []byte(want)) == 1
+}
+
+func (c *client) cmdAuth(args [][]byte) {
+	var user, pass []byte
+	switch len(args) {
+	case 2:
+		pass = args[1]
+		if *c.srv.requirePass.Load() == "" {
+			c.out = appendError(c.out, errTextNoPassword)
+			return
+		}
+	case 3:
+		user, pass = args[1], args[2]
+	default:
+		c.out = appendError(c.out, errTextSyntax)
+		return
+	}
+	if !c.checkPassword(user, pass) {
+		c.out = appendError(c.out, errTextWrongPass)
+		return
+	}
+	c.authed = true
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+func (c *client) cmdHello(args [][]byte) {
+	proto := c.proto
+	if len(args) >= 2 {
+		n, ok := parseInt(args[1])
+		if !ok || n < -1<<31 || n > 1<<31-1 {
+			c.out = appendError(c.out, "ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if n != proto2 && n != proto3 {
+			c.out = appendError(c.out, "NOPROTO unsupported protocol version")
+			return
+		}
+		proto = int(n)
+	}
+	var user, pass, name []byte
+	haveAuth, haveName := false, false
+	for i := 2; i < len(args); i++ {
+		more := len(args) - i - 1
+		switch {
+		case equalFold(args[i], "auth") && more >= 2:
+			user, pass, haveAuth = args[i+1], args[i+2], true
+			i += 2
+		case equalFold(args[i], "setname") && more >= 1:
+			name, haveName = args[i+1], true
+			i++
+		default:
+			c.out = appendError(c.out, "ERR Syntax error in HELLO option '"+string(args[i])+"'")
+			return
+		}
+	}
+	if haveAuth {
+		if !c.checkPassword(user, pass) {
+			c.out = appendError(c.out, errTextWrongPass)
+			return
+		}
+		c.authed = true
+	}
+	if !c.authed {
+		c.out = appendError(c.out, errTextHelloNoAuth)
+		return
+	}
+	if haveName && !validClientName(name) {
+		c.out = appendError(c.out, errTextClientName)
+		return
+	}
+	c.mu.Lock()
+	c.proto = proto
+	if haveName {
+		c.name = string(name)
+	}
+	c.mu.Unlock()
+	role := "master"
+	if !c.srv.backend.Status().IsLeader() {
+		role = "replica"
+	}
+	b := appendMapHeader(c.out, 7, proto)
+	b = redcon.AppendBulkString(b, "server")
+	b = redcon.AppendBulkString(b, "redis")
+	b = redcon.AppendBulkString(b, "version")
+	b = redcon.AppendBulkString(b, RedisVersion)
+	b = redcon.AppendBulkString(b, "proto")
+	b = redcon.AppendInt(b, int64(proto))
+	b = redcon.AppendBulkString(b, "id")
+	b = redcon.AppendInt(b, int64(c.id))
+	b = redcon.AppendBulkString(b, "mode")
+	b = redcon.AppendBulkString(b, "standalone")
+	b = redcon.AppendBulkString(b, "role")
+	b = redcon.AppendBulkString(b, role)
+	b = redcon.AppendBulkString(b, "modules")
+	c.out = redcon.AppendArray(b, 0)
+}
+
+// validClientName is Redis's rule: printable ASCII without spaces.
+func validClientName(name []byte) bool {
+	for _, ch := range name {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *client) cmdTime(args [][]byte) {
+	now := time.Now()
+	var tmp [20]byte
+	c.out = redcon.AppendArray(c.out, 2)
+	c.out = redcon.AppendBulk(c.out, strconv.AppendInt(tmp[:0], now.Unix(), 10))
+	c.out = redcon.AppendBulk(c.out, strconv.AppendInt(tmp[:0], int64(now.Nanosecond()/1000), 10))
+}
+
+func (c *client) cmdMulti(args [][]byte) {
+	if c.multi {
+		c.out = appendError(c.out, "ERR MULTI calls can not be nested")
+		return
+	}
+	c.multi, c.multiDirty, c.multiWrite = true, false, false
+	c.multiCmds = c.multiCmds[:0]
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+func (c *client) endMulti() {
+	clear(c.multiCmds)
+	c.multi, c.multiDirty, c.multiWrite = false, false, false
+	c.multiCmds = c.multiCmds[:0]
+}
+
+func (c *client) cmdDiscard(args [][]byte) {
+	if !c.multi {
+		c.out = appendError(c.out, "ERR DISCARD without MULTI")
+		return
+	}
+	c.endMulti()
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+// cmdExec sends the queued commands as one Backend call: a transaction is
+// one log entry, applied atomically on every replica.
+func (c *client) cmdExec(args [][]byte) {
+	if !c.multi {
+		c.out = appendError(c.out, "ERR EXEC without MULTI")
+		return
+	}
+	defer c.endMulti()
+	if c.multiDirty {
+		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	if len(c.multiCmds) == 0 {
+		c.out = redcon.AppendArray(c.out, 0)
+		return
+	}
+	replies, err := c.callBackend(c.multiCmds, c.multiWrite)
+	if err != nil {
+		c.out = appendError(c.out, backendErrorText(err, c.multiWrite))
+		return
+	}
+	c.out = redcon.AppendArray(c.out, len(replies))
+	for i := range replies {
+		c.out = appendReply(c.out, &replies[i], c.proto)
+	}
+}
+
+func (c *client) cmdConfig(args [][]byte) {
+	sub := args[1]
+	switch {
+	case equalFold(sub, "get"):
+		if len(args) < 3 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|get' command")
+			return
+		}
+		var pairs [][2]string
+		seen := make(map[string]bool)
+		for _, pattern := range args[2:] {
+			for _, kv := range c.srv.configGet(string(pattern)) {
+				if !seen[kv[0]] {
+					seen[kv[0]] = true
+					pairs = append(pairs, kv)
+				}
+			}
+			// redis-benchmark reads these at start-up; we have no RDB
+			// snapshots and our log is always on.
+			for _, kv := range [][2]string{{"save", ""}, {"appendonly", "yes"}} {
+				if ok, _ := matchGlob(strings.ToLower(string(pattern)), kv[0]); ok && !seen[kv[0]] {
+					seen[kv[0]] = true
+					pairs = append(pairs, kv)
+				}
+			}
+		}
+		c.out = appendMapHeader(c.out, len(pairs), c.proto)
+		for _, kv := range pairs {
+			c.out = redcon.AppendBulkString(c.out, kv[0])
+			c.out = redcon.AppendBulkString(c.out, kv[1])
+		}
+	case equalFold(sub, "set"):
+		if len(args) < 4 || len(args)%2 != 0 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|set' command")
+			return
+		}
+		if err := c.srv.configSet(args[2:]); err != nil {
+			text := err.Error()
+			if cse, ok := err.(*configSetError); ok {
+				text = cse.redisText()
+			}
+			c.out = appendError(c.out, text)
+			return
+		}
+		c.out = append(c.out, "+OK\r\n"...)
+	case equalFold(sub, "resetstat"):
+		for i := range c.srv.calls {
+			c.srv.calls[i].Store(0)
+		}
+		c.srv.totalCommands.Store(0)
+		c.srv.totalConns.Store(0)
+		c.srv.rejected.Store(0)
+		c.out = append(c.out, "+OK\r\n"...)
+	case equalFold(sub, "rewrite"):
+		c.out = appendError(c.out, "ERR CONFIG REWRITE is not supported by raftkv; edit the configuration file")
+	case equalFold(sub, "help"):
+		c.appendHelp("CONFIG", []string{
+			"GET <pattern> [<pattern> ...]", "    Return parameters matching the glob-like <pattern> and their values.",
+			"SET <directive> <value> [<directive> <value> ...]", "    Set the configuration <directive> to <value> (live directives only).",
+			"RESETSTAT", "    Reset statistics reported by the INFO command.",
+		})
+	default:
+		c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try CONFIG HELP.")
+	}
+}
+
+func (c *client) appendHelp(name string, lines []string) {
+	all := append([]string{name + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"}, lines...)
+	all = append(all, "HELP", "    Print this help.")
+	c.out = redcon.AppendArray(c.out, len(all))
+	for _, l := range all {
+		c.out = appendStatus(c.out, l)
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
+// matchGlob is CONFIG GET's pattern match for names we add ourselves.
+func matchGlob(pattern, name string) (bool, error) {
+	return path.Match(pattern, name)
+}

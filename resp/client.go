@@ -1,0 +1,349 @@
+package resp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/kvsm"
+)
+
+// Reply modes of CLIENT REPLY.
+const (
+	replyOn = iota
+	replyOff
+	replySkip
+)
+
+// client is one connection. Its goroutine owns every field; fields that
+// CLIENT LIST and CLIENT KILL read from other connections are atomics or
+// guarded by mu (written by the owner under mu, read by the owner freely).
+type client struct {
+	srv       *Server
+	nc        net.Conn
+	id        uint64
+	addr      string
+	laddr     string
+	createdAt time.Time
+	rd        *reader
+	out       []byte
+
+	lastInteractionNs atomic.Int64
+	lastCmd           atomic.Int32 // command index + 1, 0 = none
+
+	mu      sync.Mutex
+	name    string
+	libName string
+	libVer  string
+	db      int
+	proto   int
+	noEvict bool
+	noTouch bool
+	// readInterrupted is set by Shutdown; the owner must not re-arm the
+	// read deadline after it.
+	readInterrupted bool
+
+	authed    bool
+	replyMode int
+	quit      bool
+
+	// The current run of keyspace commands, sent as one Backend call.
+	run         []kvsm.Command
+	runSuppress []bool
+	runWrite    bool
+
+	// MULTI state: queued commands own copies of their arguments.
+	multi      bool
+	multiDirty bool
+	multiCmds  []kvsm.Command
+	multiWrite bool
+}
+
+func newClient(s *Server, nc net.Conn) *client {
+	c := &client{
+		srv:       s,
+		nc:        nc,
+		id:        s.nextClientID.Add(1),
+		addr:      nc.RemoteAddr().String(),
+		laddr:     nc.LocalAddr().String(),
+		createdAt: time.Now(),
+		rd:        newReader(nc),
+		proto:     proto2,
+		authed:    *s.requirePass.Load() == "",
+	}
+	c.lastInteractionNs.Store(c.createdAt.UnixNano())
+	return c
+}
+
+// interruptRead wakes the owner from a blocking read (Shutdown).
+func (c *client) interruptRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readInterrupted = true
+	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// armRead sets the idle deadline before a read; false when shutting down.
+func (c *client) armRead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readInterrupted {
+		return false
+	}
+	if t := c.srv.idleTimeoutNs.Load(); t > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
+	} else {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	return true
+}
+
+func (c *client) limits() limits {
+	return limits{
+		bulkBytesMax:  c.srv.bulkBytesMax.Load(),
+		queryBytesMax: c.srv.cfg.QueryBytesMax,
+		unauth:        !c.authed,
+		batchMax:      c.srv.cfg.BatchCommandsMax,
+	}
+}
+
+// serve is the connection's loop: take every complete command the client
+// has sent, execute them as a batch, write every reply with one write.
+func (c *client) serve() {
+	log := c.srv.log
+	for {
+		if c.srv.closing.Load() || !c.armRead() {
+			return
+		}
+		reqs, err := c.rd.readBatch(c.limits())
+		if err != nil {
+			var pe *ProtocolError
+			switch {
+			case errors.As(err, &pe):
+				log.Debug("protocol error", "client", c.addr, "err", pe.Msg)
+				c.out = appendError(c.out[:0], "ERR "+pe.Error())
+				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.nc.Write(c.out)
+			case errors.Is(err, errQueryBufferLimit):
+				log.Warn("closing client over query buffer limit", "client", c.addr)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.srv.closing.Load():
+			default:
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					log.Debug("closing idle client", "client", c.addr)
+				} else {
+					log.Debug("read", "client", c.addr, "err", err)
+				}
+			}
+			return
+		}
+		c.lastInteractionNs.Store(time.Now().UnixNano())
+		c.out = c.out[:0]
+		c.execBatch(reqs)
+		if len(c.out) > 0 {
+			if _, err := c.nc.Write(c.out); err != nil {
+				log.Debug("write", "client", c.addr, "err", err)
+				return
+			}
+		}
+		if cap(c.out) > outBufBytesRetainMax {
+			c.out = nil
+		}
+		if c.quit {
+			return
+		}
+	}
+}
+
+// execBatch executes a pipeline in order. Consecutive keyspace commands
+// form a run that goes to the Backend as one call (a Read if all are
+// read-only, else a Write carrying them all in order); any other command
+// first sends the pending run, so replies stay in request order.
+func (c *client) execBatch(reqs []request) {
+	s := c.srv
+	for i := range reqs {
+		if c.quit {
+			break
+		}
+		args := reqs[i].args
+		suppress := c.replyMode != replyOn
+		if c.replyMode == replySkip {
+			c.replyMode = replyOn
+		}
+		cmd := s.lookup(args[0])
+		s.totalCommands.Add(1)
+		if cmd != nil {
+			s.calls[cmd.index].Add(1)
+			c.lastCmd.Store(int32(cmd.index + 1))
+		}
+		// Fast path: a keyspace command outside MULTI joins the run.
+		if cmd != nil && cmd.keyspace && !c.multi && c.authed && arityOK(cmd.spec.arity, len(args)) {
+			c.run = append(c.run, kvsm.Command{DB: c.db, Args: args})
+			c.runSuppress = append(c.runSuppress, suppress)
+			c.runWrite = c.runWrite || cmd.write
+			continue
+		}
+		c.flushRun()
+		mark := len(c.out)
+		c.execOne(cmd, args)
+		if suppress && !c.forceReply(cmd, args) {
+			c.out = c.out[:mark]
+		}
+	}
+	c.flushRun()
+}
+
+// forceReply: CLIENT REPLY ON answers even though replies were off.
+func (c *client) forceReply(cmd *command, args [][]byte) bool {
+	return cmd != nil && cmd.spec.name == "client" && c.replyMode == replyOn && len(args) == 3 &&
+		equalFold(args[1], "reply") && equalFold(args[2], "on")
+}
+
+func arityOK(arity, n int) bool {
+	if arity >= 0 {
+		return n == arity
+	}
+	return n >= -arity
+}
+
+// execOne answers one command that is not part of a run.
+func (c *client) execOne(cmd *command, args [][]byte) {
+	if cmd == nil {
+		if c.multi {
+			c.multiDirty = true
+		}
+		c.out = appendError(c.out, unknownCommandText(args))
+		return
+	}
+	if !arityOK(cmd.spec.arity, len(args)) {
+		if c.multi {
+			c.multiDirty = true
+		}
+		c.out = appendError(c.out, "ERR wrong number of arguments for '"+cmd.spec.name+"' command")
+		return
+	}
+	if !c.authed && !cmd.noAuth {
+		c.out = appendError(c.out, "NOAUTH Authentication required.")
+		return
+	}
+	if c.multi {
+		switch cmd.spec.name {
+		case "exec", "discard", "multi", "quit":
+		default:
+			if !cmd.keyspace {
+				c.multiDirty = true
+				c.out = appendError(c.out, "ERR '"+cmd.spec.name+"' inside MULTI is not supported by raftkv")
+				return
+			}
+			c.queueMulti(cmd, args)
+			c.out = appendStatus(c.out, "QUEUED")
+			return
+		}
+	}
+	if cmd.keyspace {
+		// Unreachable: execBatch's fast path takes every keyspace command
+		// that passed the checks above. Kept so a future change cannot
+		// call a nil handler.
+		c.out = appendError(c.out, "ERR internal error: keyspace command not routed")
+		return
+	}
+	cmd.handler(c, args)
+}
+
+// flushRun sends the pending run to the Backend and appends its replies.
+func (c *client) flushRun() {
+	if len(c.run) == 0 {
+		return
+	}
+	replies, err := c.callBackend(c.run, c.runWrite)
+	for i := range c.run {
+		if c.runSuppress[i] {
+			continue
+		}
+		if err != nil {
+			c.out = appendError(c.out, backendErrorText(err, c.runWrite))
+		} else {
+			c.out = appendReply(c.out, &replies[i], c.proto)
+		}
+	}
+	clear(c.run) // drop references to the read buffer
+	c.run = c.run[:0]
+	c.runSuppress = c.runSuppress[:0]
+	c.runWrite = false
+}
+
+func (c *client) callBackend(cmds []kvsm.Command, write bool) ([]kvsm.Reply, error) {
+	var replies []kvsm.Reply
+	var err error
+	if write {
+		replies, err = c.srv.backend.Write(c.srv.ctx, cmds)
+	} else {
+		replies, err = c.srv.backend.Read(c.srv.ctx, cmds)
+	}
+	if err == nil && len(replies) != len(cmds) {
+		err = fmt.Errorf("backend returned %d replies for %d commands", len(replies), len(cmds))
+	}
+	if err != nil {
+		c.srv.log.Debug("backend", "write", write, "commands", len(cmds), "err", err)
+	}
+	return replies, err
+}
+
+// queueMulti copies a command's arguments (they alias the read buffer,
+// which the next batch overwrites) into the transaction.
+func (c *client) queueMulti(cmd *command, args [][]byte) {
+	size := 0
+	for _, a := range args {
+		size += len(a)
+	}
+	backing := make([]byte, 0, size)
+	owned := make([][]byte, len(args))
+	for i, a := range args {
+		backing = append(backing, a...)
+		owned[i] = backing[len(backing)-len(a) : len(backing) : len(backing)]
+	}
+	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.db, Args: owned})
+	c.multiWrite = c.multiWrite || cmd.write
+}
+
+// unknownCommandText is Redis 7's error for an unknown command: the name
+// and the first arguments, at most 128 bytes of each, newlines as spaces.
+func unknownCommandText(args [][]byte) string {
+	const partBytesMax = 128
+	b := make([]byte, 0, 96)
+	b = append(b, "ERR unknown command '"...)
+	b = append(b, args[0][:min(len(args[0]), partBytesMax)]...)
+	b = append(b, "', with args beginning with: "...)
+	listed := 0
+	for _, a := range args[1:] {
+		if listed >= partBytesMax {
+			break
+		}
+		n := min(len(a), partBytesMax-listed)
+		b = append(b, '\'')
+		b = append(b, a[:n]...)
+		b = append(b, '\'', ' ')
+		listed += n + 3
+	}
+	return string(b)
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		ch := b[i]
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != lower[i] {
+			return false
+		}
+	}
+	return true
+}

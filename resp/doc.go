@@ -1,0 +1,89 @@
+// Package resp is raftkv's client front end: a Redis-protocol (RESP2 and
+// RESP3) server that answers as redis-server 7.0 does, and hands every
+// keyspace command to a Backend, which replicates writes through Raft and
+// serves reads at a linearizable point. It owns the command table (name,
+// arity, flags, key positions), Redis's error texts, and the commands a
+// connection answers itself: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT,
+// COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD. It never touches Raft
+// state.
+//
+// # One connection, one goroutine, one Backend call per run
+//
+// Each connection has its own goroutine, which may block (on a Backend call)
+// without holding up any other connection. Its loop is:
+//
+//  1. take every complete command the client has already sent (at most
+//     ServerConfig.BatchCommandsMax), reading from the socket only when
+//     there is none;
+//  2. execute them in order: consecutive keyspace commands form a run that
+//     goes to the Backend as ONE call — Read if all are read-only, otherwise
+//     Write carrying all of them in pipeline order, which the Backend
+//     proposes as one log entry; a connection-local command first sends the
+//     pending run, then runs inline, so replies stay in request order;
+//  3. encode every reply into one reused buffer and write it with one
+//     write.
+//
+// A pipeline of N commands therefore costs one Raft round trip, not N, and
+// MULTI/EXEC is simply a run that the Backend applies as one entry (hence
+// atomically on every replica). Inside MULTI only keyspace commands may be
+// queued; WATCH is not supported.
+//
+// # Why our own reader and accept loop, and not redcon's
+//
+// redcon's encoders (Append*) are used as they are. Its connection loop and
+// Reader are not, because they cannot meet our limits: the Reader grows its
+// buffer without bound while a request is incomplete (an announced bulk or
+// an endless inline line), accepts any bulk length, copies every command
+// (Raw) and rescans a partial request from its start on every read, and its
+// protocol errors differ from Redis's. Our reader (reader.go):
+//
+//   - checks every header before buffering its body: bulk length against
+//     proto-max-bulk-len (live), the argument count against INT_MAX, headers
+//     and inline lines against 64 KiB, and, before AUTH, Redis's
+//     unauthenticated limits (10 arguments, 16 KiB bulks); violations get
+//     Redis's "-ERR Protocol error: ..." text and the connection is closed;
+//   - grows its buffer only as bytes arrive (so a client announcing 500 MB
+//     and sending nothing costs nothing), never past the query buffer limit
+//     (1 GiB, Redis's client-query-buffer-limit), and shrinks it back after
+//     a large request;
+//   - parses a large multibulk incrementally, and hands out arguments that
+//     alias its buffer: no allocation per command on the GET path. The
+//     Backend must therefore not keep argument slices after it returns.
+//
+// Owning the accept loop also gives maxclients ("-ERR max number of clients
+// reached", then close), idle `timeout`, CLIENT KILL, and graceful shutdown:
+// Shutdown closes the listeners, wakes idle readers, lets every connection
+// finish the batch it is executing and write its replies, then closes it;
+// if Shutdown's context ends first, in-flight Backend calls are cancelled.
+//
+// # Encoding
+//
+// State-machine replies (kvsm.Reply) are encoded per connection protocol:
+// RESP3 Map (%), Set (~), Double (, with %.17g as Redis 7.0), Null (_),
+// Boolean (#) and verbatim strings (= for INFO and CLIENT LIST/INFO); in
+// RESP2 a map is a flat array, a double a bulk string, a boolean 0/1, null
+// $-1 or *-1. Encoders append to the connection's buffer in redcon's style.
+//
+// # Errors from the Backend
+//
+// Backend errors become Redis-style errors chosen for what client
+// libraries retry (go-redis, redis-py and Jedis retry CLUSTERDOWN and
+// TRYAGAIN; go-redis also MASTERDOWN):
+//
+//	consensus.ErrNoLeader         -CLUSTERDOWN No leader elected yet ...   (retryable)
+//	consensus.ErrProposalDropped  -TRYAGAIN Proposal dropped ...           (retryable)
+//	consensus.ErrTimeout, read    -TRYAGAIN Read timed out ...             (retryable)
+//	consensus.ErrTimeout, write   -TIMEOUT Outcome unknown ...  (not retried: it may have applied)
+//	consensus.ErrStopped          -MASTERDOWN Node is shutting down        (retryable elsewhere)
+//	anything else                 -ERR <error text>
+//
+// Every command of the failed run gets the error.
+//
+// # Configuration
+//
+// CONFIG GET/SET work on the conf.Config given in ServerConfig (serialised
+// by the Server). requirepass, maxclients, timeout, proto-max-bulk-len and
+// loglevel change live; other directives answer "can't set immutable
+// config". CONFIG GET also answers save ("") and appendonly ("yes") because
+// redis-benchmark reads them at start-up.
+package resp
