@@ -363,3 +363,26 @@ func TestCorruptStateFilesRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestClosedLogRefuses(t *testing.T) {
+	l := openLog(t, t.TempDir(), testOptions())
+	mustAppend(t, l, mkEntries(1, 3, 1))
+	closeLog(t, l)
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Append", func() error { return l.Append(mkEntries(4, 4, 1)) }},
+		{"Entry", func() error { _, err := l.Entry(1); return err }},
+		{"Entries", func() error { _, err := l.Entries(1, 2, 0); return err }},
+		{"Term", func() error { _, err := l.Term(2); return err }},
+		{"TruncateSuffix", func() error { return l.TruncateSuffix(2) }},
+		{"TruncatePrefix", func() error { return l.TruncatePrefix(2, 1) }},
+		{"Close", l.Close},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", c.name, err)
+		}
+	}
+}

@@ -4,13 +4,16 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/raftkv/raftkv/consensus"
 )
 
-var modelSteps = flag.Int("wal.modelsteps", 300, "steps per seed in TestAgainstModel")
+var modelSteps = flag.Int("wal.modelsteps", 150, "steps per seed in TestAgainstModel")
 
 // TestAgainstModel drives the log with random appends (with conflicting
 // suffixes), truncations, compactions and reopens, and compares it after
@@ -78,6 +81,7 @@ func TestAgainstModel(t *testing.T) {
 					l = openLog(t, dir, opts)
 				}
 				checkLog(t, l, first, model)
+				checkSegmentMirror(t, l)
 				if got, err := l.Term(first - 1); err != nil || got != snapTerm {
 					t.Fatalf("step %d (%s): Term(first-1=%d) = %d, %v; want %d", step, op, first-1, got, err, snapTerm)
 				}
@@ -155,5 +159,25 @@ func TestConcurrentReadersDuringAppends(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// checkSegmentMirror compares what the Log believes about tidwall's
+// segments (used to decide when to fsync the directory) with the disk.
+func checkSegmentMirror(t *testing.T, l *Log) {
+	t.Helper()
+	segs, err := listSegments(l.logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(segs, l.segments) {
+		t.Fatalf("segments on disk %v, Log believes %v", segs, l.segments)
+	}
+	st, err := os.Stat(filepath.Join(l.logDir, segmentName(segs[len(segs)-1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(st.Size()) != l.tailSize {
+		t.Fatalf("tail segment holds %d bytes, Log believes %d", st.Size(), l.tailSize)
 	}
 }
