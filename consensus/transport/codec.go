@@ -119,8 +119,9 @@ func varintLen(v int64) int {
 }
 
 // decoder reads fields from buf in order. The first failure is kept in err
-// with the name of the field and its byte offset; later reads are no-ops, so
-// callers check err once at the end.
+// with the name of the field and its byte offset; later reads return
+// harmless values (counts stay checked against the bytes left), so callers
+// check err once at the end.
 type decoder struct {
 	buf []byte
 	off int
@@ -135,7 +136,17 @@ func (d *decoder) fail(field string, reason string) {
 
 func (d *decoder) remaining() int { return len(d.buf) - d.off }
 
+// uvarint reads one uvarint. The one-byte case (most ids, small counts and
+// lengths) is inlined; the rest goes through uvarintSlow.
 func (d *decoder) uvarint(field string) uint64 {
+	if off := d.off; off < len(d.buf) && d.buf[off] < 0x80 {
+		d.off = off + 1
+		return uint64(d.buf[off])
+	}
+	return d.uvarintSlow(field)
+}
+
+func (d *decoder) uvarintSlow(field string) uint64 {
 	if d.err != nil {
 		return 0
 	}

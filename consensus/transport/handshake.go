@@ -185,6 +185,10 @@ type handshaker struct {
 	w   io.Writer
 	fr  *frameReader
 	buf []byte
+	// admit, when set, is called by the acceptor with the authenticated
+	// peer just before it sends accept, so that whatever it records
+	// happens before the dialer can send (or redial).
+	admit func(consensus.NodeID)
 }
 
 func (hs *handshaker) send(typ byte, payload []byte) error {
@@ -309,6 +313,9 @@ func (hs *handshaker) accept() (consensus.NodeID, error) {
 		if !hmac.Equal(want, payload[1:]) {
 			return consensus.None, hs.refuse("wrong cluster secret (dialer's proof does not verify)")
 		}
+	}
+	if hs.admit != nil {
+		hs.admit(peer)
 	}
 	if err := hs.send(frameAccept, nil); err != nil {
 		return consensus.None, err

@@ -157,9 +157,13 @@ type Transport struct {
 	mu      sync.RWMutex // guards the fields below
 	peers   map[consensus.NodeID]*peer
 	inbound map[net.Conn]struct{}
-	ln      net.Listener
-	started bool
-	closed  bool
+	// inboundByPeer is the newest authenticated inbound connection of each
+	// peer; an older one is closed when a newer one arrives (the peer
+	// redialled, so the old one is dead or half-open).
+	inboundByPeer map[consensus.NodeID]net.Conn
+	ln            net.Listener
+	started       bool
+	closed        bool
 
 	refusedInbound     atomic.Uint64
 	receivedMsgs       atomic.Uint64
@@ -175,6 +179,7 @@ type testHooks struct {
 	connected func(peer consensus.NodeID)            // a sender's handshake succeeded
 	refused   func(inbound bool, err error)          // a handshake was refused
 	closed    func(peer consensus.NodeID, err error) // an inbound connection ended
+	wrote     func(peer consensus.NodeID, msgs int)  // a batched write succeeded
 }
 
 // peer is one destination: its queue and its sender goroutine.
@@ -221,6 +226,8 @@ func New(cfg Config, deliver func(consensus.Message)) (*Transport, error) {
 		cancel:  cancel,
 		peers:   make(map[consensus.NodeID]*peer, len(cfg.Peers)),
 		inbound: make(map[net.Conn]struct{}),
+
+		inboundByPeer: make(map[consensus.NodeID]net.Conn),
 	}
 	t.cfg.Peers = nil // owned by t.peers from now on
 	for id, addr := range cfg.Peers {
@@ -467,7 +474,31 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	remote := conn.RemoteAddr().String()
 	fr := &frameReader{r: bufio.NewReaderSize(conn, readBufferBytes)}
 	_ = conn.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	hs := handshaker{hc: &t.hc, w: conn, fr: fr}
+	// The peer is registered as soon as it is authenticated, before the
+	// dialer learns it was accepted, so that a later redial always finds
+	// this connection and closes it, never the other way round.
+	admitted := consensus.None
+	defer func() {
+		if admitted == consensus.None {
+			return
+		}
+		t.mu.Lock()
+		if t.inboundByPeer[admitted] == conn {
+			delete(t.inboundByPeer, admitted)
+		}
+		t.mu.Unlock()
+	}()
+	hs := handshaker{hc: &t.hc, w: conn, fr: fr, admit: func(from consensus.NodeID) {
+		admitted = from
+		t.mu.Lock()
+		older := t.inboundByPeer[from]
+		t.inboundByPeer[from] = conn
+		t.mu.Unlock()
+		if older != nil {
+			t.log.Info("inbound connection replaces an older one from the same peer", "peer", uint64(from), "remote", remote)
+			_ = older.Close()
+		}
+	}}
 	from, err := hs.accept()
 	if err != nil {
 		t.log.Warn("inbound handshake failed", "remote", remote, "err", err)
@@ -701,6 +732,9 @@ func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message) error {
 		} else {
 			s.p.sentMsgs.Add(uint64(inBuf))
 			s.p.writes.Add(1)
+			if s.t.hooks.wrote != nil {
+				s.t.hooks.wrote(s.p.id, inBuf)
+			}
 		}
 		buf = buf[:0]
 		inBuf = 0

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -46,6 +47,7 @@ type node struct {
 	connected chan consensus.NodeID
 	refused   chan error
 	closed    chan error
+	wrote     chan int // messages per successful write
 	logs      *syncBuffer
 }
 
@@ -57,6 +59,7 @@ func newNode(t *testing.T, id consensus.NodeID, edit func(*Config)) *node {
 		connected: make(chan consensus.NodeID, 64),
 		refused:   make(chan error, 64),
 		closed:    make(chan error, 64),
+		wrote:     make(chan int, 64),
 		logs:      &syncBuffer{},
 	}
 	cfg := Config{
@@ -75,6 +78,7 @@ func newNode(t *testing.T, id consensus.NodeID, edit func(*Config)) *node {
 		connected: func(p consensus.NodeID) { nonBlockingSend(n.connected, p) },
 		refused:   func(_ bool, err error) { nonBlockingSend(n.refused, err) },
 		closed:    func(_ consensus.NodeID, err error) { nonBlockingSend(n.closed, err) },
+		wrote:     func(_ consensus.NodeID, msgs int) { nonBlockingSend(n.wrote, msgs) },
 	}
 	if err := tr.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -166,6 +170,9 @@ func TestTransportBatchesOneWrite(t *testing.T) {
 			t.Fatalf("message %d has Commit %d: order lost", i, got.Commit)
 		}
 	}
+	if got := await(t, n1.wrote, "the write"); got != count {
+		t.Fatalf("first write carried %d messages, want all %d", got, count)
+	}
 	ps := peerStats(t, n1, 2)
 	if ps.Writes != 1 || ps.SentMsgs != count {
 		t.Fatalf("Writes = %d, SentMsgs = %d; want 1 write of %d messages", ps.Writes, ps.SentMsgs, count)
@@ -189,6 +196,9 @@ func TestTransportSplitsFrames(t *testing.T) {
 		if got := await(t, n2.inbox, "split message"); got.Index != uint64(i) || len(got.Data) != 1000 {
 			t.Fatalf("message %d: Index %d, %d bytes", i, got.Index, len(got.Data))
 		}
+	}
+	if got := await(t, n1.wrote, "the write"); got != 20 {
+		t.Fatalf("write carried %d messages, want 20", got)
 	}
 	if ps := peerStats(t, n1, 2); ps.DroppedMsgs != 1 || ps.SentMsgs != 20 {
 		t.Fatalf("DroppedMsgs = %d, SentMsgs = %d; want 1 and 20", ps.DroppedMsgs, ps.SentMsgs)
@@ -442,21 +452,46 @@ func TestTransportCloseAndConfig(t *testing.T) {
 }
 
 // TestTransportStopsWithContext: cancelling Start's context closes the
-// transport (the listener stops accepting).
+// transport: open connections are closed and it cannot be restarted.
 func TestTransportStopsWithContext(t *testing.T) {
-	tr, err := New(Config{ID: 1, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, func(consensus.Message) {})
+	tr, err := New(Config{ID: 2, ClusterID: "test", ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(consensus.Message) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	if err := tr.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	addr := tr.Addr().String()
+	conn := rawPeer(t, &node{Transport: tr}, 1)
 	cancel()
-	tr.wg.Wait()
-	if c, err := net.Dial("tcp", addr); err == nil {
-		c.Close()
-		t.Fatalf("still accepting after the context was cancelled")
+	if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("inbound connection not closed after cancel: %v", err)
+	}
+	if err := tr.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after cancel: %v, want ErrClosed", err)
+	}
+}
+
+// TestTransportNewInboundReplacesOld: when a peer redials, its older
+// inbound connection (dead or half-open) is closed, so stale connections
+// cannot pile up.
+func TestTransportNewInboundReplacesOld(t *testing.T) {
+	n2 := newNode(t, 2, nil)
+	first := rawPeer(t, n2, 1)
+	second := rawPeer(t, n2, 1)
+	if _, err := first.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("older connection still open")
+	}
+	msg := consensus.Message{Type: consensus.MsgHeartbeat, From: 1, To: 2, Term: 4}
+	if _, err := second.Write(appendFrame(nil, frameBatch, AppendMessage(nil, &msg))); err != nil {
+		t.Fatal(err)
+	}
+	if got := await(t, n2.inbox, "message on the newer connection"); got.Term != 4 {
+		t.Fatalf("Term = %d", got.Term)
+	}
+	if err := await(t, n2.closed, "the older reader to end"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("older reader ended with %v, want net.ErrClosed", err)
 	}
 }
