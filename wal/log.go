@@ -140,7 +140,19 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.wl.Close()
 		return nil, err
 	}
+	l.hard.Commit = clampCommit(l.hard.Commit, l.meta.Index, l.last)
 	return l, nil
+}
+
+// clampCommit keeps a recovered commit index within what this node can
+// stand behind: at least the compaction point (a snapshot only covers
+// committed entries) and at most the last index (the hard state may have
+// been written before the entries it counts, and a torn tail may have cut
+// some). Lowering or raising it this way is safe because commit is
+// advisory; a core that checks commit against its log then never sees an
+// impossible value.
+func clampCommit(commit, compacted, last uint64) uint64 {
+	return max(min(commit, last), compacted)
 }
 
 func (l *Log) loadStateFiles() error {
@@ -586,6 +598,9 @@ func (l *Log) TruncatePrefix(upTo uint64, upToTerm uint64) error {
 		l.failed = err
 		return err
 	}
+	l.stateMu.Lock()
+	l.hard.Commit = max(l.hard.Commit, upTo)
+	l.stateMu.Unlock()
 	return nil
 }
 

@@ -298,6 +298,7 @@ func TestHardState(t *testing.T) {
 	if hs, err := l.HardState(); err != nil || !hs.IsEmpty() {
 		t.Fatalf("fresh HardState = %+v, %v", hs, err)
 	}
+	mustAppend(t, l, mkEntries(1, 10, 1)) // so that commit 9 is not clamped on reopen
 	steps := []struct {
 		save       consensus.HardState
 		wantOnDisk consensus.HardState // what a crash right after leaves
@@ -384,5 +385,46 @@ func TestClosedLogRefuses(t *testing.T) {
 		if err := c.call(); !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", c.name, err)
 		}
+	}
+}
+
+func TestRecoveredCommitIsClamped(t *testing.T) {
+	tests := []struct {
+		name       string
+		saved      uint64 // commit in the hardstate file
+		compactTo  uint64 // 0: no compaction
+		wantCommit uint64
+	}{
+		{"within the log", 5, 0, 5},
+		{"beyond the last index", 50, 0, 10},
+		{"below the compaction point", 2, 6, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, testOptions())
+			mustAppend(t, l, mkEntries(1, 10, 1))
+			if err := l.SaveHardState(consensus.HardState{Term: 1, Vote: 1, Commit: tt.saved}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.compactTo > 0 {
+				if err := l.TruncatePrefix(tt.compactTo, 1); err != nil {
+					t.Fatal(err)
+				}
+				if hs, _ := l.HardState(); hs.Commit != tt.wantCommit {
+					t.Fatalf("commit after compaction %d, want %d", hs.Commit, tt.wantCommit)
+				}
+			}
+			// Simulate a crash: drop the in-memory commit, keep the files.
+			l.stateMu.Lock()
+			l.hard = l.hardDurable
+			l.stateMu.Unlock()
+			closeLog(t, l)
+			l = openLog(t, dir, testOptions())
+			defer closeLog(t, l)
+			if hs, _ := l.HardState(); hs.Commit != tt.wantCommit || hs.Term != 1 || hs.Vote != 1 {
+				t.Fatalf("recovered %+v, want commit %d", hs, tt.wantCommit)
+			}
+		})
 	}
 }

@@ -1,6 +1,8 @@
 package wal
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -271,4 +273,57 @@ func TestInterruptedTruncations(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(logDir, "junk.TEMP")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale temp file left: %v", err)
 	}
+}
+
+// FuzzScanSegment feeds arbitrary bytes to the segment scanner and the
+// later-batch search that Open runs on files from disk.
+func FuzzScanSegment(f *testing.F) {
+	var seg []byte
+	for i, e := range mkEntries(5, 8, 2) {
+		rec := appendRecord(nil, &e, uint64(i))
+		seg = binary.AppendUvarint(seg, uint64(len(rec)))
+		seg = append(seg, rec...)
+	}
+	f.Add(seg, uint64(5))
+	f.Add(seg[:len(seg)-3], uint64(5))
+	f.Add([]byte{0, 0, 0}, uint64(1))
+	f.Fuzz(func(t *testing.T, data []byte, segIndex uint64) {
+		if segIndex == 0 {
+			segIndex = 1
+		}
+		good, count, bad := scanSegment(data, segIndex)
+		if good > len(data) {
+			t.Fatalf("good offset %d beyond %d bytes", good, len(data))
+		}
+		if bad == nil && good != len(data) {
+			t.Fatalf("no error but stopped at %d of %d", good, len(data))
+		}
+		if bad != nil {
+			if !errors.Is(bad, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", bad)
+			}
+			findLaterBatch(data[good:], segIndex+count)
+		}
+	})
+}
+
+func FuzzStateFiles(f *testing.F) {
+	f.Add(encodeHardState(consensus.HardState{Term: 3, Vote: 2, Commit: 9}))
+	f.Add(encodeLogMeta(logMeta{Index: 7, Term: 2}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if hs, err := decodeHardState(b); err == nil {
+			if !bytes.Equal(encodeHardState(hs), b) {
+				t.Fatal("hard state does not re-encode to the same bytes")
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error %v does not wrap ErrCorrupt", err)
+		}
+		if m, err := decodeLogMeta(b); err == nil {
+			if !bytes.Equal(encodeLogMeta(m), b) {
+				t.Fatal("log meta does not re-encode to the same bytes")
+			}
+		} else if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("error %v does not wrap ErrCorrupt", err)
+		}
+	})
 }
