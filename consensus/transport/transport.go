@@ -271,7 +271,7 @@ func (t *Transport) Start(ctx context.Context) error {
 		t.acceptLoop(ln)
 	}()
 	for _, p := range t.peers {
-		t.startSender(p)
+		t.startSender(p, nil)
 	}
 	t.log.Info("transport listening", "addr", ln.Addr().String(), "peers", len(t.peers))
 	return nil
@@ -337,18 +337,20 @@ func (t *Transport) AddPeer(id consensus.NodeID, addr string) {
 		p.mu.Unlock()
 		if changed && t.started {
 			// Restart the sender so that it dials the new address; the
-			// queue survives.
+			// queue survives. The new sender waits for the old one to
+			// return, so that only one ever drains the queue, and we
+			// do not wait here (Send takes t.mu too).
 			p.cancel()
-			<-p.done
+			previous := p.done
 			p.done = make(chan struct{})
-			t.startSender(p)
+			t.startSender(p, previous)
 		}
 		return
 	}
 	p := t.newPeer(id, addr)
 	t.peers[id] = p
 	if t.started {
-		t.startSender(p)
+		t.startSender(p, nil)
 	}
 }
 
@@ -573,8 +575,9 @@ func (t *Transport) deliverBatch(payload []byte, from consensus.NodeID) error {
 
 // ---- outbound ----
 
-// startSender runs p's sender; t.mu is held.
-func (t *Transport) startSender(p *peer) {
+// startSender runs p's sender once the previous one (if any) has
+// returned; t.mu is held.
+func (t *Transport) startSender(p *peer, previous <-chan struct{}) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	p.cancel = cancel
 	done := p.done
@@ -582,6 +585,9 @@ func (t *Transport) startSender(p *peer) {
 	go func() {
 		defer t.wg.Done()
 		defer close(done)
+		if previous != nil {
+			<-previous // it was cancelled: it returns promptly
+		}
 		t.runSender(ctx, p)
 	}()
 }
@@ -684,7 +690,11 @@ func (s *sender) run(ctx context.Context, conn net.Conn) error {
 		_, _ = conn.Read(b[:])
 		close(broken)
 	}()
+	// Cancellation (Close, RemovePeer, a new address) closes the
+	// connection, which also ends a write blocked on a stalled peer.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer func() {
+		stop()
 		_ = conn.Close()
 		<-broken
 	}()

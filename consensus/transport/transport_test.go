@@ -495,3 +495,52 @@ func TestTransportNewInboundReplacesOld(t *testing.T) {
 		t.Fatalf("older reader ended with %v, want net.ErrClosed", err)
 	}
 }
+
+// TestTransportStalledPeer: a peer that completes the handshake and then
+// never reads fills the socket and blocks the sender's write. Send must
+// still return at once (dropping when the queue is full), and changing the
+// peer's address or closing must not wait for the write timeout.
+func TestTransportStalledPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	handshaken := make(chan net.Conn, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		hs := handshaker{hc: &handshakeConfig{self: 2, clusterID: "test", version: protocolVersion}, w: conn, fr: &frameReader{r: conn}}
+		if _, err := hs.accept(); err != nil {
+			conn.Close()
+			return
+		}
+		handshaken <- conn // and never read from it
+	}()
+	n1 := newNode(t, 1, func(c *Config) {
+		c.QueueLen = 8
+		c.WriteTimeout = time.Hour
+		c.Peers = map[consensus.NodeID]string{2: ln.Addr().String()}
+	})
+	stalled := await(t, handshaken, "the stalled peer's handshake")
+	defer stalled.Close()
+	big := consensus.Message{Type: consensus.MsgSnap, From: 1, To: 2, Data: make([]byte, 1<<20)}
+	for range 64 { // 64 MiB: far beyond what loopback socket buffers hold
+		n1.Send(2, []consensus.Message{big})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			n1.Send(2, []consensus.Message{big})
+		}
+		n1.AddPeer(2, "127.0.0.1:1") // restart the sender
+		n1.Close()
+	}()
+	await(t, done, "Send, AddPeer and Close with a stalled peer")
+	if ps := peerStats(t, n1, 2); ps.DroppedMsgs == 0 {
+		t.Fatalf("no drops although the peer never read")
+	}
+}
