@@ -107,12 +107,25 @@ func (c *checker) appendEntries(id consensus.NodeID, entries []consensus.Entry) 
 	if first == 0 || first > uint64(len(log)) {
 		return violation("log of n%d: entries start at index %d but the log ends at %d (gap)", id, first, len(log)-1)
 	}
+	// A node may hold a stale entry where another was committed (it
+	// missed the commit); what it must never do is drop or replace an
+	// entry that is the committed one.
+	old := log
+	holdsCommitted := func(i uint64) bool {
+		return i < uint64(len(old)) && i < uint64(len(c.committed)) &&
+			c.committed[i].term != 0 && old[i].chain == c.committed[i].chain
+	}
 	end := first + uint64(len(entries))
-	for i := end; i < uint64(len(log)) && i < uint64(len(c.committed)); i++ {
-		if c.committed[i].term != 0 {
+	for i := end; i < uint64(len(old)); i++ {
+		if holdsCommitted(i) {
 			return violation("state machine safety: n%d truncates committed index %d (term %d) when writing %d..%d",
 				id, i, c.committed[i].term, first, end-1)
 		}
+	}
+	var replaced []logEntryInfo
+	if first < uint64(len(old)) {
+		// Keep what is about to be overwritten, to compare with.
+		replaced = append(replaced, old[first:min(end, uint64(len(old)))]...)
 	}
 	log = log[:first]
 	for k := range entries {
@@ -131,8 +144,8 @@ func (c *checker) appendEntries(id consensus.NodeID, entries []consensus.Entry) 
 			c.logs[id] = log
 			return violation("log matching: n%d has an entry at index %d term %d whose content or prefix differs from another log's entry at the same index and term", id, e.Index, e.Term)
 		}
-		if e.Index < uint64(len(c.committed)) {
-			if ci := c.committed[e.Index]; ci.term != 0 && ci.chain != chain {
+		if k < len(replaced) && e.Index < uint64(len(c.committed)) {
+			if ci := c.committed[e.Index]; ci.term != 0 && replaced[k].chain == ci.chain && chain != ci.chain {
 				c.logs[id] = log
 				return violation("state machine safety: n%d overwrites committed index %d (term %d) with an entry of term %d",
 					id, e.Index, ci.term, e.Term)

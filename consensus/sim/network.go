@@ -123,7 +123,11 @@ func (nw *network) send(now int64, m consensus.Message) sendVerdict {
 		return verdictFull
 	}
 	nw.enqueue(now, m)
-	if nw.rng.IntN(100) < nw.opts.DuplicatePercent && nw.queue.len() < nw.opts.CapacityPackets {
+	// A forwarded proposal is the one message that is not idempotent: two
+	// copies make two log entries for one client request (Raft leaves
+	// deduplication to client sessions, thesis §6.3), and TCP never
+	// duplicates, so the network does not either.
+	if m.Type != consensus.MsgProp && nw.rng.IntN(100) < nw.opts.DuplicatePercent && nw.queue.len() < nw.opts.CapacityPackets {
 		dup := m
 		dup.Entries = slices.Clone(m.Entries)
 		nw.enqueue(now, dup)

@@ -190,6 +190,10 @@ func TestCheckerCatchesViolations(t *testing.T) {
 			appendTo(1, entries(1, 1, 1)), apply(1, 1, entries(1, 1)[0]), apply(1, 1, entries(1, 1, 1)[1]),
 			appendTo(1, entries(1, 1)),
 		}, true},
+		{"stale entry at a committed index is replaced (legal)", []action{
+			appendTo(1, entries(1, 1)), apply(1, 1, entries(1, 1)[0]),
+			appendTo(2, []consensus.Entry{{Index: 1, Term: 2}}), appendTo(2, entries(1, 1)),
+		}, false},
 		{"two nodes apply different entries at one index", []action{
 			appendTo(1, entries(1, 1)), appendTo(2, []consensus.Entry{{Index: 1, Term: 2}}),
 			apply(1, 1, entries(1, 1)[0]), apply(2, 2, consensus.Entry{Index: 1, Term: 2}),

@@ -1,0 +1,160 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// inboxCapacity bounds the inputs a node holds while it waits for its disk,
+// as the real node's bus is bounded; beyond it inputs are dropped.
+const inboxCapacity = 1024
+
+// inputKind says what a deferred input is.
+type inputKind uint8
+
+const (
+	inputMessage inputKind = iota
+	inputPropose
+	inputRead
+)
+
+// input is something that reached a node while it was busy syncing; the
+// node takes it once the sync completes, in arrival order.
+type input struct {
+	kind inputKind
+	msg  consensus.Message
+	op   *clientOp
+}
+
+// simNode is one simulated machine: a Raft core over an in-memory log, a
+// model of its disk, and its state machine.
+//
+// The disk is modelled in two layers. written is the MemoryStorage the core
+// reads: entries land there as soon as the node takes a Ready, as they would
+// land in the page cache. durable* is what has been fsynced: a Ready's
+// entries and hard state reach it only when the sync scheduled for that Ready
+// completes, and only then do MessagesAfterPersist go out, committed entries
+// get applied and Advance is called. A crash throws away written, the sync
+// in progress, the inbox and the state machine; a restart rebuilds all of it
+// from durable*.
+type simNode struct {
+	id      consensus.NodeID
+	up      bool
+	raft    *consensus.Raft
+	written *consensus.MemoryStorage
+
+	durableEntries []consensus.Entry // durableEntries[i] has index i+1
+	durableHard    consensus.HardState
+
+	syncing  bool
+	syncStep int64
+	syncing1 consensus.Ready // the Ready being synced
+
+	inbox        []input
+	pendingTicks int
+
+	tickPeriodSteps int64
+	nextTickStep    int64
+	clockMs         int64
+
+	sm          *registers
+	role        consensus.Role
+	term        uint64
+	leader      consensus.NodeID
+	restartStep int64 // when down: the step it comes back
+	incarnation int64
+
+	// ops are the client operations waiting on this node.
+	ops []*clientOp
+}
+
+// persist makes the synced Ready's hard state and entries durable.
+func (n *simNode) persist(rd *consensus.Ready) error {
+	if rd.HardStateChanged {
+		n.durableHard = rd.HardState
+	}
+	if len(rd.Entries) == 0 {
+		return nil
+	}
+	first := rd.Entries[0].Index
+	if first == 0 || first > uint64(len(n.durableEntries))+1 {
+		return fmt.Errorf("n%d: Ready entries start at %d but the durable log ends at %d", n.id, first, len(n.durableEntries))
+	}
+	n.durableEntries = append(n.durableEntries[:first-1], rd.Entries...)
+	return nil
+}
+
+// restore builds a fresh core over the durable state, as a process restart
+// would.
+func (n *simNode) restore(s *Simulator) error {
+	n.written = consensus.NewMemoryStorage()
+	if len(n.durableEntries) > 0 {
+		if err := n.written.Append(slices.Clone(n.durableEntries)); err != nil {
+			return fmt.Errorf("n%d restart: append %d durable entries: %w", n.id, len(n.durableEntries), err)
+		}
+	}
+	if err := n.written.SaveHardState(n.durableHard); err != nil {
+		return fmt.Errorf("n%d restart: save hard state: %w", n.id, err)
+	}
+	voters := make([]consensus.NodeID, s.opts.Nodes)
+	for i := range voters {
+		voters[i] = consensus.NodeID(i + 1)
+	}
+	o := &s.opts
+	r, err := consensus.NewRaft(consensus.Config{
+		ID:              n.id,
+		Voters:          voters,
+		ElectionTicks:   o.ElectionTicks,
+		HeartbeatTicks:  o.HeartbeatTicks,
+		PreVote:         o.PreVote,
+		CheckQuorum:     o.CheckQuorum,
+		MaxMsgBytes:     o.MaxMsgBytes,
+		MaxInflightMsgs: o.MaxInflight,
+		Seed:            int64(o.Seed*1_000_003) + int64(n.id)*7919 + n.incarnation*104_729,
+		Log:             n.written,
+		HardState:       n.durableHard,
+		Applied:         0,
+		Bugs:            o.Bugs,
+	})
+	if err != nil {
+		return fmt.Errorf("n%d restart: %w", n.id, err)
+	}
+	n.raft = r
+	n.up = true
+	n.syncing = false
+	n.syncing1 = consensus.Ready{}
+	n.inbox = n.inbox[:0]
+	n.pendingTicks = 0
+	n.sm = newRegisters(o.Workload.Keys)
+	n.role = consensus.RoleFollower
+	n.term = n.durableHard.Term
+	n.leader = consensus.None
+	n.incarnation++
+	return nil
+}
+
+// crash stops the node: everything not durable is gone.
+func (n *simNode) crash() {
+	n.up = false
+	n.raft = nil
+	n.written = nil
+	n.syncing = false
+	n.syncing1 = consensus.Ready{}
+	n.inbox = n.inbox[:0]
+	n.pendingTicks = 0
+	n.sm = nil
+	n.role = consensus.RoleFollower
+	n.leader = consensus.None
+}
+
+// defer queues an input for after the current sync; it reports false when
+// the inbox is full and the input was dropped.
+func (n *simNode) deferInput(in input) bool {
+	if len(n.inbox) >= inboxCapacity {
+		return false
+	}
+	n.inbox = append(n.inbox, in)
+	return true
+}

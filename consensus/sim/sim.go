@@ -1,0 +1,806 @@
+package sim
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/raftkv/raftkv/consensus"
+)
+
+// readyLoopMax bounds how many Readies a node takes in one step (each one
+// synced at once when the sync delay is zero), so a core that always has a
+// Ready cannot stall the simulation.
+const readyLoopMax = 64
+
+// clientOp is one client operation, from invocation to outcome.
+type clientOp struct {
+	id     uint64 // request id, and the value a write stores
+	client int
+	write  bool
+	key    uint64
+	node   consensus.NodeID
+	callTs int64
+	// deadlineStep is when the client gives up.
+	deadlineStep int64
+
+	acked      bool // writes: ProposalAck said where the entry sits
+	ackIndex   uint64
+	ackTerm    uint64
+	readIndexd bool // reads: ReadState received
+	readIndex  uint64
+	done       bool
+}
+
+// Result summarises a run that passed.
+type Result struct {
+	Seed          uint64
+	Nodes         int
+	Steps         int64
+	Elections     int // terms that had a leader
+	Crashes       int
+	Partitions    int
+	Messages      uint64
+	OpsOK         int // operations completed with an answer
+	OpsFailed     int // definite failures and dropped reads
+	WritesUnknown int // writes whose client gave up
+	// LinearizabilityUnknown is true when porcupine ran out of time: the
+	// history was neither proven linearizable nor refuted.
+	LinearizabilityUnknown bool
+}
+
+// Failure is a run that broke a property: the seed that reproduces it, the
+// property, and the last events that led there.
+type Failure struct {
+	Seed  uint64
+	Step  int64
+	Err   error
+	Trace string
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("seed %d, step %d: %v", f.Seed, f.Step, f.Err)
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Simulator runs one seeded cluster in one goroutine. It is not safe for
+// concurrent use; run several Simulators for parallel sweeps.
+type Simulator struct {
+	opts    Options
+	rng     *rand.Rand
+	step    int64
+	nodes   []*simNode // nodes[0] unused
+	net     *network
+	check   *checker
+	trace   *tracer
+	faulty  bool // false once the liveness phase has healed everything
+	res     Result
+	leader  consensus.NodeID // the leader most recently reported, for routing
+	leaderT uint64
+
+	clients   []*clientOp // the op in progress per client (nil: idle)
+	nextOpID  uint64
+	ts        int64 // logical time of invocations and completions
+	history   []porcupine.Operation
+	unknown   []*clientOp
+	failedOps map[uint64]bool // writes known to have failed definitely
+	acked     []*clientOp     // writes acknowledged as committed
+	ackErr    error           // a violation found while settling acks
+}
+
+// New prepares a simulation; live, when non-nil, receives every trace event.
+func New(opts Options, live io.Writer) (*Simulator, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5851f42d4c957f2d))
+	s := &Simulator{
+		opts:      opts,
+		rng:       rng,
+		net:       newNetwork(&opts.Network, rng, opts.Nodes),
+		check:     newChecker(opts.Nodes),
+		trace:     newTracer(opts.TraceEvents, live),
+		faulty:    true,
+		clients:   make([]*clientOp, opts.Workload.Clients),
+		failedOps: map[uint64]bool{},
+		res:       Result{Seed: opts.Seed, Nodes: opts.Nodes},
+	}
+	s.net.opts = &s.opts.Network
+	s.nodes = make([]*simNode, opts.Nodes+1)
+	for i := 1; i <= opts.Nodes; i++ {
+		skew := int64(0)
+		if p := opts.Faults.TickSkewPercent; p > 0 {
+			skew = opts.Faults.TickPeriodSteps * int64(rng.IntN(2*p+1)-p) / 100
+		}
+		period := max(1, opts.Faults.TickPeriodSteps+skew)
+		n := &simNode{id: consensus.NodeID(i), tickPeriodSteps: period, clockMs: 1_700_000_000_000}
+		n.nextTickStep = rng.Int64N(period) + 1
+		if err := n.restore(s); err != nil {
+			return nil, err
+		}
+		s.nodes[i] = n
+	}
+	return s, nil
+}
+
+// Run simulates one seed: the fault phase, then the liveness phase, then the
+// end checks. It returns a *Failure when a property breaks.
+func Run(ctx context.Context, opts Options, live io.Writer) (Result, error) {
+	s, err := New(opts, live)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Run(ctx)
+}
+
+// Run executes the simulation.
+func (s *Simulator) Run(ctx context.Context) (Result, error) {
+	if err := s.run(ctx); err != nil {
+		return s.res, &Failure{Seed: s.opts.Seed, Step: s.step, Err: err, Trace: s.trace.dump()}
+	}
+	return s.res, nil
+}
+
+func (s *Simulator) run(ctx context.Context) error {
+	s.trace.note(0, 0, "start: %d nodes, prevote=%v checkquorum=%v heartbeat=%d ticks, net %+v, faults %+v, bugs %+v",
+		s.opts.Nodes, s.opts.PreVote, s.opts.CheckQuorum, s.opts.HeartbeatTicks, s.opts.Network, s.opts.Faults, s.opts.Bugs)
+	for s.step = 1; s.step <= s.opts.SafetySteps; s.step++ {
+		if s.step%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := s.faults(); err != nil {
+			return err
+		}
+		s.clientsStep()
+		if err := s.tick(); err != nil {
+			return err
+		}
+	}
+	if err := s.liveness(ctx); err != nil {
+		return err
+	}
+	s.res.Steps = s.step
+	return s.finalChecks()
+}
+
+// tick advances every part of the cluster by one step.
+func (s *Simulator) tick() error {
+	for {
+		p, ok := s.net.due(s.step)
+		if !ok {
+			break
+		}
+		if err := s.deliver(p.msg); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.nodes[1:] {
+		if !n.up {
+			continue
+		}
+		for n.nextTickStep <= s.step {
+			n.nextTickStep += n.tickPeriodSteps
+			n.clockMs += n.tickPeriodSteps
+			if n.syncing {
+				if n.pendingTicks < 2*s.opts.ElectionTicks {
+					n.pendingTicks++
+				}
+				continue
+			}
+			n.raft.Tick(n.clockMs)
+		}
+		if err := s.process(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Simulator) deliver(m consensus.Message) error {
+	n := s.nodes[m.To]
+	if !n.up {
+		s.trace.message(s.step, evDrop, &m, 0)
+		return nil
+	}
+	s.trace.message(s.step, evDeliver, &m, 0)
+	if n.syncing {
+		n.deferInput(input{kind: inputMessage, msg: m})
+		return nil
+	}
+	return s.stepNode(n, m)
+}
+
+func (s *Simulator) stepNode(n *simNode, m consensus.Message) error {
+	if err := n.raft.Step(m); err != nil {
+		// A core may refuse stale or foreign messages; that is not a
+		// safety problem, but it belongs in the trace.
+		s.trace.note(s.step, n.id, "Step(%s from n%d): %v", m.Type, m.From, err)
+	}
+	return nil
+}
+
+// process lets node n finish a due sync, take deferred inputs, and take and
+// handle its Readies.
+func (s *Simulator) process(n *simNode) error {
+	for range readyLoopMax {
+		if n.syncing {
+			if n.syncStep > s.step {
+				return nil
+			}
+			if err := s.completeSync(n); err != nil {
+				return err
+			}
+			if !n.up {
+				return nil
+			}
+		}
+		for len(n.inbox) > 0 && !n.syncing {
+			in := n.inbox[0]
+			n.inbox = n.inbox[1:]
+			if err := s.takeInput(n, in); err != nil {
+				return err
+			}
+		}
+		for ; n.pendingTicks > 0; n.pendingTicks-- {
+			n.raft.Tick(n.clockMs)
+		}
+		if !n.raft.HasReady() {
+			return nil
+		}
+		if err := s.takeReady(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Simulator) takeInput(n *simNode, in input) error {
+	switch in.kind {
+	case inputMessage:
+		return s.stepNode(n, in.msg)
+	case inputPropose:
+		n.raft.Propose(in.op.id, appendSetCommand(nil, in.op.key, in.op.id))
+	case inputRead:
+		n.raft.ReadIndex(in.op.id)
+	}
+	return nil
+}
+
+// takeReady does what the Ready contract asks up to the sync: messages out,
+// entries and hard state written (not yet durable), and schedules the sync.
+func (s *Simulator) takeReady(n *simNode) error {
+	rd := n.raft.Ready()
+	// Messages to different peers carry no order between them, and a core
+	// that builds them by ranging over a map hands them out in a random
+	// order, which would make runs irreproducible: fix one order (stable,
+	// so that messages to one peer keep theirs).
+	slices.SortStableFunc(rd.Messages, byRecipient)
+	slices.SortStableFunc(rd.MessagesAfterPersist, byRecipient)
+	for i := range rd.Messages {
+		s.send(&rd.Messages[i])
+	}
+	if rd.Snapshot != nil {
+		return fmt.Errorf("n%d: Ready carries a snapshot, which the simulator does not take (no compaction)", n.id)
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.written.Append(rd.Entries); err != nil {
+			return fmt.Errorf("n%d: append %d entries at %d: %w", n.id, len(rd.Entries), rd.Entries[0].Index, err)
+		}
+		if err := s.check.appendEntries(n.id, rd.Entries); err != nil {
+			return err
+		}
+	}
+	if rd.HardStateChanged {
+		if err := n.written.SaveHardState(rd.HardState); err != nil {
+			return fmt.Errorf("n%d: save hard state: %w", n.id, err)
+		}
+		if rd.HardState.Term < n.term {
+			return violation("n%d: term goes down from %d to %d", n.id, n.term, rd.HardState.Term)
+		}
+		if last := s.check.lastIndex(n.id); rd.HardState.Commit > last {
+			return violation("n%d: commit index %d beyond its last log index %d", n.id, rd.HardState.Commit, last)
+		}
+		n.term = rd.HardState.Term
+	}
+	if ss := rd.SoftState; ss != nil {
+		if ss.Role != n.role || ss.Leader != n.leader {
+			s.trace.note(s.step, n.id, "role %s term %d leader n%d", ss.Role, ss.Term, ss.Leader)
+		}
+		n.role, n.leader = ss.Role, ss.Leader
+		if ss.Role == consensus.RoleLeader {
+			if err := s.check.becameLeader(n.id, ss.Term); err != nil {
+				return err
+			}
+			s.res.Elections++
+		}
+		if ss.Leader != consensus.None && ss.Term >= s.leaderT {
+			s.leader, s.leaderT = ss.Leader, ss.Term
+		}
+	}
+	n.syncing = true
+	n.syncing1 = rd
+	n.syncStep = s.step + s.opts.Faults.SyncMinSteps
+	if span := s.opts.Faults.SyncMaxSteps - s.opts.Faults.SyncMinSteps; span > 0 {
+		n.syncStep += s.rng.Int64N(span + 1)
+	}
+	return nil
+}
+
+// completeSync is the end of a Ready's fsync: durable state, then the
+// messages that promised it, then apply, then client outcomes, then Advance.
+func (s *Simulator) completeSync(n *simNode) error {
+	rd := n.syncing1
+	if err := n.persist(&rd); err != nil {
+		return err
+	}
+	crashAfterVote := false
+	for i := range rd.MessagesAfterPersist {
+		m := &rd.MessagesAfterPersist[i]
+		s.send(m)
+		if m.Type == consensus.MsgVoteResp && !m.Reject && s.faulty &&
+			s.rng.IntN(100) < s.opts.Faults.CrashAfterVotePercent {
+			crashAfterVote = true
+		}
+	}
+	for i := range rd.CommittedEntries {
+		if err := s.apply(n, &rd.CommittedEntries[i]); err != nil {
+			return err
+		}
+	}
+	for _, ack := range rd.ProposalAcks {
+		s.proposalAck(n, ack)
+		if s.ackErr != nil {
+			return s.ackErr
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		if op := n.findOp(rs.RequestID); op != nil && !op.write {
+			op.readIndexd, op.readIndex = true, rs.Index
+		}
+	}
+	for _, ra := range rd.ReadAcks {
+		if op := n.findOp(ra.RequestID); op != nil && !op.write && ra.Err != nil {
+			s.finishFailed(n, op, ra.Err)
+		}
+	}
+	s.serveReads(n)
+	n.raft.Advance(rd)
+	n.syncing = false
+	n.syncing1 = consensus.Ready{}
+	if crashAfterVote && s.downCount() < s.opts.Faults.MaxDownNodes {
+		s.crash(n, "right after granting a vote")
+		n.restartStep = s.step + 1 + s.rng.Int64N(10)
+	}
+	return nil
+}
+
+func byRecipient(a, b consensus.Message) int { return cmp.Compare(a.To, b.To) }
+
+func (s *Simulator) send(m *consensus.Message) {
+	s.res.Messages++
+	v := s.net.send(s.step, *m)
+	s.trace.message(s.step, evSend, m, v)
+}
+
+// apply applies one committed entry to n's state machine and settles the
+// writes waiting on its index.
+func (s *Simulator) apply(n *simNode, e *consensus.Entry) error {
+	if e.Index != n.sm.applied+1 {
+		return violation("n%d applies index %d after %d (gap or repeat)", n.id, e.Index, n.sm.applied)
+	}
+	if err := s.check.applied(n.id, n.term, e); err != nil {
+		return err
+	}
+	n.sm.applied = e.Index
+	if e.Type == consensus.EntryNormal && len(e.Data) > 0 {
+		key, value, err := decodeSetCommand(e.Data)
+		if err != nil {
+			return fmt.Errorf("n%d applies index %d: %w", n.id, e.Index, err)
+		}
+		if err := n.sm.set(key, value); err != nil {
+			return fmt.Errorf("n%d applies index %d: %w", n.id, e.Index, err)
+		}
+		if s.failedOps[value] {
+			return violation("write %d was reported failed definitely, yet n%d applies it at index %d term %d", value, n.id, e.Index, e.Term)
+		}
+	}
+	for _, op := range n.ops {
+		if op.write && op.acked && !op.done && op.ackIndex == e.Index {
+			if err := s.settleWrite(n, op, e.Term, e); err != nil {
+				return err
+			}
+		}
+	}
+	n.compactOps()
+	return nil
+}
+
+// settleWrite decides a write acked at (ackIndex, ackTerm) now that the entry
+// at ackIndex is known committed with term.
+func (s *Simulator) settleWrite(n *simNode, op *clientOp, term uint64, e *consensus.Entry) error {
+	if term != op.ackTerm {
+		s.failedOps[op.id] = true
+		s.finishFailed(n, op, consensus.ErrProposalDropped)
+		return nil
+	}
+	if e != nil {
+		if _, value, err := decodeSetCommand(e.Data); err != nil || value != op.id {
+			return violation("write %d was acked at index %d term %d, but that entry is another (value %d, err %v)",
+				op.id, op.ackIndex, op.ackTerm, value, err)
+		}
+	}
+	s.finishOK(n, op, 0)
+	s.acked = append(s.acked, op)
+	return nil
+}
+
+func (s *Simulator) proposalAck(n *simNode, ack consensus.ProposalAck) {
+	op := n.findOp(ack.RequestID)
+	if op == nil || !op.write || op.done {
+		return
+	}
+	if op.acked && ack.Err == nil && (ack.Index != op.ackIndex || ack.Term != op.ackTerm) {
+		s.trace.note(s.step, n.id, "request %d acked twice: at %d/t%d and at %d/t%d", op.id, op.ackIndex, op.ackTerm, ack.Index, ack.Term)
+		s.ackErr = violation("request %d got two ProposalAcks naming different entries (%d/t%d, %d/t%d): one request, two entries",
+			op.id, op.ackIndex, op.ackTerm, ack.Index, ack.Term)
+		return
+	}
+	if ack.Err != nil {
+		s.failedOps[op.id] = true
+		s.finishFailed(n, op, ack.Err)
+		return
+	}
+	op.acked, op.ackIndex, op.ackTerm = true, ack.Index, ack.Term
+	if ack.Index <= n.sm.applied {
+		// The entry committed (and was applied here) before the ack came
+		// back, which forwarding and a slow network allow.
+		var e *consensus.Entry
+		term := s.check.committedTerm(ack.Index)
+		if term == op.ackTerm {
+			if got, err := n.written.Entry(ack.Index); err == nil {
+				e = &got
+			}
+		}
+		if err := s.settleWrite(n, op, term, e); err != nil {
+			s.ackErr = err
+		}
+	}
+}
+
+func (s *Simulator) serveReads(n *simNode) {
+	for _, op := range n.ops {
+		if !op.write && !op.done && op.readIndexd && op.readIndex <= n.sm.applied {
+			s.finishOK(n, op, n.sm.get(op.key))
+		}
+	}
+	n.compactOps()
+}
+
+// finishOK records a completed operation in the history.
+func (s *Simulator) finishOK(n *simNode, op *clientOp, readValue uint64) {
+	op.done = true
+	s.ts++
+	in := registerInput{write: op.write, key: op.key, value: op.id}
+	var out any = uint64(0)
+	if !op.write {
+		out = readValue
+	}
+	s.history = append(s.history, porcupine.Operation{ClientId: op.client, Input: in, Call: op.callTs, Output: out, Return: s.ts})
+	s.res.OpsOK++
+	s.clients[op.client] = nil
+	s.trace.note(s.step, n.id, "client %d: %s ok (value %d)", op.client, opName(op), readValue)
+}
+
+// finishFailed ends an operation that had no effect: it stays out of the
+// history.
+func (s *Simulator) finishFailed(n *simNode, op *clientOp, err error) {
+	op.done = true
+	s.res.OpsFailed++
+	s.clients[op.client] = nil
+	s.trace.note(s.step, n.id, "client %d: %s failed: %v", op.client, opName(op), err)
+}
+
+// giveUp ends an operation whose outcome the client will never learn. A
+// write may still take effect: it enters the history with no return.
+func (s *Simulator) giveUp(op *clientOp, why string) {
+	op.done = true
+	s.clients[op.client] = nil
+	if op.write {
+		s.unknown = append(s.unknown, op)
+		s.res.WritesUnknown++
+	}
+	s.trace.note(s.step, op.node, "client %d: %s gives up: %s", op.client, opName(op), why)
+}
+
+func opName(op *clientOp) string {
+	if op.write {
+		return fmt.Sprintf("set(k%d, %d)", op.key, op.id)
+	}
+	return fmt.Sprintf("get(k%d)#%d", op.key, op.id)
+}
+
+func (n *simNode) findOp(id uint64) *clientOp {
+	for _, op := range n.ops {
+		if op.id == id {
+			return op
+		}
+	}
+	return nil
+}
+
+func (n *simNode) compactOps() {
+	kept := n.ops[:0]
+	for _, op := range n.ops {
+		if !op.done {
+			kept = append(kept, op)
+		}
+	}
+	clear(n.ops[len(kept):])
+	n.ops = kept
+}
+
+// clientsStep times out waiting clients and starts new operations.
+func (s *Simulator) clientsStep() {
+	for c, op := range s.clients {
+		if op != nil && s.step >= op.deadlineStep {
+			s.giveUp(op, "timeout")
+			s.nodes[op.node].compactOps()
+			continue
+		}
+		if op != nil || !s.faulty || s.rng.IntN(100) >= s.opts.Workload.OpPercentPerStep {
+			continue
+		}
+		s.startOp(c, s.rng.IntN(100) >= s.opts.Workload.ReadPercent, consensus.None)
+	}
+}
+
+// startOp sends a new operation from client c to target (None: the client
+// picks, usually the known leader).
+func (s *Simulator) startOp(c int, write bool, target consensus.NodeID) *clientOp {
+	if target == consensus.None {
+		target = consensus.NodeID(1 + s.rng.IntN(s.opts.Nodes))
+		if s.leader != consensus.None && s.rng.IntN(100) < s.opts.Workload.LeaderPercent {
+			target = s.leader
+		}
+	}
+	n := s.nodes[target]
+	if !n.up {
+		return nil // connection refused: nothing happened
+	}
+	s.nextOpID++
+	s.ts++
+	op := &clientOp{
+		id: s.nextOpID, client: c, write: write, key: s.rng.Uint64N(s.opts.Workload.Keys),
+		node: target, callTs: s.ts, deadlineStep: s.step + s.opts.Workload.TimeoutSteps,
+	}
+	s.clients[c] = op
+	n.ops = append(n.ops, op)
+	s.trace.note(s.step, n.id, "client %d: %s invoked", c, opName(op))
+	kind := inputRead
+	if write {
+		kind = inputPropose
+	}
+	if n.syncing {
+		if !n.deferInput(input{kind: kind, op: op}) {
+			s.finishFailed(n, op, errors.New("node inbox full"))
+			n.compactOps()
+		}
+		return op
+	}
+	_ = s.takeInput(n, input{kind: kind, op: op})
+	return op
+}
+
+func (s *Simulator) downCount() int {
+	down := 0
+	for _, n := range s.nodes[1:] {
+		if !n.up {
+			down++
+		}
+	}
+	return down
+}
+
+// crash takes n down; its waiting clients lose their answers.
+func (s *Simulator) crash(n *simNode, why string) {
+	s.trace.note(s.step, n.id, "CRASH (%s); durable: %d entries, %+v", why, len(n.durableEntries), n.durableHard)
+	for _, op := range n.ops {
+		if !op.done {
+			s.giveUp(op, "node crashed")
+		}
+	}
+	n.ops = n.ops[:0]
+	n.crash()
+	s.res.Crashes++
+	if s.leader == n.id {
+		s.leader = consensus.None
+	}
+}
+
+func (s *Simulator) restart(n *simNode) error {
+	if err := n.restore(s); err != nil {
+		return err
+	}
+	s.check.resetLog(n.id)
+	if err := s.check.appendEntries(n.id, n.durableEntries); err != nil {
+		return err
+	}
+	n.nextTickStep = s.step + 1 + s.rng.Int64N(n.tickPeriodSteps)
+	s.trace.note(s.step, n.id, "RESTART from %d durable entries, %+v", len(n.durableEntries), n.durableHard)
+	return nil
+}
+
+// faults changes the network and crashes and restarts nodes.
+func (s *Simulator) faults() error {
+	for _, n := range s.nodes[1:] {
+		if !n.up && n.restartStep <= s.step {
+			if err := s.restart(n); err != nil {
+				return err
+			}
+		}
+	}
+	if !s.faulty {
+		return nil
+	}
+	if s.net.maybeChange(s.step, s.leader) {
+		if s.net.partitioned {
+			s.res.Partitions++
+			s.trace.note(s.step, 0, "PARTITION %s: %s", s.net.mode, s.net.describe())
+		} else {
+			s.trace.note(s.step, 0, "network healed")
+		}
+	}
+	f := &s.opts.Faults
+	if f.CrashPerTenThousand > 0 && s.rng.IntN(10_000) < f.CrashPerTenThousand && s.downCount() < f.MaxDownNodes {
+		victim := s.nodes[1+s.rng.IntN(s.opts.Nodes)]
+		if s.leader != consensus.None && s.rng.IntN(100) < f.CrashLeaderPercent {
+			victim = s.nodes[s.leader]
+		}
+		if victim.up {
+			s.crash(victim, "scheduled")
+			victim.restartStep = s.step + f.RestartMinSteps
+			if span := f.RestartMaxSteps - f.RestartMinSteps; span > 0 {
+				victim.restartStep += s.rng.Int64N(span + 1)
+			}
+		}
+	}
+	return nil
+}
+
+// liveness heals every fault, then requires a leader and a newly committed
+// write within LivenessElectionTimeouts election timeouts, and then every
+// node to catch up.
+func (s *Simulator) liveness(ctx context.Context) error {
+	s.faulty = false
+	s.net.heal()
+	s.opts.Network.LossPercent = 0
+	s.opts.Network.DuplicatePercent = 0
+	s.opts.Network.SpikePercent = 0
+	for _, n := range s.nodes[1:] {
+		n.restartStep = s.step
+	}
+	s.trace.note(s.step, 0, "LIVENESS PHASE: network healed, all nodes restart")
+	maxPeriod := int64(1)
+	for _, n := range s.nodes[1:] {
+		maxPeriod = max(maxPeriod, n.tickPeriodSteps)
+	}
+	// Packets already in flight may carry a long spike; the budget starts
+	// once they have landed.
+	budget := s.opts.LivenessElectionTimeouts*int64(s.opts.ElectionTicks)*maxPeriod + s.opts.Network.SpikeMaxSteps
+	deadline := s.step + budget
+	probeClient := len(s.clients)
+	s.clients = append(s.clients, nil)
+	var probe *clientOp
+	var probeIndex uint64
+	for ; ; s.step++ {
+		if s.step%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s.step > deadline {
+			return violation("liveness: no leader committed a new write within %d steps (%d election timeouts) after healing; leader hint n%d term %d",
+				budget, s.opts.LivenessElectionTimeouts, s.leader, s.leaderT)
+		}
+		if err := s.faults(); err != nil {
+			return err
+		}
+		s.clientsStep()
+		if probe == nil && s.clients[probeClient] == nil {
+			if l := s.currentLeader(); l != consensus.None {
+				probe = s.startOp(probeClient, true, l)
+			}
+		}
+		if err := s.tick(); err != nil {
+			return err
+		}
+		if probe != nil && probe.done {
+			if probe.acked && !s.failedOps[probe.id] && s.check.committedTerm(probe.ackIndex) == probe.ackTerm {
+				probeIndex = probe.ackIndex
+				break
+			}
+			probe = nil // failed or gave up: try again with whoever leads now
+		}
+	}
+	s.trace.note(s.step, 0, "liveness: write committed at index %d", probeIndex)
+	// Every node must now catch up to the probe and to every write acked
+	// meanwhile (writes in flight before the probe may land after it).
+	deadline = s.step + budget
+	for ; ; s.step++ {
+		target := probeIndex
+		for _, op := range s.acked {
+			target = max(target, op.ackIndex)
+		}
+		behind := consensus.None
+		for _, n := range s.nodes[1:] {
+			if n.sm.applied < target {
+				behind = n.id
+				break
+			}
+		}
+		if behind == consensus.None {
+			return nil
+		}
+		if s.step > deadline {
+			return violation("liveness: n%d has applied %d, not index %d, %d steps after the probe write committed",
+				behind, s.nodes[behind].sm.applied, target, budget)
+		}
+		if err := s.faults(); err != nil {
+			return err
+		}
+		s.clientsStep()
+		if err := s.tick(); err != nil {
+			return err
+		}
+	}
+}
+
+// currentLeader is a live node that believes it leads in the highest term.
+func (s *Simulator) currentLeader() consensus.NodeID {
+	best, bestTerm := consensus.None, uint64(0)
+	for _, n := range s.nodes[1:] {
+		if n.up && n.role == consensus.RoleLeader && n.term >= bestTerm {
+			best, bestTerm = n.id, n.term
+		}
+	}
+	return best
+}
+
+// finalChecks: every acknowledged write is in every node's applied state,
+// and the client history is linearizable.
+func (s *Simulator) finalChecks() error {
+	for _, op := range s.acked {
+		for _, n := range s.nodes[1:] {
+			if n.sm.applied < op.ackIndex || s.check.logTerm(n.id, op.ackIndex) != op.ackTerm {
+				return violation("acknowledged write %d (index %d term %d) is not applied on n%d (applied %d, term there %d)",
+					op.id, op.ackIndex, op.ackTerm, n.id, n.sm.applied, s.check.logTerm(n.id, op.ackIndex))
+			}
+		}
+	}
+	history := s.history
+	for _, op := range s.clients {
+		if op != nil && !op.done && op.write {
+			s.unknown = append(s.unknown, op)
+		}
+	}
+	for _, op := range s.unknown {
+		history = append(history, porcupine.Operation{
+			ClientId: op.client, Input: registerInput{write: true, key: op.key, value: op.id},
+			Call: op.callTs, Output: uint64(0), Return: math.MaxInt64,
+		})
+	}
+	switch checkLinearizable(history, 10*time.Second) {
+	case porcupine.Illegal:
+		return violation("linearizability: the history of %d operations (%d with unknown outcome) has no linearization", len(history), len(s.unknown))
+	case porcupine.Unknown:
+		s.res.LinearizabilityUnknown = true
+	}
+	return nil
+}
