@@ -60,25 +60,45 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// TestTornTailEveryOffset cuts the last entry at every byte offset and
-// reopens: no error, every earlier entry intact, and the log appendable.
+// TestTornTailEveryOffset cuts the last batch (three entries) at every
+// byte offset and reopens: no error, every entry before the cut that is
+// whole survives, and the log is appendable again.
 func TestTornTailEveryOffset(t *testing.T) {
 	for _, seg := range []int{0, 180} {
 		t.Run(fmt.Sprintf("segment=%d", seg), func(t *testing.T) {
 			opts := Options{NoSync: true, SegmentBytes: seg, Logger: quietLogger()}
 			base := t.TempDir()
 			l := openLog(t, base, opts)
-			want := mkEntries(1, 9, 1)
+			want := mkEntries(1, 11, 1)
 			mustAppend(t, l, want[:4])
 			mustAppend(t, l, want[4:8])
-			_, before := tailSegment(t, base)
-			mustAppend(t, l, want[8:]) // the entry we tear
+			mustAppend(t, l, want[8:]) // the batch we tear
 			closeLog(t, l)
-			tailPath, after := tailSegment(t, base)
-			if after <= before {
-				before = 0 // the torn entry opened a new segment
+			tailPath, size := tailSegment(t, base)
+			data, err := os.ReadFile(tailPath)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for cut := before; cut < after; cut++ {
+			segIndex, _, _ := parseSegmentName(filepath.Base(tailPath))
+			// ends[k] is the offset just past the k-th record of the tail.
+			var ends []int64
+			for off := 0; off < len(data); {
+				n, k := binary.Uvarint(data[off:])
+				off += k + int(n)
+				ends = append(ends, int64(off))
+			}
+			firstTorn := int64(0) // tear only inside the last batch
+			if len(ends) > 3 {
+				firstTorn = ends[len(ends)-4]
+			}
+			for cut := firstTorn; cut < size; cut++ {
+				whole := uint64(0)
+				for _, e := range ends {
+					if e <= cut {
+						whole++
+					}
+				}
+				wantLast := segIndex - 1 + whole
 				dir := copyDir(t, base)
 				path := filepath.Join(dir, logDirName, filepath.Base(tailPath))
 				if err := os.Truncate(path, cut); err != nil {
@@ -86,10 +106,10 @@ func TestTornTailEveryOffset(t *testing.T) {
 				}
 				l, err := Open(dir, opts)
 				if err != nil {
-					t.Fatalf("cut at %d of %d: Open: %v", cut, after, err)
+					t.Fatalf("cut at %d of %d: Open: %v", cut, size, err)
 				}
-				checkLog(t, l, 1, want[:8])
-				mustAppend(t, l, mkEntries(9, 9, 3))
+				checkLog(t, l, 1, want[:wantLast])
+				mustAppend(t, l, mkEntries(wantLast+1, wantLast+1, 3))
 				closeLog(t, l)
 			}
 		})
