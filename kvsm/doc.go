@@ -70,7 +70,9 @@
 // INCRBYFLOAT and HINCRBYFLOAT compute in float64 (Redis: long double), so
 // the last digits of some results differ; HRANDFIELD WITHVALUES is always a
 // flat array (RESP3 Redis nests pairs); HRANDFIELD with a negative count is
-// capped at 16M picks.
+// capped at 1M picks; HSCAN
+// accepts NOVALUES (Redis 7.4); numbers beyond float64's range (1e400) are
+// not valid floats here.
 //
 // Values are never changed in place below their length: a new value is a
 // new slice (APPEND may grow into spare capacity past the length, which no

@@ -291,6 +291,10 @@ func cmdHIncrByFloat(c *execCtx, args [][]byte) Reply {
 	return BulkReply(val)
 }
 
+// hrandfieldPicksMax bounds the reply of HRANDFIELD with a negative count
+// (Redis builds whatever is asked, up to running out of memory).
+const hrandfieldPicksMax = 1 << 20
+
 func cmdHRandField(c *execCtx, args [][]byte) Reply {
 	if len(args) == 2 {
 		h, errR := c.getHash(args[1])

@@ -104,10 +104,11 @@ func cmdCopy(c *execCtx, args [][]byte) Reply {
 	if it.obj == nil {
 		cp.str = cloneBytes(it.str) // a backing array has one owner (see cmdAppend)
 	} else {
-		cp.obj = &object{kind: it.obj.kind, epoch: c.s.epoch, hash: it.obj.hash.Copy()}
-		// The source now shares nodes copy-on-write; it must clone
-		// before its next change too.
-		c.mutableObject(&it)
+		// Both trees share nodes copy-on-write from here on; the
+		// source is first made current so that Copy never touches a
+		// tree a snapshot may be reading.
+		src := c.mutableObject(&it)
+		cp.obj = &object{kind: src.kind, epoch: c.s.epoch, hash: src.hash.Copy()}
 	}
 	c.put(dstDB, cp)
 	return IntReply(1)
@@ -255,10 +256,33 @@ func cmdKeys(c *execCtx, args [][]byte) Reply {
 	return Reply{Kind: ReplyArray, Elems: elems}
 }
 
-// parseCursor parses a SCAN cursor: a decimal unsigned 64-bit integer.
+// parseCursor parses a SCAN cursor as Redis does with strtoul: decimal
+// digits with an optional sign ("-1" wraps to 2^64-1), no spaces, no
+// overflow; an empty string is 0.
 func parseCursor(b []byte) (uint64, bool) {
-	v, err := strconv.ParseUint(unsafeString(b), 10, 64)
-	return v, err == nil && len(b) > 0 && b[0] != '+'
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg = b[0] == '-'
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var v uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		d := uint64(ch - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // scanOptions are SCAN's and HSCAN's options.

@@ -166,6 +166,11 @@ type Store struct {
 	misses  atomic.Uint64
 
 	readSeq uint64 // varies RANDOMKEY between reads (applier only)
+
+	// ctx is the one command environment, reused so that a command does
+	// not allocate one (handlers are called through a func value, so a
+	// local would escape). Applier only; commands do not nest.
+	ctx execCtx
 }
 
 var _ consensus.StateMachine = (*Store)(nil)
@@ -252,13 +257,14 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 	}
 	replies := make([]Reply, len(cmds))
 	for i := range cmds {
-		c := execCtx{
+		c := &s.ctx
+		*c = execCtx{
 			s:     s,
 			nowMs: e.TimeMs,
 			apply: true,
 			rand:  splitmix(e.Index*0x9E3779B97F4A7C15 ^ uint64(i)),
 		}
-		replies[i] = c.run(&cmds[i])
+		replies[i] = c.run(cmds[i].DB, cmds[i].Args)
 	}
 	return replies
 }
@@ -269,8 +275,9 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 // deleted. A write command gets an error reply. Applier goroutine only.
 func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 	s.readSeq++
-	c := execCtx{s: s, nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
-	return c.run(&cmd)
+	c := &s.ctx
+	*c = execCtx{s: s, nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
+	return c.run(cmd.DB, cmd.Args)
 }
 
 // execCtx is the environment of one command.
@@ -296,26 +303,26 @@ func (c *execCtx) next() uint64 {
 	return c.rand
 }
 
-func (c *execCtx) run(cmd *Command) Reply {
-	if len(cmd.Args) == 0 {
+func (c *execCtx) run(db int, args [][]byte) Reply {
+	if len(args) == 0 {
 		return ErrorReply("ERR empty command")
 	}
-	spec := lookupSpec(cmd.Args[0])
+	spec := lookupSpec(args[0])
 	if spec == nil {
-		return unknownCommand(cmd.Args)
+		return unknownCommand(args)
 	}
-	if (spec.Arity > 0 && len(cmd.Args) != spec.Arity) || (spec.Arity < 0 && len(cmd.Args) < -spec.Arity) {
+	if (spec.Arity > 0 && len(args) != spec.Arity) || (spec.Arity < 0 && len(args) < -spec.Arity) {
 		return wrongArgs(spec.Name)
 	}
 	if spec.Write && !c.apply {
 		return ErrorReply("ERR write command '" + spec.Name + "' cannot be executed on the read path")
 	}
-	if cmd.DB < 0 || cmd.DB >= len(c.s.dbs) {
+	if db < 0 || db >= len(c.s.dbs) {
 		return ErrorReply(errDBRange)
 	}
-	c.dbIdx = cmd.DB
-	c.db = c.s.dbs[cmd.DB]
-	return spec.run(c, cmd.Args)
+	c.dbIdx = db
+	c.db = c.s.dbs[db]
+	return spec.run(c, args)
 }
 
 // unsafeString views b as a string without copying, for lookups only: the
@@ -396,9 +403,22 @@ func (c *execCtx) del(key []byte) bool {
 	return true
 }
 
-// newStringItem builds an item holding a private copy of key and val.
+// newStringItem builds an item holding a private copy of key and val, both
+// in one allocation (the key's bytes first, never written again; the value
+// capped at its length so that APPEND reallocates rather than run into
+// anything). The price: a key whose value was later replaced in place
+// (INCR, APPEND) keeps its first value's bytes alive until it is rewritten
+// by SET or deleted.
 func newStringItem(key, val []byte, expireAtMs int64) item {
-	return item{order: keyOrder(key), key: string(key), str: cloneBytes(val), expireAtMs: expireAtMs}
+	buf := make([]byte, len(key)+len(val))
+	copy(buf, key)
+	copy(buf[len(key):], val)
+	return item{
+		order:      keyOrder(key),
+		key:        unsafe.String(unsafe.SliceData(buf), len(key)),
+		str:        buf[len(key):len(buf):len(buf)],
+		expireAtMs: expireAtMs,
+	}
 }
 
 func cloneBytes(b []byte) []byte {

@@ -162,6 +162,12 @@ func (c *execCtx) setGeneric(key, val []byte, flags expireFlags, deadlineMs int6
 			reply = Reply{Kind: ReplyBulk, Str: old}
 		}
 	}
+	if flags&(flagNX|flagXX|flagKeepTTL) == 0 && (deadlineMs == 0 || deadlineMs > c.nowMs) {
+		// The plain SET: put replaces whatever is there (deadline index
+		// included) in one tree walk.
+		c.put(c.db, newStringItem(key, val, deadlineMs))
+		return reply
+	}
 	prev, found := c.lookup(key)
 	if (flags&flagNX != 0 && found) || (flags&flagXX != 0 && !found) {
 		if flags&flagGet != 0 {
