@@ -1,0 +1,719 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// NodeConfig wires a Node: the core's configuration and the I/O it drives.
+type NodeConfig struct {
+	// Raft is the core's configuration. StartNode fills Raft.Log,
+	// Raft.HardState from Log and State.
+	Raft         Config
+	Log          LogStorage
+	State        StateStorage
+	Transport    Transport
+	StateMachine StateMachine
+	// TickInterval is the wall time of one core tick. Election and heartbeat
+	// timeouts in Raft are counted in ticks.
+	TickInterval time.Duration
+	// BusLen bounds each inbound queue of the loop (proposals, reads,
+	// messages). A full proposal queue makes Propose wait (back-pressure); a
+	// full message queue drops the message (Raft retries).
+	BusLen int
+	// EventBatchMax bounds how many events the loop takes before it steps
+	// the core's Ready: everything taken in one turn is persisted with one
+	// fsync (group commit).
+	EventBatchMax int
+	Logger        *slog.Logger
+	// Observer, when set, is told how long persistence and proposals take
+	// (metrics). Its methods are called from the loop and the applier and
+	// must not block.
+	Observer NodeObserver
+	// Now is the wall clock; nil means time.Now. Tests may fake it.
+	Now func() time.Time
+}
+
+// NodeObserver receives timings from a node, for metrics.
+type NodeObserver interface {
+	// ObservePersist: one batch of entries and hard state made durable.
+	ObservePersist(d time.Duration, entries int)
+	// ObserveProposal: a proposal from submission to its applied result.
+	ObserveProposal(d time.Duration, err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObservePersist(time.Duration, int)    {}
+func (nopObserver) ObserveProposal(time.Duration, error) {}
+
+// RaftEvent is what a node announces to subscribers: a change of role,
+// term or leader.
+type RaftEvent struct {
+	NodeID NodeID
+	Soft   SoftState
+}
+
+// NodeMetrics are the node's live figures, safe to read from any goroutine.
+type NodeMetrics struct {
+	Role, Term, Leader, Commit, Applied, LastIndex uint64
+	Proposals, ProposalsFailed, Reads              uint64
+	PersistBatches, PersistEntries                 uint64
+	MessagesDropped, SubscriberEventsDropped       uint64
+}
+
+// request is a client's proposal or read on its way to the loop.
+type request struct {
+	id     uint64
+	data   []byte // proposal
+	readFn func() // read: run on the applier once it is safe
+	done   chan outcome
+	// term is the term the leader gave the proposal's entry (after its ack).
+	term     uint64
+	deadline time.Time
+	start    time.Time
+}
+
+type outcome struct {
+	result Result
+	err    error
+}
+
+// applyTask is one batch of work for the applier, in log order.
+type applyTask struct {
+	snapshot *IncomingSnapshot
+	entries  []Entry
+	// waiters[i] waits for entries[i]'s outcome (nil: nobody waits).
+	waiters []*request
+	reads   []pendingRead
+}
+
+type pendingRead struct {
+	index uint64
+	req   *request
+}
+
+// Node runs one Raft core: its event loop (the bus), persistence, sending,
+// and an applier goroutine that applies committed entries to the state
+// machine and serves reads. All methods are safe for concurrent use.
+type Node struct {
+	cfg    NodeConfig
+	core   *Raft
+	logger *slog.Logger
+	now    func() time.Time
+
+	propc  chan *request
+	readc  chan *request
+	recvc  chan Message
+	ctrlc  chan func()
+	applyc chan applyTask
+	stopc  chan struct{}
+	done   chan struct{}
+	stopMu sync.Once
+
+	nextID atomic.Uint64
+
+	// Owned by the loop goroutine.
+	awaitingAck map[uint64]*request // proposals sent to the core, by request id
+	byIndex     map[uint64]*request // acked proposals, by log index
+	readsByID   map[uint64]*request
+	dispatched  uint64 // last committed index handed to the applier
+	// parked holds requests that found no leader; they are retried when
+	// one is known, and fail with ErrNoLeader after an election timeout.
+	parked      []*request
+	leaderKnown bool
+
+	metrics struct {
+		role, term, leader, commit, applied, lastIndex atomic.Uint64
+		proposals, proposalsFailed, reads              atomic.Uint64
+		persistBatches, persistEntries                 atomic.Uint64
+		messagesDropped, subscriberDropped             atomic.Uint64
+	}
+
+	subMu sync.Mutex
+	subs  map[chan RaftEvent]struct{}
+}
+
+// StartNode restores the core from storage and starts the loop and the
+// applier. Stop it with Stop.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Log == nil || cfg.State == nil || cfg.Transport == nil || cfg.StateMachine == nil {
+		return nil, errors.New("consensus: StartNode needs Log, State, Transport and StateMachine")
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.BusLen <= 0 {
+		cfg.BusLen = 8192
+	}
+	if cfg.EventBatchMax <= 0 {
+		cfg.EventBatchMax = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
+	hs, err := cfg.State.HardState()
+	if err != nil {
+		return nil, fmt.Errorf("consensus: load hard state: %w", err)
+	}
+	rc := cfg.Raft
+	rc.Log = cfg.Log
+	rc.HardState = hs
+	if rc.Logger == nil {
+		rc.Logger = cfg.Logger
+	}
+	core, err := NewRaft(rc)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: start core: %w", err)
+	}
+	n := &Node{
+		cfg:         cfg,
+		core:        core,
+		logger:      cfg.Logger.With("node", uint64(rc.ID)),
+		now:         cfg.Now,
+		propc:       make(chan *request, cfg.BusLen),
+		readc:       make(chan *request, cfg.BusLen),
+		recvc:       make(chan Message, cfg.BusLen),
+		ctrlc:       make(chan func(), 16),
+		applyc:      make(chan applyTask, 1024),
+		stopc:       make(chan struct{}),
+		done:        make(chan struct{}),
+		awaitingAck: make(map[uint64]*request),
+		byIndex:     make(map[uint64]*request),
+		readsByID:   make(map[uint64]*request),
+		dispatched:  rc.Applied,
+		subs:        make(map[chan RaftEvent]struct{}),
+	}
+	n.metrics.applied.Store(rc.Applied)
+	applierDone := make(chan struct{})
+	go n.runApplier(rc.Applied, applierDone)
+	go n.run(applierDone)
+	return n, nil
+}
+
+// ID is this node's id.
+func (n *Node) ID() NodeID { return n.cfg.Raft.ID }
+
+// Propose replicates data as one log entry and returns the state machine's
+// result for it once applied locally. Errors: ErrNoLeader and
+// ErrProposalDropped are definite failures (nothing was applied); ErrTimeout
+// (or the context's error) means the outcome is unknown.
+func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
+	req := &request{data: data, done: make(chan outcome, 1), start: n.now()}
+	if dl, ok := ctx.Deadline(); ok {
+		req.deadline = dl
+	}
+	res, err := n.submit(ctx, n.propc, req)
+	n.cfg.Observer.ObserveProposal(n.now().Sub(req.start), err)
+	return res, err
+}
+
+// Read runs fn on the applier goroutine once the state machine reflects
+// every write committed before Read was called (ReadIndex, linearizable).
+// fn must not block.
+func (n *Node) Read(ctx context.Context, fn func()) error {
+	req := &request{readFn: fn, done: make(chan outcome, 1), start: n.now()}
+	if dl, ok := ctx.Deadline(); ok {
+		req.deadline = dl
+	}
+	_, err := n.submit(ctx, n.readc, req)
+	return err
+}
+
+func (n *Node) submit(ctx context.Context, ch chan *request, req *request) (Result, error) {
+	select {
+	case ch <- req:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	case <-n.stopc:
+		return nil, ErrStopped
+	}
+	select {
+	case out := <-req.done:
+		return out.result, out.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	case <-n.done:
+		// The loop ended; the applier may still have answered.
+		select {
+		case out := <-req.done:
+			return out.result, out.err
+		default:
+			return nil, ErrStopped
+		}
+	}
+}
+
+// Deliver hands a message from a peer to the loop. It never blocks: a full
+// queue drops the message (Raft retries), and the drop is counted.
+func (n *Node) Deliver(m Message) {
+	select {
+	case n.recvc <- m:
+	default:
+		n.metrics.messagesDropped.Add(1)
+	}
+}
+
+// TransferLeader asks the core to hand leadership to `to`.
+func (n *Node) TransferLeader(ctx context.Context, to NodeID) error {
+	return n.control(ctx, func() { n.core.TransferLeader(to) })
+}
+
+// Status returns the core's status, taken on the loop goroutine.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := n.control(ctx, func() { st = n.core.Status() })
+	return st, err
+}
+
+// control runs fn on the loop goroutine and waits for it.
+func (n *Node) control(ctx context.Context, fn func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.ctrlc <- func() { fn(); close(ran) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// Metrics returns the node's live figures.
+func (n *Node) Metrics() NodeMetrics {
+	m := &n.metrics
+	return NodeMetrics{
+		Role: m.role.Load(), Term: m.term.Load(), Leader: m.leader.Load(),
+		Commit: m.commit.Load(), Applied: m.applied.Load(), LastIndex: m.lastIndex.Load(),
+		Proposals: m.proposals.Load(), ProposalsFailed: m.proposalsFailed.Load(), Reads: m.reads.Load(),
+		PersistBatches: m.persistBatches.Load(), PersistEntries: m.persistEntries.Load(),
+		MessagesDropped: m.messagesDropped.Load(), SubscriberEventsDropped: m.subscriberDropped.Load(),
+	}
+}
+
+// Subscribe returns a channel of RaftEvents with room for buf events. A
+// subscriber that falls behind loses events (counted in
+// SubscriberEventsDropped); it never slows the loop. Call cancel when done.
+func (n *Node) Subscribe(buf int) (events <-chan RaftEvent, cancel func()) {
+	ch := make(chan RaftEvent, buf)
+	n.subMu.Lock()
+	n.subs[ch] = struct{}{}
+	n.subMu.Unlock()
+	return ch, func() {
+		n.subMu.Lock()
+		delete(n.subs, ch)
+		n.subMu.Unlock()
+	}
+}
+
+func (n *Node) publish(ev RaftEvent) {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	for ch := range n.subs {
+		select {
+		case ch <- ev:
+		default:
+			n.metrics.subscriberDropped.Add(1)
+		}
+	}
+}
+
+// Stop ends the loop and the applier after the work in hand; pending
+// requests get ErrStopped. It waits until both have ended.
+func (n *Node) Stop() {
+	n.stopMu.Do(func() { close(n.stopc) })
+	<-n.done
+}
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// run is the loop: it owns the core.
+func (n *Node) run(applierDone chan struct{}) {
+	defer func() {
+		close(n.applyc)
+		<-applierDone
+		n.failAll(ErrStopped)
+		close(n.done)
+	}()
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	n.core.Tick(n.now().UnixMilli())
+	for {
+		select {
+		case <-n.stopc:
+			return
+		case <-ticker.C:
+			n.tick()
+		case req := <-n.propc:
+			n.propose(req)
+		case req := <-n.readc:
+			n.read(req)
+		case m := <-n.recvc:
+			n.step(m)
+		case fn := <-n.ctrlc:
+			fn()
+		}
+		n.drain()
+		if err := n.handleReady(); err != nil {
+			n.logger.Error("consensus: node stops: storage failed", "err", err)
+			return
+		}
+	}
+}
+
+// drain takes every event already queued, up to EventBatchMax, so that they
+// share one Ready (one fsync, one AppendEntries per follower).
+func (n *Node) drain() {
+	for i := 0; i < n.cfg.EventBatchMax; i++ {
+		select {
+		case req := <-n.propc:
+			n.propose(req)
+		case req := <-n.readc:
+			n.read(req)
+		case m := <-n.recvc:
+			n.step(m)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) tick() {
+	n.core.Tick(n.now().UnixMilli())
+	n.retryParked()
+	// Forget requests whose callers gave up long ago and whose outcome will
+	// never come (a forwarded proposal or read lost on the way).
+	now := n.now()
+	for id, req := range n.awaitingAck {
+		if !req.deadline.IsZero() && now.After(req.deadline.Add(time.Second)) {
+			delete(n.awaitingAck, id)
+		}
+	}
+	for id, req := range n.readsByID {
+		if !req.deadline.IsZero() && now.After(req.deadline.Add(time.Second)) {
+			delete(n.readsByID, id)
+		}
+	}
+}
+
+func (n *Node) propose(req *request) {
+	if req.id == 0 {
+		n.metrics.proposals.Add(1)
+	}
+	req.id = n.nextID.Add(1)
+	n.awaitingAck[req.id] = req
+	n.core.Propose(req.id, req.data)
+}
+
+func (n *Node) read(req *request) {
+	if req.id == 0 {
+		n.metrics.reads.Add(1)
+	}
+	req.id = n.nextID.Add(1)
+	n.readsByID[req.id] = req
+	n.core.ReadIndex(req.id)
+}
+
+// parkMax is how long a request waits for a leader to be known: an
+// election timeout, after which the client gets ErrNoLeader.
+func (n *Node) parkMax() time.Duration {
+	return time.Duration(n.cfg.Raft.ElectionTicks) * n.cfg.TickInterval
+}
+
+// park keeps a request that found no leader, or fails it when it has
+// waited an election timeout already. It reports whether it parked req.
+func (n *Node) park(req *request) bool {
+	if n.now().Sub(req.start) >= n.parkMax() || len(n.parked) >= n.cfg.BusLen {
+		return false
+	}
+	n.parked = append(n.parked, req)
+	return true
+}
+
+// retryParked hands parked requests to the core again once a leader is
+// known, and fails those that waited too long.
+func (n *Node) retryParked() {
+	if len(n.parked) == 0 {
+		return
+	}
+	parked := n.parked
+	n.parked = nil
+	for _, req := range parked {
+		switch {
+		case n.leaderKnown && req.readFn != nil:
+			n.read(req)
+		case n.leaderKnown:
+			n.propose(req)
+		case n.now().Sub(req.start) >= n.parkMax():
+			req.done <- outcome{err: ErrNoLeader}
+		default:
+			n.parked = append(n.parked, req)
+		}
+	}
+}
+
+func (n *Node) step(m Message) {
+	if err := n.core.Step(m); err != nil {
+		n.logger.Debug("consensus: step", "type", m.Type.String(), "from", uint64(m.From), "err", err)
+	}
+}
+
+// handleReady carries out the core's effects in the order ready.go gives.
+func (n *Node) handleReady() error {
+	if !n.core.HasReady() {
+		return nil
+	}
+	rd := n.core.Ready()
+	if rd.SoftState != nil {
+		ss := *rd.SoftState
+		n.metrics.role.Store(uint64(ss.Role))
+		n.metrics.term.Store(ss.Term)
+		n.metrics.leader.Store(uint64(ss.Leader))
+		n.logger.Info("raft: state", "role", ss.Role.String(), "term", ss.Term, "leader", uint64(ss.Leader))
+		n.publish(RaftEvent{NodeID: n.cfg.Raft.ID, Soft: ss})
+		n.leaderKnown = ss.Leader != None
+	}
+	n.send(rd.Messages)
+	var task applyTask
+	if rd.Snapshot != nil {
+		if err := n.installSnapshotLog(rd.Snapshot.Meta); err != nil {
+			return err
+		}
+		task.snapshot = rd.Snapshot
+		n.dispatched = rd.Snapshot.Meta.Index
+	}
+	persistStart := n.now()
+	if rd.HardStateChanged {
+		if err := n.cfg.State.SaveHardState(rd.HardState); err != nil {
+			return fmt.Errorf("save hard state: %w", err)
+		}
+		n.metrics.commit.Store(rd.HardState.Commit)
+		n.metrics.term.Store(rd.HardState.Term)
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.cfg.Log.Append(rd.Entries); err != nil {
+			return fmt.Errorf("append %d entries at %d: %w", len(rd.Entries), rd.Entries[0].Index, err)
+		}
+		n.metrics.persistBatches.Add(1)
+		n.metrics.persistEntries.Add(uint64(len(rd.Entries)))
+		n.metrics.lastIndex.Store(rd.Entries[len(rd.Entries)-1].Index)
+	}
+	if rd.HardStateChanged || len(rd.Entries) > 0 {
+		n.cfg.Observer.ObservePersist(n.now().Sub(persistStart), len(rd.Entries))
+	}
+	n.send(rd.MessagesAfterPersist)
+
+	for _, ack := range rd.ProposalAcks {
+		n.settleAck(ack)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		task.entries = rd.CommittedEntries
+		task.waiters = make([]*request, len(rd.CommittedEntries))
+		for i, e := range rd.CommittedEntries {
+			if req, ok := n.byIndex[e.Index]; ok {
+				delete(n.byIndex, e.Index)
+				task.waiters[i] = req
+			}
+		}
+		n.dispatched = rd.CommittedEntries[len(rd.CommittedEntries)-1].Index
+	}
+	for _, rs := range rd.ReadStates {
+		req, ok := n.readsByID[rs.RequestID]
+		if !ok {
+			continue
+		}
+		delete(n.readsByID, rs.RequestID)
+		task.reads = append(task.reads, pendingRead{index: rs.Index, req: req})
+	}
+	for _, ra := range rd.ReadAcks {
+		if req, ok := n.readsByID[ra.RequestID]; ok {
+			delete(n.readsByID, ra.RequestID)
+			if !errors.Is(ra.Err, ErrNoLeader) || !n.park(req) {
+				req.done <- outcome{err: ra.Err}
+			}
+		}
+	}
+	if task.snapshot != nil || len(task.entries) > 0 || len(task.reads) > 0 {
+		n.applyc <- task
+	}
+	n.core.Advance(rd)
+	if rd.SoftState != nil && n.leaderKnown {
+		n.retryParked()
+	}
+	return nil
+}
+
+// settleAck moves an acknowledged proposal to wait for its index, or
+// answers it when it failed or when its index was already applied.
+func (n *Node) settleAck(ack ProposalAck) {
+	req, ok := n.awaitingAck[ack.RequestID]
+	if !ok {
+		return
+	}
+	delete(n.awaitingAck, ack.RequestID)
+	if ack.Err != nil {
+		if errors.Is(ack.Err, ErrNoLeader) && n.park(req) {
+			return
+		}
+		n.metrics.proposalsFailed.Add(1)
+		req.done <- outcome{err: ack.Err}
+		return
+	}
+	req.term = ack.Term
+	if ack.Index > n.dispatched {
+		if old, ok := n.byIndex[ack.Index]; ok {
+			// A newer leader reused the index: the older proposal lost.
+			old.done <- outcome{err: ErrProposalDropped}
+		}
+		n.byIndex[ack.Index] = req
+		return
+	}
+	// The ack came after its index was committed and applied (a forwarded
+	// proposal whose answer was slow). The log says whether it won; its
+	// result is gone.
+	term, err := n.cfg.Log.Term(ack.Index)
+	switch {
+	case err == nil && term != ack.Term:
+		n.metrics.proposalsFailed.Add(1)
+		req.done <- outcome{err: ErrProposalDropped}
+	default:
+		req.done <- outcome{err: ErrTimeout}
+	}
+}
+
+// installSnapshotLog resets the log to start after the snapshot.
+func (n *Node) installSnapshotLog(meta SnapshotMeta) error {
+	if first := n.cfg.Log.FirstIndex(); n.cfg.Log.LastIndex() >= first {
+		if err := n.cfg.Log.TruncateSuffix(first); err != nil {
+			return fmt.Errorf("install snapshot %d: clear log: %w", meta.Index, err)
+		}
+	}
+	if err := n.cfg.Log.TruncatePrefix(meta.Index, meta.Term); err != nil {
+		return fmt.Errorf("install snapshot %d: reset log: %w", meta.Index, err)
+	}
+	// Requests waiting on indexes the snapshot covers will never see their
+	// entries applied here.
+	for idx, req := range n.byIndex {
+		if idx <= meta.Index {
+			delete(n.byIndex, idx)
+			req.done <- outcome{err: ErrTimeout}
+		}
+	}
+	return nil
+}
+
+func (n *Node) send(msgs []Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	// Messages to one peer go in one Send call, in order.
+	start := 0
+	for i := 1; i <= len(msgs); i++ {
+		if i == len(msgs) || msgs[i].To != msgs[start].To {
+			n.cfg.Transport.Send(msgs[start].To, msgs[start:i])
+			start = i
+		}
+	}
+}
+
+// failAll answers every request still waiting when the loop ends.
+func (n *Node) failAll(err error) {
+	for id, req := range n.awaitingAck {
+		delete(n.awaitingAck, id)
+		req.done <- outcome{err: err}
+	}
+	for idx, req := range n.byIndex {
+		delete(n.byIndex, idx)
+		req.done <- outcome{err: err}
+	}
+	for id, req := range n.readsByID {
+		delete(n.readsByID, id)
+		req.done <- outcome{err: err}
+	}
+	for _, req := range n.parked {
+		req.done <- outcome{err: err}
+	}
+	n.parked = nil
+	for {
+		select {
+		case req := <-n.propc:
+			req.done <- outcome{err: err}
+		case req := <-n.readc:
+			req.done <- outcome{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// runApplier applies committed entries in order and serves reads once the
+// state machine has reached their read index.
+func (n *Node) runApplier(applied uint64, done chan struct{}) {
+	defer close(done)
+	var waiting []pendingRead // reads whose index is not yet applied, in arrival order
+	for task := range n.applyc {
+		if task.snapshot != nil {
+			if err := n.cfg.StateMachine.Restore(bytes.NewReader(task.snapshot.Data)); err != nil {
+				n.logger.Error("consensus: restore snapshot failed", "index", task.snapshot.Meta.Index, "err", err)
+			} else {
+				applied = task.snapshot.Meta.Index
+			}
+		}
+		if len(task.entries) > 0 {
+			results := n.cfg.StateMachine.Apply(task.entries)
+			for i, e := range task.entries {
+				req := task.waiters[i]
+				if req == nil {
+					continue
+				}
+				if e.Term == req.term {
+					var res Result
+					if i < len(results) {
+						res = results[i]
+					}
+					req.done <- outcome{result: res}
+				} else {
+					n.metrics.proposalsFailed.Add(1)
+					req.done <- outcome{err: ErrProposalDropped}
+				}
+			}
+			applied = task.entries[len(task.entries)-1].Index
+			n.metrics.applied.Store(applied)
+		}
+		waiting = append(waiting, task.reads...)
+		kept := waiting[:0]
+		for _, pr := range waiting {
+			if pr.index <= applied {
+				pr.req.readFn()
+				pr.req.done <- outcome{}
+			} else {
+				kept = append(kept, pr)
+			}
+		}
+		clear(waiting[len(kept):])
+		waiting = kept
+	}
+	for _, pr := range waiting {
+		pr.req.done <- outcome{err: ErrStopped}
+	}
+}
