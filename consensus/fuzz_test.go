@@ -1,0 +1,91 @@
+package consensus
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// FuzzStep feeds a core arbitrary message sequences (the network is outside
+// bytes: a peer may be buggy or malicious) interleaved with ticks,
+// proposals, reads and Ready/Advance cycles. The core must never panic and
+// must keep its invariants: applied <= committed <= lastIndex, and the
+// term never decreases.
+func FuzzStep(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{byte(MsgApp), 2, 1, 0, 0, 1, 0, 0})
+	f.Add([]byte{byte(MsgVote), 3, 5, 9, 9, 0, 0, 0, byte(MsgHeartbeat), 2, 5, 0, 0, 3, 0, 0})
+	f.Add([]byte{255, 0, 255, 0, byte(MsgAppResp), 2, 1, 1, 1, 1, 0, 0, byte(MsgSnap), 2, 7, 9, 3, 0, 0, 1})
+	f.Fuzz(runFuzzOne)
+}
+
+func runFuzzOne(t *testing.T, data []byte) {
+	// 256 events are plenty to reach every state; longer inputs only slow
+	// the fuzzer's minimizer down.
+	const eventsMax = 256
+	if len(data) > eventsMax*8 {
+		data = data[:eventsMax*8]
+	}
+	{
+		st := storageWith(t, 2, 1, 1, 2)
+		snaps := &MemorySnapshots{}
+		snaps.Save(SnapshotMeta{Index: 2, Term: 1, ConfState: ConfState{Voters: ids3}}, []byte("snap"))
+		r, err := NewRaft(Config{ID: 1, Voters: ids3, ElectionTicks: 4, HeartbeatTicks: 1, PreVote: true,
+			CheckQuorum: true, Log: st, HardState: HardState{Term: 2}, Snapshots: snaps, MaxMsgBytes: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const recBytes = 8
+		lastTerm := r.term
+		for len(data) >= recBytes {
+			rec := data[:recBytes]
+			data = data[recBytes:]
+			switch typ := MessageType(rec[0]); {
+			case typ == 255: // a local event, chosen by rec[1]
+				switch rec[1] % 5 {
+				case 0:
+					r.Tick(int64(rec[2]))
+				case 1:
+					r.Propose(uint64(rec[3]), rec[4:5])
+				case 2:
+					r.ReadIndex(uint64(rec[3]))
+				case 3:
+					r.TransferLeader(NodeID(rec[3] % 4))
+				case 4:
+					if r.HasReady() {
+						rd := r.Ready()
+						if rd.Snapshot != nil {
+							st.ApplySnapshot(rd.Snapshot.Meta)
+						}
+						if err := st.Append(rd.Entries); err != nil {
+							t.Fatalf("append Ready entries: %v", err)
+						}
+						r.Advance(rd)
+					}
+				}
+			default:
+				m := Message{Type: typ, From: NodeID(rec[1] % 4), To: 1, Term: uint64(rec[2] % 8),
+					LogTerm: uint64(rec[3] % 8), Index: uint64(rec[4] % 8), Commit: uint64(rec[5] % 8),
+					Reject: rec[6]&1 != 0, RejectHint: uint64(rec[6] >> 4), Context: uint64(rec[7] & 3),
+					SnapOffset: uint64(rec[7]>>2) % 8, SnapDone: rec[7]&0x80 != 0}
+				if typ == MsgApp && rec[6]&2 != 0 {
+					n := int(rec[6]>>2) % 3
+					for i := range n {
+						m.Entries = append(m.Entries, Entry{Index: m.Index + 1 + uint64(i), Term: m.Term})
+					}
+				}
+				if typ == MsgSnap {
+					m.Snapshot = SnapshotMeta{Index: uint64(rec[4] % 8), Term: uint64(rec[3] % 8), ConfState: ConfState{Voters: ids3}}
+					m.Data = binary.LittleEndian.AppendUint16(nil, uint16(rec[5]))
+				}
+				_ = r.Step(m)
+			}
+			if r.term < lastTerm {
+				t.Fatalf("term went back from %d to %d", lastTerm, r.term)
+			}
+			lastTerm = r.term
+			if r.log.applied > r.log.committed || r.log.committed > r.log.lastIndex() {
+				t.Fatalf("applied %d committed %d last %d", r.log.applied, r.log.committed, r.log.lastIndex())
+			}
+		}
+	}
+}
