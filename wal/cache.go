@@ -105,3 +105,29 @@ func (c *entryCache) truncate(first, last uint64) {
 		c.reset(last + 1)
 	}
 }
+
+// appendRange appends the cached entries [lo, hi) to out (all of them must
+// be cached), stopping before the Data total (starting from total) would
+// exceed maxBytes, but always appending at least one entry when out is
+// empty. It copies contiguous runs of the ring at once: this is the
+// follower hot path.
+func (c *entryCache) appendRange(out []consensus.Entry, lo, hi uint64, maxBytes, total int) []consensus.Entry {
+	n := int(hi - lo)
+	if maxBytes > 0 {
+		n = 0
+		for idx := lo; idx < hi; idx++ {
+			size := len(c.at(idx).Data)
+			if (len(out) > 0 || n > 0) && total+size > maxBytes {
+				break
+			}
+			total += size
+			n++
+		}
+	}
+	start := (c.head + int(lo-c.first)) % len(c.ring)
+	if end := start + n; end <= len(c.ring) {
+		return append(out, c.ring[start:end]...)
+	}
+	out = append(out, c.ring[start:]...)
+	return append(out, c.ring[:start+n-len(c.ring)]...)
+}

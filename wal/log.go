@@ -37,7 +37,9 @@ const (
 	// appendEntriesMax bounds one Append call: a batch this large is a bug
 	// upstream, and it would pin that much memory twice.
 	appendEntriesMax = 1 << 16
-	logDirName       = "log"
+	// entriesPerReadMax caps the up-front allocation of one Entries call.
+	entriesPerReadMax = 1024
+	logDirName        = "log"
 )
 
 // Log is the durable Raft log and hard state of one node. It implements
@@ -390,28 +392,23 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	if lo >= hi {
 		return nil, nil
 	}
-	// Size the result from the cache when we can, to allocate once.
-	n := hi - lo
-	if n > 1024 {
-		n = 1024
-	}
-	out := make([]consensus.Entry, 0, n)
+	// Allocate once for the common case; a byte limit may stop us sooner.
+	out := make([]consensus.Entry, 0, min(hi-lo, entriesPerReadMax))
 	total := 0
-	for i := lo; i < hi; i++ {
-		var e consensus.Entry
-		if l.cache.has(i) {
-			e = *l.cache.at(i)
-		} else {
-			var err error
-			if e, err = l.readDisk(i); err != nil {
-				return nil, err
-			}
+	i := lo
+	for ; i < hi && !l.cache.has(i); i++ {
+		e, err := l.readDisk(i)
+		if err != nil {
+			return nil, err
 		}
 		if maxBytes > 0 && len(out) > 0 && total+len(e.Data) > maxBytes {
-			break
+			return out, nil
 		}
 		total += len(e.Data)
 		out = append(out, e)
+	}
+	if i < hi {
+		out = l.cache.appendRange(out, i, hi, maxBytes, total)
 	}
 	return out, nil
 }
