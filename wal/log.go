@@ -37,6 +37,9 @@ const (
 	// appendEntriesMax bounds one Append call: a batch this large is a bug
 	// upstream, and it would pin that much memory twice.
 	appendEntriesMax = 1 << 16
+	// entryDataBytesMax bounds one entry's data: far above any sane
+	// command batch, far below what would make a segment unreadable.
+	entryDataBytesMax = 64 << 20
 	// entriesPerReadMax caps the up-front allocation of one Entries call.
 	entriesPerReadMax = 1024
 	logDirName        = "log"
@@ -119,6 +122,15 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.openTidwall(); err != nil {
 		return nil, err
 	}
+	if !opts.NoSync {
+		// Make the directories themselves durable when Open created them.
+		for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
+			if err := syncDir(d); err != nil {
+				l.wl.Close()
+				return nil, err
+			}
+		}
+	}
 	l.tailSize = scan.tailSize
 	if err := l.reload(); err != nil {
 		l.wl.Close()
@@ -130,9 +142,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("wal: %s: log starts at index %d but the snapshot covers only up to %d (missing segment): %w",
 			filepath.Join(l.logDir, segmentName(l.first)), l.first, l.meta.Index, ErrCorrupt)
 	}
-	if l.meta.Index >= l.first || len(scan.segments) == 0 && l.meta.Index > 0 {
+	if l.meta.Index >= l.first {
 		// A compaction was recorded but the crash came before the log
-		// was cut (or the directory is fresh): finish it.
+		// was cut (or the segments are gone): finish it.
 		if err := l.compactLocked(l.meta.Index, l.meta.Term); err != nil {
 			l.wl.Close()
 			return nil, err
@@ -434,6 +446,9 @@ func (l *Log) Append(entries []consensus.Entry) error {
 	for i := range entries {
 		if entries[i].Index != firstNew+uint64(i) {
 			return fmt.Errorf("wal: append: entry %d has index %d, want %d (not contiguous)", i, entries[i].Index, firstNew+uint64(i))
+		}
+		if len(entries[i].Data) > entryDataBytesMax {
+			return fmt.Errorf("wal: append: entry %d has %d bytes of data, more than %d", entries[i].Index, len(entries[i].Data), entryDataBytesMax)
 		}
 	}
 	if firstNew < l.first {

@@ -171,6 +171,11 @@ func TestAppendRejectsGapsAndDisorder(t *testing.T) {
 	if err := l.Append(bad); err == nil {
 		t.Fatal("Append of non-contiguous batch succeeded")
 	}
+	huge := mkEntries(4, 4, 1)
+	huge[0].Data = make([]byte, entryDataBytesMax+1)
+	if err := l.Append(huge); err == nil {
+		t.Fatal("Append of an oversized entry succeeded")
+	}
 	checkLog(t, l, 1, mkEntries(1, 3, 1))
 }
 
