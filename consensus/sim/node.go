@@ -62,8 +62,10 @@ type simNode struct {
 	sm          *registers
 	role        consensus.Role
 	term        uint64
+	commit      uint64 // highest commit index seen in its hard state
 	leader      consensus.NodeID
 	restartStep int64 // when down: the step it comes back
+	crashStep   int64 // when up and > 0: the step a scheduled crash hits
 	incarnation int64
 
 	// ops are the client operations waiting on this node.
@@ -130,6 +132,7 @@ func (n *simNode) restore(s *Simulator) error {
 	n.sm = newRegisters(o.Workload.Keys)
 	n.role = consensus.RoleFollower
 	n.term = n.durableHard.Term
+	n.commit = n.durableHard.Commit
 	n.leader = consensus.None
 	n.incarnation++
 	return nil
@@ -138,6 +141,7 @@ func (n *simNode) restore(s *Simulator) error {
 // crash stops the node: everything not durable is gone.
 func (n *simNode) crash() {
 	n.up = false
+	n.crashStep = 0
 	n.raft = nil
 	n.written = nil
 	n.syncing = false

@@ -54,6 +54,12 @@ type NodeFaultOptions struct {
 	// CrashLeaderPercent is the chance that, when a crash is due, it hits
 	// the current leader rather than a random node.
 	CrashLeaderPercent int
+	// CrashNewLeaderPercent is the chance that a node that has just become
+	// leader crashes within CrashNewLeaderMaxSteps: short reigns that leave
+	// entries of different terms at the same indexes on different nodes,
+	// the raw material of the Figure 8 scenario (Raft §5.4.2).
+	CrashNewLeaderPercent  int
+	CrashNewLeaderMaxSteps int64
 	// SyncMinSteps..SyncMaxSteps is how long a node's fsync takes: entries
 	// and hard state are durable only after it, and MessagesAfterPersist go
 	// out only then.
@@ -184,16 +190,18 @@ func RandomOptions(seed uint64) Options {
 			CapacityPackets:            4096,
 		},
 		Faults: NodeFaultOptions{
-			CrashPerTenThousand:   percent(30),
-			MaxDownNodes:          nodes / 2,
-			RestartMinSteps:       between(0, 20),
-			RestartMaxSteps:       between(20, 600),
-			CrashAfterVotePercent: percent(30),
-			CrashLeaderPercent:    percent(60),
-			SyncMinSteps:          0,
-			SyncMaxSteps:          between(0, 2*tickPeriod),
-			TickPeriodSteps:       tickPeriod,
-			TickSkewPercent:       percent(50),
+			CrashPerTenThousand:    percent(30),
+			MaxDownNodes:           nodes / 2,
+			RestartMinSteps:        between(0, 20),
+			RestartMaxSteps:        between(20, 600),
+			CrashAfterVotePercent:  percent(30),
+			CrashLeaderPercent:     percent(60),
+			CrashNewLeaderPercent:  percent(10),
+			CrashNewLeaderMaxSteps: between(1, 10*tickPeriod),
+			SyncMinSteps:           0,
+			SyncMaxSteps:           between(0, 2*tickPeriod),
+			TickPeriodSteps:        tickPeriod,
+			TickSkewPercent:        percent(50),
 		},
 		Workload: WorkloadOptions{
 			Clients:          int(between(2, 6)),

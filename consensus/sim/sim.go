@@ -309,6 +309,17 @@ func (s *Simulator) takeReady(n *simNode) error {
 		if last := s.check.lastIndex(n.id); rd.HardState.Commit > last {
 			return violation("n%d: commit index %d beyond its last log index %d", n.id, rd.HardState.Commit, last)
 		}
+		// Leader commit rule (Raft §5.4.2, Figure 2): a leader advances its
+		// commit index only to an entry of its own term. Checked only for
+		// a node that already led this term at its previous Ready, since
+		// one Ready may also carry a commit learned as a follower.
+		if n.role == consensus.RoleLeader && rd.HardState.Term == n.term && rd.HardState.Commit > n.commit {
+			if t := s.check.logTerm(n.id, rd.HardState.Commit); t != rd.HardState.Term {
+				return violation("leader commit rule: n%d, leading term %d, advances its commit index from %d to %d, an entry of term %d",
+					n.id, rd.HardState.Term, n.commit, rd.HardState.Commit, t)
+			}
+		}
+		n.commit = max(n.commit, rd.HardState.Commit)
 		n.term = rd.HardState.Term
 	}
 	if ss := rd.SoftState; ss != nil {
@@ -321,6 +332,10 @@ func (s *Simulator) takeReady(n *simNode) error {
 				return err
 			}
 			s.res.Elections++
+			f := &s.opts.Faults
+			if s.faulty && f.CrashNewLeaderMaxSteps > 0 && s.rng.IntN(100) < f.CrashNewLeaderPercent {
+				n.crashStep = s.step + 1 + s.rng.Int64N(f.CrashNewLeaderMaxSteps)
+			}
 		}
 		if ss.Leader != consensus.None && ss.Term >= s.leaderT {
 			s.leader, s.leaderT = ss.Leader, ss.Term
@@ -651,6 +666,16 @@ func (s *Simulator) faults() error {
 	if !s.faulty {
 		return nil
 	}
+	f := &s.opts.Faults
+	for _, n := range s.nodes[1:] {
+		if n.up && n.crashStep > 0 && n.crashStep <= s.step && s.downCount() < f.MaxDownNodes {
+			s.crash(n, "soon after becoming leader")
+			n.restartStep = s.step + f.RestartMinSteps
+			if span := f.RestartMaxSteps - f.RestartMinSteps; span > 0 {
+				n.restartStep += s.rng.Int64N(span + 1)
+			}
+		}
+	}
 	if s.net.maybeChange(s.step, s.leader) {
 		if s.net.partitioned {
 			s.res.Partitions++
@@ -659,7 +684,6 @@ func (s *Simulator) faults() error {
 			s.trace.note(s.step, 0, "network healed")
 		}
 	}
-	f := &s.opts.Faults
 	if f.CrashPerTenThousand > 0 && s.rng.IntN(10_000) < f.CrashPerTenThousand && s.downCount() < f.MaxDownNodes {
 		victim := s.nodes[1+s.rng.IntN(s.opts.Nodes)]
 		if s.leader != consensus.None && s.rng.IntN(100) < f.CrashLeaderPercent {
@@ -695,7 +719,15 @@ func (s *Simulator) liveness(ctx context.Context) error {
 	}
 	// Packets already in flight may carry a long spike; the budget starts
 	// once they have landed.
-	budget := s.opts.LivenessElectionTimeouts*int64(s.opts.ElectionTicks)*maxPeriod + s.opts.Network.SpikeMaxSteps
+	timeouts := s.opts.LivenessElectionTimeouts
+	if !s.opts.PreVote {
+		// Without pre-vote a node whose log is too stale to win still
+		// raises everyone's term when it times out first, restarting
+		// their election timers; a leader comes only when an up-to-date
+		// node times out first, so allow three times as long.
+		timeouts *= 3
+	}
+	budget := timeouts*int64(s.opts.ElectionTicks)*maxPeriod + s.opts.Network.SpikeMaxSteps
 	deadline := s.step + budget
 	probeClient := len(s.clients)
 	s.clients = append(s.clients, nil)
@@ -707,7 +739,7 @@ func (s *Simulator) liveness(ctx context.Context) error {
 		}
 		if s.step > deadline {
 			return violation("liveness: no leader committed a new write within %d steps (%d election timeouts) after healing; leader hint n%d term %d",
-				budget, s.opts.LivenessElectionTimeouts, s.leader, s.leaderT)
+				budget, timeouts, s.leader, s.leaderT)
 		}
 		if err := s.faults(); err != nil {
 			return err

@@ -22,6 +22,7 @@ var (
 	seedBaseFlag = flag.Uint64("seedbase", 1, "first seed of the sweep")
 	traceFlag    = flag.Bool("simtrace", false, "print every event of a -seed run as it happens")
 	bugSeedsFlag = flag.Int("bugseeds", 300, "seed budget per planted bug in TestSimCatchesPlantedBugs")
+	controlFlag  = flag.Bool("control", false, "with -seed, run TestSimCatchesPlantedBugs' schedule without the bug")
 	stopFlag     = flag.Int("stopafter", 1, "TestSim stops a sweep after this many failing seeds (0: never)")
 )
 
@@ -179,8 +180,12 @@ var plantedBugs = []struct {
 		// Figure 8 needs leaders that die with entries on a minority,
 		// and small batches so that a follower can hold an old-term
 		// entry without the new leader's no-op.
+		o.Nodes = 5
+		o.Faults.MaxDownNodes = 2
 		o.Faults.CrashPerTenThousand = max(o.Faults.CrashPerTenThousand, 40)
 		o.Faults.CrashLeaderPercent = 90
+		o.Faults.CrashNewLeaderPercent = 50
+		o.Faults.RestartMinSteps = 0
 		o.Faults.RestartMaxSteps = min(o.Faults.RestartMaxSteps, 200)
 		o.MaxMsgBytes = 1
 		o.MaxInflight = 1
@@ -217,6 +222,9 @@ func TestSimCatchesPlantedBugs(t *testing.T) {
 				o.Bugs = &hooks
 			}
 			if *seedFlag != 0 {
+				if *controlFlag {
+					configure = bug.configure
+				}
 				runOneSeed(t, *seedFlag, configure)
 				return
 			}
@@ -231,6 +239,13 @@ func TestSimCatchesPlantedBugs(t *testing.T) {
 			first, _, _ := strings.Cut(f.Err.Error(), "\n")
 			t.Logf("caught at seed %d after %d seeds: %s\nreproduce with: %s", f.Seed, out.runs, first,
 				reproducer("TestSimCatchesPlantedBugs/"+bug.name, f.Seed, ""))
+			// Control: the same seed and schedule without the bug must
+			// pass, or what was caught is something else.
+			opts := RandomOptions(f.Seed)
+			bug.configure(&opts)
+			if _, err := Run(context.Background(), opts, nil); err != nil {
+				t.Errorf("seed %d also fails without %s, so the catch proves nothing: %v", f.Seed, bug.name, err)
+			}
 		})
 	}
 }
