@@ -181,7 +181,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n := &Node{
 		cfg:         cfg,
 		core:        core,
-		logger:      cfg.Logger.With("node", uint64(rc.ID)),
+		logger:      cfg.Logger,
 		now:         cfg.Now,
 		propc:       make(chan *request, cfg.BusLen),
 		readc:       make(chan *request, cfg.BusLen),
@@ -716,4 +716,29 @@ func (n *Node) runApplier(applied uint64, done chan struct{}) {
 	for _, pr := range waiting {
 		pr.req.done <- outcome{err: ErrStopped}
 	}
+}
+
+// Compact removes the log's entries up to and including upTo, which a
+// durable snapshot covers. It runs on the loop goroutine, between Readys,
+// so the core never sees the log change under it.
+func (n *Node) Compact(ctx context.Context, upTo uint64) error {
+	var err error
+	cerr := n.control(ctx, func() {
+		if upTo < n.cfg.Log.FirstIndex() {
+			return
+		}
+		if upTo > n.dispatched {
+			err = fmt.Errorf("consensus: compact to %d: only %d applied", upTo, n.dispatched)
+			return
+		}
+		var term uint64
+		if term, err = n.cfg.Log.Term(upTo); err != nil {
+			return
+		}
+		err = n.cfg.Log.TruncatePrefix(upTo, term)
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
 }

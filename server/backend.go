@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/raftkv/raftkv/consensus"
+	"github.com/raftkv/raftkv/kvsm"
+	"github.com/raftkv/raftkv/resp"
+)
+
+// backend is what the RESP server sees of the replicated state machine.
+type backend struct{ s *Server }
+
+var _ resp.Backend = (*backend)(nil)
+
+// Write proposes cmds as one log entry. The batch is encoded (copied) here,
+// so nothing aliases the connection's read buffer after Write returns.
+func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
+	defer cancel()
+	res, err := b.s.node.Propose(ctx, kvsm.AppendBatch(nil, cmds))
+	if err != nil {
+		return nil, err
+	}
+	replies, ok := res.([]kvsm.Reply)
+	if !ok || len(replies) != len(cmds) {
+		return nil, fmt.Errorf("state machine answered %d replies for %d commands", len(replies), len(cmds))
+	}
+	return replies, nil
+}
+
+// Read serves read-only cmds once this node has applied everything committed
+// before the call (ReadIndex), on the applier goroutine.
+func (b *backend) Read(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
+	defer cancel()
+	replies := make([]kvsm.Reply, len(cmds))
+	err := b.s.node.Read(ctx, func() {
+		now := time.Now().UnixMilli()
+		for i, c := range cmds {
+			replies[i] = b.s.store.Exec(c, now)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return replies, nil
+}
+
+// Status reports the node's view for INFO. Match indexes come from the core
+// (on the leader only), asked with a short timeout so INFO never hangs.
+func (b *backend) Status() resp.ClusterStatus {
+	s := b.s
+	m := s.node.Metrics()
+	st := resp.ClusterStatus{
+		NodeID:       s.cfg.NodeID,
+		Role:         consensus.Role(m.Role).String(),
+		Term:         m.Term,
+		LeaderID:     m.Leader,
+		CommitIndex:  m.Commit,
+		AppliedIndex: m.Applied,
+	}
+	if p, ok := s.peers[consensus.NodeID(m.Leader)]; ok {
+		st.LeaderClientAddr = p.ClientAddr
+	}
+	var progress map[consensus.NodeID]consensus.PeerStatus
+	if consensus.Role(m.Role) == consensus.RoleLeader {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		if cs, err := s.node.Status(ctx); err == nil {
+			progress = cs.Progress
+			st.CommitIndex = cs.HardState.Commit
+		}
+		cancel()
+	}
+	for _, p := range s.cfg.Cluster {
+		if p.ID == s.cfg.NodeID {
+			continue
+		}
+		ps := resp.PeerStatus{ID: p.ID, RaftAddr: p.RaftAddr, ClientAddr: p.ClientAddr, Voter: true}
+		if pr, ok := progress[consensus.NodeID(p.ID)]; ok {
+			ps.MatchIndex = pr.Match
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	keys, expires := s.store.KeyCount()
+	for db := range keys {
+		if keys[db] > 0 {
+			st.Keyspace = append(st.Keyspace, resp.DBStatus{DB: db, Keys: int64(keys[db]), Expires: int64(expires[db])})
+		}
+	}
+	return st
+}
+
+// gauges and counters feed the metrics endpoint at scrape time.
+func (s *Server) gauges() map[string]float64 {
+	m := s.node.Metrics()
+	st := s.resp.Stats()
+	keys, _ := s.store.KeyCount()
+	total := 0
+	for _, k := range keys {
+		total += k
+	}
+	return map[string]float64{
+		"role":              float64(m.Role),
+		"term":              float64(m.Term),
+		"leader":            float64(m.Leader),
+		"commit_index":      float64(m.Commit),
+		"applied_index":     float64(m.Applied),
+		"last_index":        float64(m.LastIndex),
+		"connected_clients": float64(st.ConnectedClients),
+		"keys":              float64(total),
+	}
+}
+
+func (s *Server) counters() map[string]float64 {
+	m := s.node.Metrics()
+	ts := s.transport.Stats()
+	var dropped uint64
+	for _, p := range ts.Peers {
+		dropped += p.DroppedMsgs
+	}
+	return map[string]float64{
+		"proposals_total":                float64(m.Proposals),
+		"proposals_failed_total":         float64(m.ProposalsFailed),
+		"reads_total":                    float64(m.Reads),
+		"persist_batches_total":          float64(m.PersistBatches),
+		"persist_entries_total":          float64(m.PersistEntries),
+		"inbound_messages_dropped_total": float64(m.MessagesDropped),
+		"peer_send_dropped_total":        float64(dropped),
+		"connections_total":              float64(s.resp.Stats().TotalConnections),
+	}
+}

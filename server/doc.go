@@ -1,0 +1,24 @@
+// Package server wires one raftkv node together from a conf.Config: the WAL
+// and snapshot store (wal), the keyspace (kvsm), the Raft node loop
+// (consensus), the peer transport (consensus/transport), the RESP front end
+// (resp) and the Prometheus endpoint (metrics).
+//
+// It owns the few pieces of logic that belong to none of them:
+//   - the resp.Backend adapter: a pipeline's writes become one proposal (one
+//     log entry), its reads run on the applier goroutine after a ReadIndex;
+//   - active expiry: while this node leads, every 100 ms it samples expired
+//     keys (on the applier, so the sample is consistent) and proposes their
+//     removal through the log, so that every replica removes the same keys;
+//     replicas never delete on their own;
+//   - snapshots: when snapshot-threshold entries were applied since the last
+//     one, a copy-on-write view is taken on the applier goroutine (exactly at
+//     the applied index), written to a snapshot file in the background, and
+//     the log is compacted up to that index less a tail of 10,000 entries
+//     for followers that lag a little;
+//   - start-up: the newest valid snapshot is restored before the node starts,
+//     and only the log after it is replayed;
+//   - shutdown: stop accepting clients, let in-flight commands finish (5 s at
+//     most), stop the node, close (sync) the log.
+//
+// cmd/raftkv only parses flags, sets up logging and signals, and calls Run.
+package server

@@ -1,0 +1,341 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftkv/raftkv/conf"
+	"github.com/raftkv/raftkv/consensus"
+	"github.com/raftkv/raftkv/consensus/transport"
+	"github.com/raftkv/raftkv/kvsm"
+	"github.com/raftkv/raftkv/metrics"
+	"github.com/raftkv/raftkv/resp"
+	"github.com/raftkv/raftkv/wal"
+)
+
+// Version is raftkv's version, shown by INFO.
+const Version = "0.1.0"
+
+// Server is one raftkv node: storage, state machine, consensus, peer
+// transport, RESP front end and metrics, built from one conf.Config.
+type Server struct {
+	cfg      *conf.Config
+	logger   *slog.Logger
+	logLevel *slog.LevelVar
+
+	log       *wal.Log
+	snapshots *wal.SnapshotStore
+	store     *kvsm.Store
+	transport *transport.Transport
+	node      *consensus.Node
+	resp      *resp.Server
+	metrics   *metrics.Set
+
+	peers          map[consensus.NodeID]conf.Peer
+	requestTimeout time.Duration
+
+	snapshotting atomic.Bool
+	lastSnapshot atomic.Uint64
+	expiredSweep atomic.Uint64
+
+	closeOnce sync.Once
+}
+
+// New opens the node's data directory and builds every component. Nothing
+// listens until Run.
+func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Server, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{
+		cfg:            cfg,
+		logger:         logger,
+		logLevel:       logLevel,
+		peers:          map[consensus.NodeID]conf.Peer{},
+		requestTimeout: time.Duration(cfg.RequestTimeoutMs) * time.Millisecond,
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("dir %q: %w", cfg.Dir, err)
+	}
+	var err error
+	s.log, err = wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{
+		NoSync: cfg.AppendFsync == "no",
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	s.snapshots, err = wal.OpenSnapshots(filepath.Join(cfg.Dir, "snapshots"))
+	if err != nil {
+		s.log.Close()
+		return nil, fmt.Errorf("open snapshots: %w", err)
+	}
+	s.store, err = kvsm.NewStore(kvsm.Options{Databases: cfg.Databases})
+	if err != nil {
+		s.log.Close()
+		return nil, fmt.Errorf("state machine: %w", err)
+	}
+	applied, err := s.restoreSnapshot()
+	if err != nil {
+		s.log.Close()
+		return nil, err
+	}
+
+	var voters []consensus.NodeID
+	peerAddrs := map[consensus.NodeID]string{}
+	for _, p := range cfg.Cluster {
+		id := consensus.NodeID(p.ID)
+		voters = append(voters, id)
+		s.peers[id] = p
+		if p.ID != cfg.NodeID {
+			peerAddrs[id] = p.RaftAddr
+		}
+	}
+	s.metrics = metrics.New(cfg.NodeID, metrics.Sources{
+		Gauges:        s.gauges,
+		Counters:      s.counters,
+		CommandCounts: func() map[string]uint64 { return s.resp.Stats().CommandCalls },
+	})
+
+	var node *consensus.Node
+	s.transport, err = transport.New(transport.Config{
+		ID:         consensus.NodeID(cfg.NodeID),
+		ClusterID:  cfg.ClusterID,
+		Secret:     cfg.ClusterSecret,
+		ListenAddr: cfg.RaftAddr,
+		Peers:      peerAddrs,
+		Logger:     logger,
+	}, func(m consensus.Message) { node.Deliver(m) })
+	if err != nil {
+		s.log.Close()
+		return nil, fmt.Errorf("transport: %w", err)
+	}
+	tick := time.Duration(cfg.TickIntervalMs) * time.Millisecond
+	electionTicks := max(cfg.ElectionTimeoutMs/cfg.TickIntervalMs, 2)
+	heartbeatTicks := max(cfg.HeartbeatIntervalMs/cfg.TickIntervalMs, 1)
+	node, err = consensus.StartNode(consensus.NodeConfig{
+		Raft: consensus.Config{
+			ID:             consensus.NodeID(cfg.NodeID),
+			Voters:         voters,
+			ElectionTicks:  electionTicks,
+			HeartbeatTicks: heartbeatTicks,
+			PreVote:        true,
+			CheckQuorum:    true,
+			Seed:           time.Now().UnixNano(),
+			Applied:        applied,
+			Snapshots:      s.snapshots,
+			Logger:         logger,
+		},
+		Log:          s.log,
+		State:        s.log,
+		Transport:    s.transport,
+		StateMachine: s.store,
+		TickInterval: tick,
+		Logger:       logger,
+		Observer:     s.metrics,
+	})
+	if err != nil {
+		s.transport.Close()
+		s.log.Close()
+		return nil, err
+	}
+	s.node = node
+	s.lastSnapshot.Store(applied)
+	s.resp = resp.NewServer(resp.ServerConfig{Config: cfg, LogLevel: logLevel, Version: Version}, &backend{s: s}, logger)
+	return s, nil
+}
+
+// restoreSnapshot loads the newest valid snapshot into the state machine
+// and returns its index (0 when there is none).
+func (s *Server) restoreSnapshot() (uint64, error) {
+	meta, ok := s.snapshots.Latest()
+	if !ok {
+		return 0, nil
+	}
+	rc, err := s.snapshots.Open(meta.Index)
+	if err != nil {
+		return 0, fmt.Errorf("open snapshot %d: %w", meta.Index, err)
+	}
+	defer rc.Close()
+	if err := s.store.Restore(rc); err != nil {
+		return 0, fmt.Errorf("restore snapshot %d: %w", meta.Index, err)
+	}
+	s.logger.Info("restored snapshot", "index", meta.Index, "term", meta.Term)
+	return meta.Index, nil
+}
+
+// Run serves clients and peers until ctx ends, then shuts down: it stops
+// accepting, lets in-flight commands finish, stops the node and closes the
+// log (which syncs it).
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := s.transport.Start(ctx); err != nil {
+		s.close()
+		return fmt.Errorf("raft-addr %s: %w", s.cfg.RaftAddr, err)
+	}
+	clientAddr := net.JoinHostPort(s.cfg.Bind, fmt.Sprint(s.cfg.Port))
+	ln, err := net.Listen("tcp", clientAddr)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("listen %s: %w", clientAddr, err)
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- s.resp.Serve(ln) }()
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			s.resp.Close()
+			s.close()
+			return fmt.Errorf("metrics-addr %s: %w", s.cfg.MetricsAddr, err)
+		}
+		go func() { errc <- s.metrics.Serve(ctx, mln) }()
+	}
+	go s.housekeeping(ctx)
+	s.logger.Info("raftkv serving", "node", s.cfg.NodeID, "addr", clientAddr, "raft", s.cfg.RaftAddr, "dir", s.cfg.Dir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			runErr = err
+		}
+	case <-s.node.Done():
+		runErr = errors.New("consensus node stopped (see the log above)")
+	}
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if err := s.resp.Shutdown(shutdownCtx); err != nil {
+		s.logger.Warn("shutdown: clients", "err", err)
+	}
+	s.close()
+	return runErr
+}
+
+func (s *Server) close() {
+	s.closeOnce.Do(func() {
+		s.node.Stop()
+		s.transport.Close()
+		if err := s.log.Close(); err != nil {
+			s.logger.Error("close log", "err", err)
+		}
+	})
+}
+
+// housekeeping proposes deletes of expired keys while this node leads, and
+// takes snapshots when the log has grown past the threshold.
+func (s *Server) housekeeping(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if consensus.Role(s.node.Metrics().Role) == consensus.RoleLeader {
+			s.expireSweep(ctx)
+		}
+		s.maybeSnapshot(ctx)
+	}
+}
+
+// expireSweep samples expired keys in every database, like Redis's active
+// expiry, and proposes their removal through the log so that every replica
+// removes the same keys.
+func (s *Server) expireSweep(ctx context.Context) {
+	const sampleMax = 64
+	now := time.Now().UnixMilli()
+	var cmds []kvsm.Command
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := s.node.Read(rctx, func() {
+		for db := 0; db < s.store.Databases(); db++ {
+			if keys := s.store.ExpiredKeys(db, now, sampleMax); len(keys) > 0 {
+				cmds = append(cmds, kvsm.PurgeExpiredCommand(db, keys))
+			}
+		}
+	})
+	if err != nil || len(cmds) == 0 {
+		return
+	}
+	if _, err := s.node.Propose(rctx, kvsm.AppendBatch(nil, cmds)); err != nil {
+		s.logger.Debug("active expiry proposal failed", "err", err)
+	}
+}
+
+// maybeSnapshot snapshots the state machine when snapshot-threshold entries
+// were applied since the last one, then compacts the log.
+func (s *Server) maybeSnapshot(ctx context.Context) {
+	threshold := s.cfg.SnapshotThresholdEntries
+	applied := s.node.Metrics().Applied
+	if threshold == 0 || applied < s.lastSnapshot.Load()+threshold || !s.snapshotting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.snapshotting.Store(false)
+		if err := s.Snapshot(ctx); err != nil {
+			s.logger.Warn("snapshot failed", "err", err)
+		}
+	}()
+}
+
+// Snapshot writes the state machine to a snapshot file at its applied index
+// and compacts the log before it.
+func (s *Server) Snapshot(ctx context.Context) error {
+	var (
+		view  consensus.SnapshotReader
+		index uint64
+		err   error
+	)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// The view is taken on the applier goroutine, so it sits exactly at the
+	// store's applied index.
+	if rerr := s.node.Read(rctx, func() {
+		view, err = s.store.Snapshot()
+		index = s.store.AppliedIndex()
+	}); rerr != nil {
+		return fmt.Errorf("snapshot: %w", rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer view.Close()
+	if index <= s.lastSnapshot.Load() {
+		return nil
+	}
+	st, err := s.node.Status(rctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	term, err := s.log.Term(index)
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: term: %w", index, err)
+	}
+	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: consensus.ConfState{Voters: st.Voters, Learners: st.Learners}}
+	if err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := view.WriteTo(w); return err }); err != nil {
+		return fmt.Errorf("snapshot at %d: %w", index, err)
+	}
+	s.lastSnapshot.Store(index)
+	// Keep a tail of the log so that slightly lagging followers catch up
+	// from entries rather than a whole snapshot.
+	const keepEntries = 10000
+	if index > keepEntries {
+		if err := s.node.Compact(rctx, index-keepEntries); err != nil {
+			return fmt.Errorf("compact log to %d: %w", index-keepEntries, err)
+		}
+	}
+	s.logger.Info("snapshot taken", "index", index, "term", term)
+	return nil
+}
