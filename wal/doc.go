@@ -108,8 +108,11 @@
 // length), the body, and a CRC32C of the body. Files are written to a
 // temporary, fsynced, renamed and the directory fsynced; the newest Keep
 // (2) are kept. Opening the store verifies every file end to end; a damaged
-// one is logged with its name and skipped, so Latest falls back to the
-// previous one. Readers from Open check the body CRC at EOF; ReadChunk
+// one is logged with its name and renamed "<name>.damaged" (kept for
+// inspection), so Latest falls back to the previous one. The caller must
+// check that the snapshot it falls back to still meets the log
+// (Latest().Index >= FirstIndex()-1); if not, only a leader's snapshot
+// can restore this node. Readers from Open check the body CRC at EOF; ReadChunk
 // serves InstallSnapshot chunks; Create/Write/Commit receives one chunk by
 // chunk.
 //

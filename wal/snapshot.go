@@ -50,6 +50,7 @@ const (
 	snapshotFilePrefix       = "snap-"
 	snapshotFileSuffix       = ".snap"
 	snapshotWriteBufferBytes = 256 << 10
+	damagedSuffix            = ".damaged"
 )
 
 var snapshotMagic = [8]byte{'R', 'K', 'V', 'S', 'N', 'A', 'P', 0}
@@ -171,7 +172,8 @@ func OpenSnapshots(dir string) (*SnapshotStore, error) {
 
 // OpenSnapshotsWithOptions opens the snapshot store in dir. Every snapshot
 // file is verified end to end; a damaged one is reported through the logger
-// (naming the file) and skipped, so that Latest falls back to the previous.
+// (naming the file) and renamed with a ".damaged" suffix, so that Latest
+// falls back to the previous one.
 func OpenSnapshotsWithOptions(dir string, opts SnapshotOptions) (*SnapshotStore, error) {
 	if opts.Keep <= 0 {
 		opts.Keep = snapshotKeepDefault
@@ -201,7 +203,13 @@ func OpenSnapshotsWithOptions(dir string, opts SnapshotOptions) (*SnapshotStore,
 		}
 		sf, err := verifySnapshotFile(path)
 		if err != nil {
-			s.logger.Error("wal: damaged snapshot skipped", "file", path, "err", err)
+			// Set it aside (kept for inspection, never read again) so that
+			// the previous snapshot serves and the report is made once.
+			aside := path + damagedSuffix
+			if rerr := os.Rename(path, aside); rerr != nil {
+				return nil, fmt.Errorf("wal: set aside damaged snapshot %s: %w (damage: %w)", path, rerr, err)
+			}
+			s.logger.Error("wal: damaged snapshot set aside", "file", path, "moved_to", aside, "err", err)
 			continue
 		}
 		s.snaps = append(s.snaps, sf)

@@ -204,6 +204,18 @@ func TestDamagedSnapshotFallsBack(t *testing.T) {
 			if !strings.Contains(logs.String(), snapshotName(20, 2)) {
 				t.Fatalf("damage report does not name the file: %q", logs.String())
 			}
+			if _, err := os.Stat(path + damagedSuffix); err != nil {
+				t.Fatalf("damaged file not set aside: %v", err)
+			}
+			// Reopening reports nothing new and still serves 10.
+			var again lockedBuffer
+			s, err = OpenSnapshotsWithOptions(dir, SnapshotOptions{NoSync: true, Logger: slog.New(slog.NewTextHandler(&again, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := s.Latest(); !ok || m.Index != 10 || again.String() != "" {
+				t.Fatalf("after reopen: Latest %+v %v, log %q", m, ok, again.String())
+			}
 		})
 	}
 }
