@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -515,5 +516,30 @@ func TestMemoryPerKey(t *testing.T) {
 	t.Logf("%.0f bytes per key (16-byte key, 32-byte value)", perKey)
 	if perKey > 250 {
 		t.Fatalf("%.0f bytes per key, want about 150", perKey)
+	}
+}
+
+func TestFormatFloat(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"},
+		{math.Copysign(0, -1), "0"},
+		{10.6, "10.6"},
+		{-5.25, "-5.25"},
+		{3, "3"},
+		{1e-20, "0"},
+		{1.5e-10, "0.00000000015"},
+		{1 << 63, "9223372036854775808"},
+		{1e20, "100000000000000000000"},
+		{6.0009999999999994, "6.001"},
+		{0.1 + 0.2, "0.3"},
+		{9007199254740991, "9007199254740991"},
+	}
+	for _, tt := range tests {
+		if got := string(formatFloat(nil, tt.in)); got != tt.want {
+			t.Errorf("formatFloat(%g) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }

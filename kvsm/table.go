@@ -1,6 +1,8 @@
 package kvsm
 
 import (
+	"bytes"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -263,7 +265,8 @@ func parseInt(b []byte) (int64, bool) {
 }
 
 // parseFloat parses like Redis's string2ld for INCRBYFLOAT: no spaces, no
-// NaN; Go's syntax otherwise (which also accepts Redis's "inf").
+// NaN, nothing out of range; Go's syntax otherwise (which also accepts
+// Redis's "inf"). The range is float64's, not long double's.
 func parseFloat(b []byte) (float64, bool) {
 	if len(b) == 0 || len(b) > 5000 {
 		return 0, false
@@ -280,9 +283,7 @@ func parseFloat(b []byte) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(unsafeString(b), 64)
 	if err != nil {
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			return f, true // ±Inf or 0, like strtold's ERANGE results
-		}
+		// Syntax, or out of range: strtold's ERANGE is refused too.
 		return 0, false
 	}
 	if f != f { // NaN
@@ -291,9 +292,31 @@ func parseFloat(b []byte) (float64, bool) {
 	return f, true
 }
 
-// formatFloat prints like Redis's human-friendly long double output: fixed
-// notation, no trailing zeros. (Redis computes in long double; we compute in
-// float64, see doc.go.)
+// formatFloat prints like Redis's human-friendly long double output
+// (ld2string with LD_STR_HUMAN: "%.17Lf", trailing zeros trimmed, "-0" as
+// "0"). Redis computes in long double, whose extra digits hide binary
+// rounding (0.1+0.2 prints 0.3); we compute in float64, so we round to 15
+// significant digits for the same effect, print integers exactly, and cut
+// at 17 decimals as Redis does.
 func formatFloat(dst []byte, f float64) []byte {
-	return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	start := len(dst)
+	if f == math.Trunc(f) {
+		dst = strconv.AppendFloat(dst, f, 'f', 0, 64)
+	} else {
+		var buf [32]byte
+		rounded, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], f, 'e', 14, 64)), 64)
+		if err != nil {
+			rounded = f
+		}
+		dst = strconv.AppendFloat(dst, rounded, 'f', -1, 64)
+		if dot := bytes.IndexByte(dst[start:], '.'); dot >= 0 && len(dst)-start-dot-1 > 17 {
+			dst = strconv.AppendFloat(dst[:start], rounded, 'f', 17, 64)
+			dst = bytes.TrimRight(dst, "0")
+			dst = bytes.TrimSuffix(dst, []byte("."))
+		}
+	}
+	if string(dst[start:]) == "-0" {
+		dst = append(dst[:start], '0')
+	}
+	return dst
 }
