@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -170,6 +171,14 @@ func clampCommit(commit, compacted, last uint64) uint64 {
 }
 
 func (l *Log) loadStateFiles() error {
+	// A temporary left by a crash mid-replace is not the state: the rename
+	// never happened, so the old file is.
+	for _, name := range []string{hardStateFileName, logMetaFileName} {
+		tmp := filepath.Join(l.dir, name+tempSuffix)
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wal: remove stale %s: %w", tmp, err)
+		}
+	}
 	path := filepath.Join(l.dir, hardStateFileName)
 	b, err := readStateFile(path)
 	if err != nil {

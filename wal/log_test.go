@@ -333,6 +333,12 @@ func TestHardState(t *testing.T) {
 		t.Fatalf("HardState = %+v", hs)
 	}
 	closeLog(t, l) // folds the pending commit in
+	// A crash mid-replace leaves a temporary that must not be taken for
+	// the state.
+	stale := encodeHardState(consensus.HardState{Term: 99, Vote: 9})
+	if err := os.WriteFile(filepath.Join(dir, hardStateFileName+tempSuffix), stale, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	l = openLog(t, dir, testOptions())
 	defer closeLog(t, l)
 	if hs, _ := l.HardState(); hs != (consensus.HardState{Term: 2, Vote: 3, Commit: 9}) {
