@@ -344,6 +344,9 @@ func TestHardState(t *testing.T) {
 	if hs, _ := l.HardState(); hs != (consensus.HardState{Term: 2, Vote: 3, Commit: 9}) {
 		t.Fatalf("HardState after reopen = %+v", hs)
 	}
+	if _, err := os.Stat(filepath.Join(dir, hardStateFileName+tempSuffix)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale temporary left behind: %v", err)
+	}
 }
 
 func TestCorruptStateFilesRefused(t *testing.T) {
