@@ -543,3 +543,76 @@ func TestFormatFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestExecNeverWrites runs every read-only command through Exec, on a store
+// with keys past their deadline, and checks that nothing changed.
+func TestExecNeverWrites(t *testing.T) {
+	ts := newTestStore(t)
+	rng := rand.New(rand.NewPCG(10, 0))
+	for i := 0; i < 3000; i++ {
+		args, _ := randomCommand(rng)
+		ts.apply(rng.IntN(3), args...)
+	}
+	s := ts.s
+	if keys, exp := s.KeyCount(); keys[0] == 0 || exp[0] == 0 {
+		t.Fatalf("the setup made no volatile keys: %v %v", keys, exp)
+	}
+	before := s.Digest()
+	beforeKeys, beforeExp := s.KeyCount()
+	beforeStats := s.Stats()
+	later := testNowMs + 200_000 // the 150 s deadlines have passed, not the 300 s
+	reads := 0
+	for i := 0; i < 5000; i++ {
+		args, _ := randomCommand(rng)
+		if IsWrite(args[0]) {
+			if r := s.Exec(Command{Args: args}, later); r.Kind != ReplyError {
+				t.Fatalf("Exec accepted write %q", args)
+			}
+			continue
+		}
+		reads++
+		s.Exec(Command{DB: rng.IntN(3), Args: args}, later)
+	}
+	if reads < 1000 {
+		t.Fatalf("only %d reads generated", reads)
+	}
+	if s.Digest() != before {
+		t.Fatal("Exec changed the state")
+	}
+	if after := s.Stats(); after.KeyspaceHits == beforeStats.KeyspaceHits || after.ExpiredKeys != beforeStats.ExpiredKeys {
+		t.Fatalf("stats before %+v after %+v: want hits counted, nothing expired", beforeStats, after)
+	}
+	keys, exp := s.KeyCount()
+	if fmt.Sprint(keys, exp) != fmt.Sprint(beforeKeys, beforeExp) {
+		t.Fatal("Exec changed the key counts")
+	}
+}
+
+func TestCommandTable(t *testing.T) {
+	tests := []struct {
+		name  string
+		known bool
+		write bool
+	}{
+		{"get", true, false},
+		{"GET", true, false},
+		{"SeT", true, true},
+		{"del", true, true},
+		{"hgetall", true, false},
+		{"hincrbyfloat", true, true},
+		{"scan", true, false},
+		{"flushall", true, true},
+		{"purgeexpired", true, true},
+		{"select", false, false},
+		{"averyveryverylongcommandname", false, false},
+	}
+	for _, tt := range tests {
+		info, ok := LookupCommand([]byte(tt.name))
+		if ok != tt.known || info.Write != tt.write || IsWrite([]byte(tt.name)) != tt.write {
+			t.Errorf("%s: LookupCommand = %+v, %v; want known %v write %v", tt.name, info, ok, tt.known, tt.write)
+		}
+	}
+	if n := len(CommandInfos()); n < 60 {
+		t.Errorf("CommandInfos has %d commands", n)
+	}
+}
