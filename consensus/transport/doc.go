@@ -17,7 +17,9 @@
 // any batch under 4 MiB; frames are closed at ~1 MiB so the receiver can
 // start delivering early). A failed write drops the batch and reconnects;
 // dials back off exponentially from ReconnectBackoffMin to
-// ReconnectBackoffMax with ±25% jitter from a per-peer random source. Every
+// ReconnectBackoffMax with ±25% jitter from a per-peer random source, and a
+// connection that dies sooner than ReconnectBackoffMax does not reset the
+// backoff (a peer that accepts and hangs up is not redialled in a loop). Every
 // write has a deadline (WriteTimeout); the handshake has one on both sides
 // (HandshakeTimeout). Messages queued while a peer is unreachable stay
 // queued (bounded) and go out when it comes back.
@@ -30,8 +32,24 @@
 // message whose From is not the authenticated peer, or whose To is not this
 // node, closes the connection: the handshake fixed who is talking.
 //
+// Only the newest authenticated inbound connection of a peer is kept: the
+// acceptor records it before it sends accept, so a redial always closes the
+// older (dead or half-open) one and never the newer. TCP keep-alive (Go's
+// default, 15 s) reaps connections of peers that vanished without a FIN.
+//
+// Cancellation is prompt: Close, RemovePeer and an address change in
+// AddPeer close the peer's connection, which also ends a write blocked on a
+// peer that stopped reading; Send never waits for any of this (the new
+// sender waits for the old one to return, not the caller).
+//
 // Decoded messages alias a buffer allocated for their frame and never
-// reused, so the receiver owns Data and Entries[i].Data without a copy.
+// reused, so the receiver owns Data and Entries[i].Data without a copy (one
+// allocation per frame, plus one Entries slice per MsgApp).
+//
+// Order: messages to one peer leave in Send order and arrive in that order
+// on one connection. Across a reconnect, or when the queue overflows,
+// messages are lost; Raft tolerates loss and reordering, and this
+// transport promises nothing more.
 //
 // # Frame (all integers big-endian)
 //

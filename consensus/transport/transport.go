@@ -599,6 +599,21 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 	// A local source: jitter must not touch global randomness.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(p.id)^uint64(t.cfg.ID)<<32))
 	backoff := t.cfg.ReconnectBackoffMin
+	// pause waits the jittered backoff (±25% keeps restarted nodes from
+	// redialling in step), then doubles it up to the maximum. It reports
+	// false when ctx ends first.
+	pause := func() bool {
+		jittered := backoff - backoff/4 + time.Duration(rng.Int64N(int64(backoff/2)+1))
+		timer := time.NewTimer(jittered)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return false
+		}
+		backoff = min(2*backoff, t.cfg.ReconnectBackoffMax)
+		return true
+	}
 	s := sender{t: t, p: p, log: log}
 	everConnected := false
 	for ctx.Err() == nil {
@@ -609,26 +624,18 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 			}
 			if errors.Is(err, ErrHandshakeRefused) {
 				p.refused.Add(1)
-				log.Warn("outbound handshake refused", "err", err)
+				log.Warn("outbound handshake refused", "err", err, "retry_in", backoff)
 				if t.hooks.refused != nil {
 					t.hooks.refused(false, err)
 				}
 			} else {
 				log.Debug("dial failed", "err", err, "retry_in", backoff)
 			}
-			// ±25% jitter keeps restarted nodes from redialling in step.
-			jittered := backoff - backoff/4 + time.Duration(rng.Int64N(int64(backoff/2)+1))
-			timer := time.NewTimer(jittered)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
+			if !pause() {
 				return
 			}
-			backoff = min(2*backoff, t.cfg.ReconnectBackoffMax)
 			continue
 		}
-		backoff = t.cfg.ReconnectBackoffMin
 		if everConnected {
 			p.reconnects.Add(1)
 		}
@@ -638,11 +645,22 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 		if t.hooks.connected != nil {
 			t.hooks.connected(p.id)
 		}
+		connectedAt := time.Now()
 		err = s.run(ctx, conn)
 		p.connected.Store(false)
 		_ = conn.Close()
-		if ctx.Err() == nil {
-			log.Info("outbound connection lost", "err", err)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Info("outbound connection lost", "err", err)
+		// A connection that lived long resets the backoff; one that
+		// keeps dying at once (a peer that accepts and then hangs up)
+		// backs off like a failed dial instead of spinning.
+		if time.Since(connectedAt) > t.cfg.ReconnectBackoffMax {
+			backoff = t.cfg.ReconnectBackoffMin
+		}
+		if !pause() {
+			return
 		}
 	}
 }

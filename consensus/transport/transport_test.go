@@ -544,3 +544,52 @@ func TestTransportStalledPeer(t *testing.T) {
 		t.Fatalf("no drops although the peer never read")
 	}
 }
+
+// TestTransportHandshakeTimeouts: a side that goes silent during the
+// handshake is dropped after HandshakeTimeout, on both sides.
+func TestTransportHandshakeTimeouts(t *testing.T) {
+	short := func(c *Config) { c.HandshakeTimeout = 50 * time.Millisecond }
+	t.Run("silent dialer", func(t *testing.T) {
+		n2 := newNode(t, 2, short)
+		conn, err := net.Dial("tcp", n2.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Fatalf("read = %v, want io.EOF (the acceptor hung up)", err)
+		}
+		if !strings.Contains(n2.logs.String(), "inbound handshake failed") {
+			t.Fatalf("timeout not logged:\n%s", n2.logs.String())
+		}
+	})
+	t.Run("silent acceptor", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan net.Conn, 4)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- c // held open, never answered
+			}
+		}()
+		newNode(t, 1, func(c *Config) {
+			short(c)
+			c.Peers = map[consensus.NodeID]string{2: ln.Addr().String()}
+		})
+		first := await(t, accepted, "the first dial")
+		defer first.Close()
+		second := await(t, accepted, "a redial after the handshake timed out")
+		defer second.Close()
+		if _, err := first.Read(make([]byte, 64)); err != nil {
+			t.Fatalf("the first connection carried no hello: %v", err)
+		}
+	})
+}
