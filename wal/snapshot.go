@@ -423,6 +423,7 @@ type SnapshotWriter struct {
 	bodyBytes uint64
 	header    []byte
 	tmp       string
+	final     string
 	finished  bool
 }
 
@@ -433,13 +434,16 @@ func (s *SnapshotStore) Create(meta consensus.SnapshotMeta) (*SnapshotWriter, er
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(s.dir, snapshotName(meta.Index, meta.Term)+tempSuffix)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	// A unique temporary, so that two receivers of the same snapshot
+	// cannot write into one file.
+	final := filepath.Join(s.dir, snapshotName(meta.Index, meta.Term))
+	f, err := os.CreateTemp(s.dir, filepath.Base(final)+".*"+tempSuffix)
 	if err != nil {
-		return nil, fmt.Errorf("wal: create %s: %w", tmp, err)
+		return nil, fmt.Errorf("wal: create temporary for %s: %w", final, err)
 	}
+	tmp := f.Name()
 	w := &SnapshotWriter{
-		store: s, meta: cloneMeta(meta), f: f, tmp: tmp, header: header,
+		store: s, meta: cloneMeta(meta), f: f, tmp: tmp, final: final, header: header,
 		w: bufio.NewWriterSize(f, snapshotWriteBufferBytes), crc: crc32.New(castagnoli),
 	}
 	if _, err := w.w.Write(header); err != nil {
@@ -498,7 +502,7 @@ func (w *SnapshotWriter) Commit() error {
 		return fail(fmt.Errorf("wal: close %s: %w", w.tmp, err))
 	}
 	w.finished = true
-	final := strings.TrimSuffix(w.tmp, tempSuffix)
+	final := w.final
 	if err := os.Rename(w.tmp, final); err != nil {
 		os.Remove(w.tmp)
 		return fmt.Errorf("wal: rename %s: %w", w.tmp, err)

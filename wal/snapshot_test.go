@@ -354,3 +354,38 @@ func TestSnapshotChunkedReceive(t *testing.T) {
 		t.Fatal("Write after Commit succeeded")
 	}
 }
+
+// TestSnapshotTwoWritersSameIndex: two receivers of one snapshot (a
+// retried InstallSnapshot) must not write into one temporary.
+func TestSnapshotTwoWritersSameIndex(t *testing.T) {
+	dir := t.TempDir()
+	s := reopenSnaps(t, dir)
+	meta := snapMeta(8, 2)
+	a, err := s.Create(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodyA, bodyB := snapBody(1, 3000), snapBody(2, 2000)
+	if _, err := a.Write(bodyA[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write(bodyB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(bodyA[1000:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSnap(t, reopenSnaps(t, dir), 8); !bytes.Equal(got, bodyA) {
+		t.Fatalf("body after both commits: %d bytes, want the last committed (%d)", len(got), len(bodyA))
+	}
+}
