@@ -241,7 +241,7 @@ func parseInt(b []byte) (int64, bool) {
 // and the offset just past it; ok is false when the line has not ended yet.
 func headerLine(b []byte, tooBig *ProtocolError) (line []byte, next int, ok bool, err error) {
 	i := bytes.IndexByte(b, '\r')
-	if i < 0 || i+1 >= len(b) {
+	if i < 0 {
 		if len(b) > inlineBytesMax {
 			return nil, 0, false, tooBig
 		}
@@ -249,6 +249,9 @@ func headerLine(b []byte, tooBig *ProtocolError) (line []byte, next int, ok bool
 	}
 	if i > inlineBytesMax {
 		return nil, 0, false, tooBig
+	}
+	if i+1 >= len(b) {
+		return nil, 0, false, nil // the '\n' has not arrived
 	}
 	return b[1:i], i + 2, true, nil
 }
