@@ -15,11 +15,15 @@ type replayConn struct {
 	req []byte
 }
 
-func (r *replayConn) Read(p []byte) (int, error)         { return copy(p, r.req), nil }
-func (r *replayConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (r *replayConn) Close() error                       { return nil }
-func (r *replayConn) LocalAddr() net.Addr                { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6379} }
-func (r *replayConn) RemoteAddr() net.Addr               { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
+func (r *replayConn) Read(p []byte) (int, error)  { return copy(p, r.req), nil }
+func (r *replayConn) Write(p []byte) (int, error) { return len(p), nil }
+func (r *replayConn) Close() error                { return nil }
+func (r *replayConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6379}
+}
+func (r *replayConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+}
 func (r *replayConn) SetDeadline(t time.Time) error      { return nil }
 func (r *replayConn) SetReadDeadline(t time.Time) error  { return nil }
 func (r *replayConn) SetWriteDeadline(t time.Time) error { return nil }
