@@ -616,3 +616,41 @@ func TestCommandTable(t *testing.T) {
 		t.Errorf("CommandInfos has %d commands", n)
 	}
 }
+
+func BenchmarkExecHGet(b *testing.B) {
+	s := mustStore(b)
+	var cmds []Command
+	for i := 0; i < 100; i++ {
+		cmds = append(cmds, Command{Args: [][]byte{[]byte("HSET"), []byte("hash"), []byte("field" + strconv.Itoa(i)), []byte("value")}})
+	}
+	s.Apply([]consensus.Entry{{Index: 1, TimeMs: testNowMs, Data: AppendBatch(nil, cmds)}})
+	cmd := Command{Args: [][]byte{[]byte("HGET"), []byte("hash"), []byte("field42")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.Exec(cmd, testNowMs); r.Kind != ReplyBulk {
+			b.Fatal("miss")
+		}
+	}
+}
+
+// BenchmarkSnapshotWrite measures writing out 64k string keys.
+func BenchmarkSnapshotWrite(b *testing.B) {
+	s := mustStore(b)
+	for i := 0; i < 1<<12; i++ {
+		s.Apply([]consensus.Entry{{Index: uint64(i + 1), TimeMs: testNowMs, Data: AppendBatch(nil, setBatch(16, i))}})
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		sr, err := s.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sr.WriteTo(&buf); err != nil {
+			b.Fatal(err)
+		}
+		sr.Close()
+		b.SetBytes(int64(buf.Len()))
+	}
+}
