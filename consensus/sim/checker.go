@@ -66,23 +66,21 @@ func newChecker(nodes int) *checker {
 	}
 }
 
-// entryHash folds one entry into the chain hash of its predecessor (FNV-1a,
-// inlined so that hashing allocates nothing). TimeMs is left out: it is the
-// leader's stamp, replicated as is, and adds nothing to identity.
+// entryHash folds one entry into the chain hash of its predecessor: a
+// multiply-xorshift step per field and FNV-1a over the data, inlined so that
+// hashing allocates nothing. TimeMs is left out: it is the leader's stamp,
+// replicated as is, and adds nothing to identity.
 func entryHash(prev uint64, e *consensus.Entry) uint64 {
-	const prime = 1099511628211
-	h := prev ^ 14695981039346656037
+	const prime = 0x100000001b3
+	const mul = 0x9e3779b97f4a7c15
+	h := prev ^ 0xcbf29ce484222325
 	mix := func(v uint64) {
-		for i := 0; i < 8; i++ {
-			h ^= v & 0xff
-			h *= prime
-			v >>= 8
-		}
+		h = (h ^ v) * mul
+		h ^= h >> 29
 	}
 	mix(e.Term)
 	mix(e.Index)
-	mix(uint64(e.Type))
-	mix(uint64(len(e.Data)))
+	mix(uint64(e.Type)<<32 | uint64(len(e.Data)))
 	for _, b := range e.Data {
 		h ^= uint64(b)
 		h *= prime

@@ -14,7 +14,15 @@ type packet struct {
 	msg         consensus.Message
 }
 
-func (p *packet) before(q *packet) bool {
+// packetKey is what the heap orders: small, so that sifting moves 24 bytes
+// rather than a whole Message.
+type packetKey struct {
+	deliverStep int64
+	seq         uint64
+	slot        int32 // index into packetQueue.msgs
+}
+
+func (p *packetKey) before(q *packetKey) bool {
 	if p.deliverStep != q.deliverStep {
 		return p.deliverStep < q.deliverStep
 	}
@@ -23,51 +31,65 @@ func (p *packet) before(q *packet) bool {
 
 // packetQueue is a binary min-heap of packets ordered by delivery step. It is
 // written out by hand rather than with container/heap so that pushing and
-// popping a packet does not box it in an interface (one allocation each).
+// popping does not box a packet in an interface (one allocation each), and
+// messages sit still in slots while only their keys move.
 type packetQueue struct {
-	items []packet
+	keys []packetKey
+	msgs []consensus.Message
+	free []int32
 }
 
-func (q *packetQueue) len() int { return len(q.items) }
+func (q *packetQueue) len() int { return len(q.keys) }
 
 func (q *packetQueue) push(p packet) {
-	q.items = append(q.items, p)
-	i := len(q.items) - 1
+	var slot int32
+	if n := len(q.free); n > 0 {
+		slot = q.free[n-1]
+		q.free = q.free[:n-1]
+		q.msgs[slot] = p.msg
+	} else {
+		slot = int32(len(q.msgs))
+		q.msgs = append(q.msgs, p.msg)
+	}
+	q.keys = append(q.keys, packetKey{deliverStep: p.deliverStep, seq: p.seq, slot: slot})
+	i := len(q.keys) - 1
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !q.items[i].before(&q.items[parent]) {
+		if !q.keys[i].before(&q.keys[parent]) {
 			break
 		}
-		q.items[i], q.items[parent] = q.items[parent], q.items[i]
+		q.keys[i], q.keys[parent] = q.keys[parent], q.keys[i]
 		i = parent
 	}
 }
 
-// peek returns the earliest packet; the queue must not be empty.
-func (q *packetQueue) peek() *packet { return &q.items[0] }
+// peekStep returns the earliest delivery step; the queue must not be empty.
+func (q *packetQueue) peekStep() int64 { return q.keys[0].deliverStep }
 
 func (q *packetQueue) pop() packet {
-	top := q.items[0]
-	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items[last] = packet{} // drop references for the collector
-	q.items = q.items[:last]
+	top := q.keys[0]
+	last := len(q.keys) - 1
+	q.keys[0] = q.keys[last]
+	q.keys = q.keys[:last]
 	i := 0
 	for {
 		l, r, least := 2*i+1, 2*i+2, i
-		if l < last && q.items[l].before(&q.items[least]) {
+		if l < last && q.keys[l].before(&q.keys[least]) {
 			least = l
 		}
-		if r < last && q.items[r].before(&q.items[least]) {
+		if r < last && q.keys[r].before(&q.keys[least]) {
 			least = r
 		}
 		if least == i {
 			break
 		}
-		q.items[i], q.items[least] = q.items[least], q.items[i]
+		q.keys[i], q.keys[least] = q.keys[least], q.keys[i]
 		i = least
 	}
-	return top
+	p := packet{deliverStep: top.deliverStep, seq: top.seq, msg: q.msgs[top.slot]}
+	q.msgs[top.slot] = consensus.Message{} // drop references for the collector
+	q.free = append(q.free, top.slot)
+	return p
 }
 
 // network decides the fate of every message: delay, loss, duplication and
@@ -150,7 +172,7 @@ func (nw *network) enqueue(now int64, m consensus.Message) {
 
 // due pops the next packet whose delivery step is <= now.
 func (nw *network) due(now int64) (packet, bool) {
-	if nw.queue.len() == 0 || nw.queue.peek().deliverStep > now {
+	if nw.queue.len() == 0 || nw.queue.peekStep() > now {
 		return packet{}, false
 	}
 	return nw.queue.pop(), true

@@ -112,6 +112,10 @@ type Options struct {
 
 	// Bugs plants known bugs in every node's core (nil: none).
 	Bugs *consensus.BugHooks
+	// SkipCommitRuleCheck turns off the direct check of the leader commit
+	// rule, so that a test can show the end-to-end properties catch its
+	// breach on their own.
+	SkipCommitRuleCheck bool
 	// TraceEvents is how many recent events the trace ring keeps for the
 	// failure report.
 	TraceEvents int
