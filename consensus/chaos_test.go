@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var chaosSeeds = flag.Int("chaos.seeds", 8, "number of seeds TestChaos runs")
+var chaosSeeds = flag.Int("chaos.seeds", 4, "number of seeds TestChaos runs")
 
 // chaosCluster is a small fault-injecting harness over the test network:
 // lossy, duplicating, reordering delivery, partitions, restarts from
@@ -219,6 +219,9 @@ func TestChaos(t *testing.T) {
 // random faults here almost never produce: TestCommitOnlyCurrentTerm pins
 // that hook at its rule instead.
 func TestChaosCatchesBugs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs up to 40 seeds per bug; skipped with -short")
+	}
 	tests := []struct {
 		name string
 		bugs BugHooks
