@@ -375,13 +375,12 @@ func (c *execCtx) lookupRead(key []byte) (item, bool) {
 // deadline index in step.
 func (c *execCtx) put(d *database, it item) {
 	prev, replaced := d.keys.Set(it)
-	if replaced && prev.expireAtMs != 0 {
-		if prev.expireAtMs == it.expireAtMs {
-			return
-		}
+	if replaced && prev.expireAtMs != 0 && prev.expireAtMs != it.expireAtMs {
 		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})
 	}
 	if it.expireAtMs != 0 {
+		// Set even when the deadline is unchanged: the entry then holds
+		// the new item's key string, not one that pins an old buffer.
 		d.expires.Set(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
 	}
 }

@@ -654,3 +654,35 @@ func BenchmarkSnapshotWrite(b *testing.B) {
 		b.SetBytes(int64(buf.Len()))
 	}
 }
+
+// TestGettersConcurrent reads the any-goroutine getters while the applier
+// applies; run with -race.
+func TestGettersConcurrent(t *testing.T) {
+	s := mustStore(t)
+	entries := randomEntries(11, 300)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s.AppliedIndex()
+			s.DBSize(0)
+			s.KeyCount()
+			s.Stats()
+		}
+	}()
+	for i := range entries {
+		s.Apply(entries[i : i+1])
+	}
+	close(done)
+	wg.Wait()
+	if s.AppliedIndex() != uint64(len(entries)) {
+		t.Fatalf("AppliedIndex %d", s.AppliedIndex())
+	}
+}
