@@ -18,6 +18,7 @@ const (
 	inputMessage inputKind = iota
 	inputPropose
 	inputRead
+	inputTransfer
 )
 
 // input is something that reached a node while it was busy syncing; the
@@ -26,6 +27,7 @@ type input struct {
 	kind inputKind
 	msg  consensus.Message
 	op   *clientOp
+	to   consensus.NodeID // inputTransfer: the transferee
 }
 
 // simNode is one simulated machine: a Raft core over an in-memory log, a

@@ -60,6 +60,9 @@ type NodeFaultOptions struct {
 	// the raw material of the Figure 8 scenario (Raft §5.4.2).
 	CrashNewLeaderPercent  int
 	CrashNewLeaderMaxSteps int64
+	// TransferPerTenThousand is the chance per step that the leader is asked
+	// to hand leadership to a random other node (TimeoutNow).
+	TransferPerTenThousand int
 	// SyncMinSteps..SyncMaxSteps is how long a node's fsync takes: entries
 	// and hard state are durable only after it, and MessagesAfterPersist go
 	// out only then.
@@ -202,6 +205,7 @@ func RandomOptions(seed uint64) Options {
 			CrashLeaderPercent:     percent(60),
 			CrashNewLeaderPercent:  percent(10),
 			CrashNewLeaderMaxSteps: between(1, 10*tickPeriod),
+			TransferPerTenThousand: percent(20),
 			SyncMinSteps:           0,
 			SyncMaxSteps:           between(0, 2*tickPeriod),
 			TickPeriodSteps:        tickPeriod,

@@ -271,6 +271,8 @@ func (s *Simulator) takeInput(n *simNode, in input) error {
 		n.raft.Propose(in.op.id, appendSetCommand(nil, in.op.key, in.op.id))
 	case inputRead:
 		n.raft.ReadIndex(in.op.id)
+	case inputTransfer:
+		n.raft.TransferLeader(in.to)
 	}
 	return nil
 }
@@ -682,6 +684,21 @@ func (s *Simulator) faults() error {
 			s.trace.note(s.step, 0, "PARTITION %s: %s", s.net.mode, s.net.describe())
 		} else {
 			s.trace.note(s.step, 0, "network healed")
+		}
+	}
+	if f.TransferPerTenThousand > 0 && s.rng.IntN(10_000) < f.TransferPerTenThousand {
+		if l := s.currentLeader(); l != consensus.None {
+			to := consensus.NodeID(1 + s.rng.IntN(s.opts.Nodes))
+			if to != l {
+				n := s.nodes[l]
+				s.trace.note(s.step, l, "TRANSFER leadership to n%d requested", to)
+				in := input{kind: inputTransfer, to: to}
+				if n.syncing {
+					n.deferInput(in)
+				} else if err := s.takeInput(n, in); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if f.CrashPerTenThousand > 0 && s.rng.IntN(10_000) < f.CrashPerTenThousand && s.downCount() < f.MaxDownNodes {
