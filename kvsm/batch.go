@@ -33,9 +33,10 @@ func AppendBatch(dst []byte, cmds []Command) []byte {
 	for i := range cmds {
 		c := &cmds[i]
 		db := c.DB
-		if db < 0 {
+		if db < 0 || db > databaseIndexMax {
 			// Never produced by the RESP layer; encode as an index no
-			// store has so that the command fails the same way everywhere.
+			// store has, so that this command (not the whole batch)
+			// fails, the same way everywhere.
 			db = databaseIndexMax
 		}
 		dst = binary.AppendUvarint(dst, uint64(db))

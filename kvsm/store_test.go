@@ -125,6 +125,8 @@ func TestApplyResults(t *testing.T) {
 			{Args: [][]byte{[]byte("SET"), []byte("a"), []byte("1")}},
 			{Args: [][]byte{[]byte("GET"), []byte("a")}},
 			{DB: 99, Args: [][]byte{[]byte("GET"), []byte("a")}},
+			{DB: -1, Args: [][]byte{[]byte("GET"), []byte("a")}},
+			{DB: 1 << 40, Args: [][]byte{[]byte("GET"), []byte("a")}},
 		})},
 		{Index: 3, Type: consensus.EntryConfChange, Data: []byte{1, 2, 3}},
 		{Index: 4, Type: consensus.EntryNormal, Data: []byte{1, 9}},
@@ -134,7 +136,7 @@ func TestApplyResults(t *testing.T) {
 		t.Fatalf("noop/confchange results = %v, %v; want nil", res[0], res[2])
 	}
 	got := fmtReply(Reply{Kind: ReplyArray, Elems: res[1].([]Reply)}, false)
-	if want := "[+OK $1 -ERR DB index is out of range]"; got != want {
+	if want := "[+OK $1 -ERR DB index is out of range -ERR DB index is out of range -ERR DB index is out of range]"; got != want {
 		t.Fatalf("batch replies = %s, want %s", got, want)
 	}
 	bad := res[3].([]Reply)
