@@ -27,6 +27,7 @@ type network struct {
 	nodes   map[NodeID]*testNode
 	ids     []NodeID
 	queue   []Message
+	spare   []Message          // the other half of queue's double buffer
 	cut     map[[2]NodeID]bool // directed links that drop
 	nowMs   int64
 	stepErr []error
@@ -113,10 +114,12 @@ func (nw *network) stabilize() {
 		if len(nw.queue) > 0 {
 			moved = true
 			q := nw.queue
-			nw.queue = nil
+			nw.queue = nw.spare[:0]
 			for _, m := range q {
 				nw.deliver(m)
 			}
+			clear(q)
+			nw.spare = q
 		}
 		if !moved {
 			return

@@ -529,9 +529,18 @@ func (r *Raft) send(m Message) {
 	if m.Term == 0 && !termless(m.Type) {
 		m.Term = r.term
 	}
+	// The slices go to the loop with each Ready, so they cannot be reused;
+	// sizing the first allocation for a round to every peer saves the
+	// growth steps (Message is large).
 	if afterPersist(m.Type) {
+		if r.msgsAfterPersist == nil {
+			r.msgsAfterPersist = make([]Message, 0, 2)
+		}
 		r.msgsAfterPersist = append(r.msgsAfterPersist, m)
 		return
+	}
+	if r.msgs == nil {
+		r.msgs = make([]Message, 0, len(r.voters)+len(r.learners))
 	}
 	r.msgs = append(r.msgs, m)
 }
