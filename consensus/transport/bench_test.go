@@ -127,13 +127,16 @@ func BenchmarkWriteBatch(b *testing.B) {
 	for i := range batch {
 		batch[i] = hb
 	}
-	s := sender{t: &Transport{cfg: Config{MaxFrameBytes: DefaultMaxFrameBytes, WriteTimeout: time.Second}}, p: &peer{id: 2}}
+	s := sender{t: &Transport{cfg: Config{ID: 1, MaxFrameBytes: DefaultMaxFrameBytes, WriteTimeout: time.Second}}, p: &peer{id: 2}}
 	conn := discardConn{}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := s.writeBatch(conn, batch); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if s.p.droppedMsgs.Load() != 0 || s.p.sentMsgs.Load() == 0 {
+		b.Fatalf("sent %d, dropped %d", s.p.sentMsgs.Load(), s.p.droppedMsgs.Load())
 	}
 }
 

@@ -742,8 +742,9 @@ func (s *sender) run(ctx context.Context, conn net.Conn) error {
 func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message) error {
 	frameBytesMax := s.t.cfg.MaxFrameBytes
 	buf := s.buf[:0]
-	start := -1 // offset of the open frame, -1 when none
-	inBuf := 0  // messages encoded in buf
+	start := -1    // offset of the open frame, -1 when none
+	inBuf := 0     // messages encoded in buf
+	frameMsgs := 0 // messages in the open frame
 	var err error
 	flush := func() {
 		if start >= 0 {
@@ -773,20 +774,41 @@ func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message) error {
 			break
 		}
 		m := &batch[i]
-		size := MessageSize(m)
-		if 1+size > frameBytesMax {
+		if m.From != s.t.cfg.ID || m.To != s.p.id {
+			// The receiver would close the connection over it (it checks
+			// both against the handshake): drop just this message.
 			s.p.droppedMsgs.Add(1)
-			s.log.Warn("dropping message larger than a frame", "type", m.Type.String(), "bytes", size, "max_frame_bytes", frameBytesMax)
+			s.log.Warn("dropping misaddressed message", "type", m.Type.String(), "from", uint64(m.From), "to", uint64(m.To))
 			continue
 		}
-		if start >= 0 && len(buf)-start-4+size > frameBytesMax {
-			buf = endFrame(buf, start)
-			start = -1
-		}
+		// Encode straight into the open frame (no sizing pass); in the
+		// rare case that overflows the frame limit, undo and either move
+		// the message to a fresh frame or, alone, drop it.
 		if start < 0 {
 			buf, start = beginFrame(buf, frameBatch)
+			frameMsgs = 0
 		}
+		before := len(buf)
 		buf = AppendMessage(buf, m)
+		if len(buf)-start-4 > frameBytesMax {
+			size := len(buf) - before
+			buf = buf[:before]
+			if 1+size > frameBytesMax {
+				if frameMsgs == 0 {
+					buf = buf[:start] // drop the empty frame too
+					start = -1
+				}
+				s.p.droppedMsgs.Add(1)
+				s.log.Warn("dropping message larger than a frame", "type", m.Type.String(), "bytes", size, "max_frame_bytes", frameBytesMax)
+				continue
+			}
+			// It fits alone: close this frame, re-encode in a new one.
+			buf = endFrame(buf, start)
+			buf, start = beginFrame(buf, frameBatch)
+			frameMsgs = 0
+			buf = AppendMessage(buf, m)
+		}
+		frameMsgs++
 		inBuf++
 		if len(buf)-start >= frameSoftBytes {
 			buf = endFrame(buf, start)

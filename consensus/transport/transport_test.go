@@ -180,7 +180,8 @@ func TestTransportBatchesOneWrite(t *testing.T) {
 }
 
 // TestTransportSplitsFrames: a batch larger than one frame is split, never
-// sent as an oversized frame; a message larger than a frame is dropped.
+// sent as an oversized frame; a message larger than a frame, or addressed
+// to another node, is dropped alone.
 func TestTransportSplitsFrames(t *testing.T) {
 	const frameMax = 4096
 	limit := func(c *Config) { c.MaxFrameBytes = frameMax }
@@ -190,7 +191,8 @@ func TestTransportSplitsFrames(t *testing.T) {
 		batch = append(batch, consensus.Message{Type: consensus.MsgApp, From: 1, To: 2, Index: uint64(i), Data: bytes.Repeat([]byte{byte(i)}, 1000)})
 	}
 	huge := consensus.Message{Type: consensus.MsgSnap, From: 1, To: 2, Data: make([]byte, frameMax)}
-	batch = append(batch[:10], append([]consensus.Message{huge}, batch[10:]...)...)
+	misaddressed := consensus.Message{Type: consensus.MsgVote, From: 1, To: 3}
+	batch = append(batch[:10], append([]consensus.Message{huge, misaddressed}, batch[10:]...)...)
 	n1.Send(2, batch)
 	for i := range 20 {
 		if got := await(t, n2.inbox, "split message"); got.Index != uint64(i) || len(got.Data) != 1000 {
@@ -200,8 +202,13 @@ func TestTransportSplitsFrames(t *testing.T) {
 	if got := await(t, n1.wrote, "the write"); got != 20 {
 		t.Fatalf("write carried %d messages, want 20", got)
 	}
-	if ps := peerStats(t, n1, 2); ps.DroppedMsgs != 1 || ps.SentMsgs != 20 {
-		t.Fatalf("DroppedMsgs = %d, SentMsgs = %d; want 1 and 20", ps.DroppedMsgs, ps.SentMsgs)
+	if ps := peerStats(t, n1, 2); ps.DroppedMsgs != 2 || ps.SentMsgs != 20 {
+		t.Fatalf("DroppedMsgs = %d, SentMsgs = %d; want 2 and 20", ps.DroppedMsgs, ps.SentMsgs)
+	}
+	for _, want := range []string{"dropping message larger than a frame", "dropping misaddressed message"} {
+		if !strings.Contains(n1.logs.String(), want) {
+			t.Fatalf("log lacks %q", want)
+		}
 	}
 }
 
@@ -592,4 +599,85 @@ func TestTransportHandshakeTimeouts(t *testing.T) {
 			t.Fatalf("the first connection carried no hello: %v", err)
 		}
 	})
+}
+
+// bufferConn records writes.
+type bufferConn struct {
+	net.Conn
+	written bytes.Buffer
+	writes  int
+}
+
+func (c *bufferConn) Write(p []byte) (int, error)      { c.writes++; return c.written.Write(p) }
+func (c *bufferConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestWriteBatchFraming checks the sender's framing directly: every frame
+// within the limit, messages in order, oversized ones dropped wherever they
+// sit in the batch, and one write per batch.
+func TestWriteBatchFraming(t *testing.T) {
+	const frameMax = 1024
+	msg := func(index uint64, dataBytes int) consensus.Message {
+		return consensus.Message{Type: consensus.MsgApp, From: 1, To: 2, Index: index, Data: make([]byte, dataBytes)}
+	}
+	fits := 0 // the largest Data that fills a frame exactly
+	for m := msg(1, fits+1); 1+MessageSize(&m) <= frameMax; m = msg(1, fits+1) {
+		fits++
+	}
+	tests := []struct {
+		name        string
+		batch       []consensus.Message
+		wantIndexes []uint64
+		wantFrames  int
+	}{
+		{"one small", []consensus.Message{msg(1, 10)}, []uint64{1}, 1},
+		{"huge alone", []consensus.Message{msg(1, frameMax)}, nil, 0},
+		{"huge first", []consensus.Message{msg(1, frameMax), msg(2, 10)}, []uint64{2}, 1},
+		{"huge between", []consensus.Message{msg(1, 10), msg(2, frameMax), msg(3, 10)}, []uint64{1, 3}, 1},
+		{"huge last", []consensus.Message{msg(1, 10), msg(2, 2*frameMax)}, []uint64{1}, 1},
+		{"spills to a second frame", []consensus.Message{msg(1, 600), msg(2, 600), msg(3, 10)}, []uint64{1, 2, 3}, 2},
+		{"exactly at the limit", []consensus.Message{msg(1, fits)}, []uint64{1}, 1},
+		{"one byte over the limit", []consensus.Message{msg(1, fits+1)}, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &Transport{cfg: Config{ID: 1, MaxFrameBytes: frameMax, WriteTimeout: time.Second}}
+			s := sender{t: tr, p: &peer{id: 2}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			conn := &bufferConn{}
+			if err := s.writeBatch(conn, tc.batch); err != nil {
+				t.Fatal(err)
+			}
+			if want := min(1, len(tc.wantIndexes)); conn.writes != want {
+				t.Fatalf("%d writes, want %d", conn.writes, want)
+			}
+			fr := frameReader{r: &conn.written}
+			var got []uint64
+			frames := 0
+			for {
+				typ, payload, err := fr.readFrame(frameMax)
+				if err == io.EOF {
+					break
+				}
+				if err != nil || typ != frameBatch {
+					t.Fatalf("frame %d: type %d, err %v", frames, typ, err)
+				}
+				frames++
+				for len(payload) > 0 {
+					var m consensus.Message
+					n, err := DecodeMessage(payload, &m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					payload = payload[n:]
+					got = append(got, m.Index)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.wantIndexes) || frames != tc.wantFrames {
+				t.Fatalf("got messages %v in %d frames, want %v in %d", got, frames, tc.wantIndexes, tc.wantFrames)
+			}
+			wantDropped := uint64(len(tc.batch) - len(tc.wantIndexes))
+			if s.p.droppedMsgs.Load() != wantDropped || s.p.sentMsgs.Load() != uint64(len(tc.wantIndexes)) {
+				t.Fatalf("dropped %d sent %d; want %d %d", s.p.droppedMsgs.Load(), s.p.sentMsgs.Load(), wantDropped, len(tc.wantIndexes))
+			}
+		})
+	}
 }
