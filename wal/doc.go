@@ -99,7 +99,9 @@
 // the disk or decode. Readers take a read lock that Append holds only to
 // publish, after its fsync: reads go on during the fsync and never see an
 // entry that is not yet durable. Returned entries share Data with the cache
-// and must not be modified.
+// and must not be modified. Reads that miss the cache are serialised:
+// tidwall's Read fills its segment cache under a read lock, so two at once
+// race inside it.
 //
 // # Snapshots
 //

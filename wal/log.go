@@ -77,6 +77,10 @@ type Log struct {
 	meta     logMeta    // the compaction point: Term(first-1)
 	cache    entryCache // the newest entries, ending at last
 
+	// readMu serialises reads that go to tidwall (see readDisk). It is
+	// taken after mu, never before.
+	readMu sync.Mutex
+
 	stateMu     sync.Mutex
 	hard        consensus.HardState // latest, including an unsynced commit
 	hardDurable consensus.HardState // what the hardstate file holds
@@ -290,7 +294,11 @@ func (l *Log) segmentFile(index uint64) string {
 // readDisk reads and decodes one entry from the segments. The entry's Data
 // aliases a fresh buffer that tidwall allocated for this read.
 func (l *Log) readDisk(index uint64) (consensus.Entry, error) {
+	// tidwall's Read takes only its read lock yet fills its segment cache,
+	// so concurrent Reads race inside it: we let one in at a time.
+	l.readMu.Lock()
 	rec, err := l.wl.Read(index)
+	l.readMu.Unlock()
 	if err != nil {
 		return consensus.Entry{}, fmt.Errorf("wal: %s: read index %d: %w", l.segmentFile(index), index, err)
 	}
