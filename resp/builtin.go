@@ -296,7 +296,7 @@ func (c *client) cmdConfig(args [][]byte) {
 			return
 		}
 		c.out = append(c.out, "+OK\r\n"...)
-	case equalFold(sub, "resetstat"):
+	case equalFold(sub, "resetstat") && len(args) == 2:
 		for i := range c.srv.calls {
 			c.srv.calls[i].Store(0)
 		}
@@ -304,16 +304,16 @@ func (c *client) cmdConfig(args [][]byte) {
 		c.srv.totalConns.Store(0)
 		c.srv.rejected.Store(0)
 		c.out = append(c.out, "+OK\r\n"...)
-	case equalFold(sub, "rewrite"):
+	case equalFold(sub, "rewrite") && len(args) == 2:
 		c.out = appendError(c.out, "ERR CONFIG REWRITE is not supported by raftkv; edit the configuration file")
-	case equalFold(sub, "help"):
+	case equalFold(sub, "help") && len(args) == 2:
 		c.appendHelp("CONFIG", []string{
 			"GET <pattern> [<pattern> ...]", "    Return parameters matching the glob-like <pattern> and their values.",
 			"SET <directive> <value> [<directive> <value> ...]", "    Set the configuration <directive> to <value> (live directives only).",
 			"RESETSTAT", "    Reset statistics reported by the INFO command.",
 		})
 	default:
-		c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try CONFIG HELP.")
+		c.subcommandError("config", sub, "get", "set", "resetstat", "rewrite", "help")
 	}
 }
 

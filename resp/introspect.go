@@ -83,18 +83,21 @@ func (c *client) cmdClient(args [][]byte) {
 			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client meta attributes.",
 		})
 	default:
-		known := false
-		for _, name := range []string{"id", "getname", "setname", "setinfo", "info", "kill", "no-evict", "no-touch", "reply", "help"} {
-			if equalFold(sub, name) {
-				known = true
-			}
-		}
-		if known {
-			c.out = appendError(c.out, "ERR wrong number of arguments for 'client|"+strings.ToLower(string(sub))+"' command")
+		c.subcommandError("client", sub, "id", "getname", "setname", "setinfo", "info", "list", "kill", "no-evict", "no-touch", "reply", "help")
+	}
+}
+
+// subcommandError answers a subcommand that did not match: Redis's arity
+// error when the name is known (so the argument count was wrong), else
+// "unknown subcommand".
+func (c *client) subcommandError(command string, sub []byte, known ...string) {
+	for _, name := range known {
+		if equalFold(sub, name) {
+			c.out = appendError(c.out, "ERR wrong number of arguments for '"+command+"|"+name+"' command")
 			return
 		}
-		c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try CLIENT HELP.")
 	}
+	c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try "+strings.ToUpper(command)+" HELP.")
 }
 
 func (c *client) clientSetInfo(attr, value []byte) {
@@ -320,14 +323,14 @@ func (c *client) cmdCommand(args [][]byte) {
 			if cmd := c.srv.lookup(name); cmd != nil {
 				c.appendCommandInfo(cmd)
 			} else {
-				c.out = appendNilArray(c.out, c.proto)
+				c.out = appendNil(c.out, c.proto) // Redis sends a null bulk here
 			}
 		}
 	case equalFold(sub, "docs"):
 		// We ship no documentation; an empty map makes redis-cli fall back
 		// to plain input without hints.
 		c.out = appendMapHeader(c.out, 0, c.proto)
-	case equalFold(sub, "help"):
+	case equalFold(sub, "help") && len(args) == 2:
 		c.appendHelp("COMMAND", []string{
 			"(no subcommand)", "    Return details about all commands.",
 			"COUNT", "    Return the total number of commands in this server.",
@@ -336,7 +339,7 @@ func (c *client) cmdCommand(args [][]byte) {
 			"DOCS [<command-name> ...]", "    Return documentation details about multiple commands (none).",
 		})
 	default:
-		c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try COMMAND HELP.")
+		c.subcommandError("command", sub, "count", "list", "info", "docs", "help")
 	}
 }
 

@@ -141,7 +141,7 @@ func TestExactReplies(t *testing.T) {
 		{"config set get", "config set maxclients 77\r\nconfig get maxclients\r\n", "+OK\r\n*2\r\n$10\r\nmaxclients\r\n$2\r\n77\r\n"},
 		{"config unknown", "config foo\r\n", "-ERR unknown subcommand 'foo'. Try CONFIG HELP.\r\n"},
 		{"command count", "command count\r\n", fmt.Sprintf(":%d\r\n", len(commandSpecs))},
-		{"command info get", "command info get nosuch\r\n", "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n*-1\r\n"},
+		{"command info get", "command info get nosuch\r\n", "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"},
 		{"command info resp3", "hello 3\r\ncommand info get\r\n", "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n*0\r\n*0\r\n"},
 		{"set get", "set k v\r\nget k\r\n", "+OK\r\n$1\r\nv\r\n"},
 		{"select isolates", "set k v\r\nselect 1\r\nget k\r\n", "+OK\r\n+OK\r\n$-1\r\n"},
