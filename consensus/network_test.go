@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 )
@@ -35,6 +36,8 @@ type network struct {
 	// them.
 	discardApplied bool
 	appliedCount   int
+	// trace, when set, receives one line per delivered message.
+	trace io.Writer
 }
 
 type netOption func(*Config)
@@ -129,6 +132,10 @@ func (nw *network) stabilize() {
 }
 
 func (nw *network) deliver(m Message) {
+	if nw.trace != nil {
+		fmt.Fprintf(nw.trace, "%v %d>%d t%d i%d/%d c%d n%d r%v h%d x%d o%d\n", m.Type, m.From, m.To, m.Term,
+			m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject, m.RejectHint, m.Context, m.SnapOffset)
+	}
 	to := nw.nodes[m.To]
 	if to == nil || nw.cut[[2]NodeID{m.From, m.To}] {
 		return

@@ -636,13 +636,23 @@ func (r *Raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
 
 func (r *Raft) bcastHeartbeat() {
 	ctx := r.reads.roundID
-	for id, pr := range r.progress {
-		if id == r.id {
-			continue
-		}
+	r.forEachPeer(func(id NodeID, pr *progress) {
 		// Never tell a follower to commit past what it is known to hold:
 		// its log beyond match may still differ from ours.
 		r.send(Message{To: id, Type: MsgHeartbeat, Commit: min(pr.match, r.log.committed), Context: ctx})
+	})
+}
+
+// forEachPeer calls fn for every member but this node, voters then
+// learners in ID order: never in map order, which would make the order of
+// messages, hence a simulation, differ from run to run.
+func (r *Raft) forEachPeer(fn func(id NodeID, pr *progress)) {
+	for _, ids := range [2][]NodeID{r.voters, r.learners} {
+		for _, id := range ids {
+			if pr := r.progress[id]; pr != nil && id != r.id {
+				fn(id, pr)
+			}
+		}
 	}
 }
 

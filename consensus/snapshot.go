@@ -76,15 +76,15 @@ func (r *Raft) handleSnapshotResponse(m Message, pr *progress) {
 
 // resendStalledSnapshots sends again chunks that went unanswered.
 func (r *Raft) resendStalledSnapshots() {
-	for id, pr := range r.progress {
-		if pr.state != StateSnapshot || id == r.id {
-			continue
+	r.forEachPeer(func(id NodeID, pr *progress) {
+		if pr.state != StateSnapshot {
+			return
 		}
 		pr.snapIdleBeats++
 		if pr.snapIdleBeats >= snapshotHeartbeatsResend {
 			r.sendSnapshotChunk(id, pr)
 		}
-	}
+	})
 }
 
 // handleSnapshot receives one chunk on a follower.
