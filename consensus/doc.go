@@ -48,7 +48,31 @@
 //
 // Proposals made between two Readys are sent to followers in one MsgApp
 // per follower (the broadcast is deferred to Ready), and their entries are
-// persisted in one batch: the batching the design asks for.
+// persisted in one batch: the batching the design asks for. Reads work the
+// same way: every ReadIndex since the previous Ready shares one heartbeat
+// round, started by Ready.
+//
+// The core is deterministic: the same Config.Seed and the same events give
+// the same Readys. Nothing iterates a map to produce effects (peers go in
+// ID order), so a seeded simulation replays exactly (TestDeterministic).
+//
+// # Compaction
+//
+// The node compacts by truncating Config.Log's prefix after it has taken a
+// snapshot (and made it visible through Config.Snapshots). There is nothing
+// to tell the core: it asks the storage for FirstIndex on every read, and
+// when a follower needs an entry that is gone (ErrCompacted) it sends the
+// latest snapshot instead. The node must compact only up to what it has
+// applied, never into entries the core still holds as unstable.
+//
+// # Bounds
+//
+// Every queue the core holds is bounded: MsgApp bytes (MaxMsgBytes),
+// messages and bytes in flight per follower (MaxInflightMsgs,
+// MaxInflightBytes), the uncommitted suffix (MaxUncommittedEntries),
+// pending reads (MaxPendingReads), entries per Ready (MaxApplyBytes) and
+// an incoming snapshot (MaxSnapshotBytes). Effects gathered between two
+// Readys are bounded by the events fed in between.
 //
 // # Where the thesis lives in the code
 //
@@ -86,12 +110,35 @@
 //     follower never commits entries it may not hold.
 //   - Snapshot chunks go stop-and-wait, one chunk per round trip, resent
 //     after snapshotHeartbeatsResend heartbeats without an answer.
+//   - Lost MsgApps in the replicate state are detected without transport
+//     feedback: when replicateStallHeartbeats heartbeat answers in a row
+//     find a follower's match unchanged with entries outstanding, the
+//     leader probes again from match+1 (etcd relies on the transport's
+//     ReportUnreachable instead).
+//   - ReadIndex rounds are numbered; a heartbeat carries the number of the
+//     round in flight and an answer confirms every round up to it, so a
+//     lost heartbeat costs one heartbeat interval, not the read.
+//   - A read or proposal forwarded by a follower gets no answer if the
+//     leader changes meanwhile; the node loop's timeout settles it (a
+//     proposal's outcome is then unknown, a read can be retried).
 //   - Forwarded requests (MsgProp, MsgReadIndex, MsgTransferLeader) carry
 //     term 0: they are not part of the term protocol.
 //   - The leader refuses proposals while transferring leadership and when
 //     MaxUncommittedEntries are not yet committed.
 //   - Membership is fixed at start (Config or the latest snapshot's
 //     ConfState) for now; EntryConfChange entries are carried, not applied.
+//
+// # Tests
+//
+// raft_paper_test.go has one test per rule of the paper (Reference: §x);
+// raft_features_test.go covers pre-vote, check-quorum, ReadIndex, leader
+// transfer, snapshots, flow control, the Ready split and the planted bugs;
+// quorum, progress, inflights and log have table tests of their own;
+// network_test.go is a tiny deterministic cluster over MemoryStorage (a
+// model Ready/Advance loop); chaos_test.go adds loss, duplication,
+// reordering, partitions, restarts and compaction with safety checks after
+// every step; FuzzStep feeds arbitrary message sequences;
+// BenchmarkCommit3Nodes measures committed proposals per second.
 //
 // # Planted bugs (BugHooks)
 //
