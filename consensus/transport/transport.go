@@ -288,17 +288,22 @@ func (t *Transport) Addr() net.Addr {
 }
 
 // Send queues msgs for peer to. It never blocks: messages that do not fit
-// in the peer's queue, or for an unknown peer, are dropped and counted. The
+// in the peer's queue, for an unknown peer, or sent after Close, are
+// dropped and counted. The
 // transport holds on to msgs' slices until they are written.
 func (t *Transport) Send(to consensus.NodeID, msgs []consensus.Message) {
 	if len(msgs) == 0 {
 		return
 	}
 	t.mu.RLock()
-	p := t.peers[to]
+	p, closed := t.peers[to], t.closed
 	t.mu.RUnlock()
 	if p == nil {
 		t.droppedUnknownPeer.Add(uint64(len(msgs)))
+		return
+	}
+	if closed {
+		p.droppedMsgs.Add(uint64(len(msgs)))
 		return
 	}
 	p.mu.Lock()

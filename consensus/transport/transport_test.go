@@ -428,9 +428,13 @@ func TestTransportAddRemovePeer(t *testing.T) {
 }
 
 func TestTransportCloseAndConfig(t *testing.T) {
-	n1 := newNode(t, 1, nil)
+	n1 := newNode(t, 1, func(c *Config) { c.Peers = map[consensus.NodeID]string{2: "127.0.0.1:1"} })
 	if err := n1.Close(); err != nil {
 		t.Fatal(err)
+	}
+	n1.Send(2, make([]consensus.Message, 3))
+	if ps := peerStats(t, n1, 2); ps.DroppedMsgs != 3 || ps.QueuedMsgs != 0 {
+		t.Fatalf("Send after Close: dropped %d, queued %d; want 3, 0", ps.DroppedMsgs, ps.QueuedMsgs)
 	}
 	if err := n1.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
