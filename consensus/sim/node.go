@@ -50,9 +50,9 @@ type simNode struct {
 	durableEntries []consensus.Entry // durableEntries[i] has index i+1
 	durableHard    consensus.HardState
 
-	syncing  bool
-	syncStep int64
-	syncing1 consensus.Ready // the Ready being synced
+	syncing   bool
+	syncStep  int64
+	syncReady consensus.Ready // the Ready being synced
 
 	inbox        []input
 	pendingTicks int
@@ -128,7 +128,7 @@ func (n *simNode) restore(s *Simulator) error {
 	n.raft = r
 	n.up = true
 	n.syncing = false
-	n.syncing1 = consensus.Ready{}
+	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
 	n.sm = newRegisters(o.Workload.Keys)
@@ -147,7 +147,7 @@ func (n *simNode) crash() {
 	n.raft = nil
 	n.written = nil
 	n.syncing = false
-	n.syncing1 = consensus.Ready{}
+	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
 	n.sm = nil

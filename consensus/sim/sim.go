@@ -344,7 +344,7 @@ func (s *Simulator) takeReady(n *simNode) error {
 		}
 	}
 	n.syncing = true
-	n.syncing1 = rd
+	n.syncReady = rd
 	n.syncStep = s.step + s.opts.Faults.SyncMinSteps
 	if span := s.opts.Faults.SyncMaxSteps - s.opts.Faults.SyncMinSteps; span > 0 {
 		n.syncStep += s.rng.Int64N(span + 1)
@@ -355,7 +355,7 @@ func (s *Simulator) takeReady(n *simNode) error {
 // completeSync is the end of a Ready's fsync: durable state, then the
 // messages that promised it, then apply, then client outcomes, then Advance.
 func (s *Simulator) completeSync(n *simNode) error {
-	rd := n.syncing1
+	rd := n.syncReady
 	if err := n.persist(&rd); err != nil {
 		return err
 	}
@@ -392,7 +392,7 @@ func (s *Simulator) completeSync(n *simNode) error {
 	s.serveReads(n)
 	n.raft.Advance(rd)
 	n.syncing = false
-	n.syncing1 = consensus.Ready{}
+	n.syncReady = consensus.Ready{}
 	if crashAfterVote && s.downCount() < s.opts.Faults.MaxDownNodes {
 		s.crash(n, "right after granting a vote")
 		n.restartStep = s.step + 1 + s.rng.Int64N(10)
