@@ -104,3 +104,48 @@ func TestDifferentialAgainstRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferentialKeyspace replays a session of keyspace commands through
+// our server (on a real kvsm.Store) and a real redis-server, in RESP2 and
+// RESP3, and compares every reply's bytes.
+func TestDifferentialKeyspace(t *testing.T) {
+	if *redisAddr == "" {
+		t.Skip("set -resp.redis to compare with a real redis-server")
+	}
+	session := []string{
+		"set a 1\r\n", "get a\r\n", "get nope\r\n", "incr a\r\n", "incrby a x\r\n", "mset b 2 c 3\r\n",
+		"mget a b nope c\r\n", "del a nope\r\n", "exists a b c\r\n", "set e v ex 100\r\n", "ttl e\r\n",
+		"expire b 50\r\nttl b\r\npersist b\r\nttl b\r\n", "type c\r\n", "hset h f1 v1 f2 v2\r\n", "hget h f1\r\n",
+		"hmget h f1 nope\r\n", "hlen h\r\n", "hincrby h n 5\r\n", "hincrbyfloat h x 1.5\r\n", "get h\r\n",
+		"incrbyfloat fl 0.1\r\n", "append c 45\r\n", "strlen c\r\n", "getrange c 0 1\r\n", "dbsize\r\n",
+		"select 2\r\nget c\r\nselect 0\r\n", "multi\r\nset t 1\r\nincr t\r\nexec\r\n", "getdel t\r\n",
+		"set a\r\n", "rename nope x\r\n", "flushdb\r\n", "dbsize\r\n",
+	}
+	for _, proto := range []string{"2", "3"} {
+		theirs, err := net.Dial("tcp", *redisAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, _ := startStoreServer(t)
+		ours := dial(t, addr)
+		for _, nc := range []net.Conn{theirs, ours} {
+			if _, err := nc.Write([]byte("hello " + proto + "\r\nflushall\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			readIdle(nc, 200*time.Millisecond)
+		}
+		for _, req := range session {
+			for _, nc := range []net.Conn{theirs, ours} {
+				if _, err := nc.Write([]byte(req)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := readIdle(theirs, 150*time.Millisecond)
+			got := readIdle(ours, 150*time.Millisecond)
+			if got != want {
+				t.Errorf("RESP%s %q:\n redis %.300q\n ours  %.300q", proto, req, want, got)
+			}
+		}
+		theirs.Close()
+	}
+}

@@ -105,6 +105,7 @@ func TestExactReplies(t *testing.T) {
 		{"echo arity", "ECHO\r\n", "-ERR wrong number of arguments for 'echo' command\r\n"},
 		{"get arity", "GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n"},
 		{"unknown", "foo a b\r\n", "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n"},
+		{"internal command", "purgeexpired k\r\n", "-ERR unknown command 'purgeexpired', with args beginning with: 'k' \r\n"},
 		{"unknown no args", "$3\r\n", "-ERR unknown command '$3', with args beginning with: \r\n"},
 		{"unknown long", "foo " + strings.Repeat("x", 200) + " y\r\n", "-ERR unknown command 'foo', with args beginning with: '" + strings.Repeat("x", 128) + "' \r\n"},
 		{"select range", "select 16\r\n", "-ERR DB index is out of range\r\n"},
