@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -132,12 +133,16 @@ func (nw *network) stabilize() {
 }
 
 func (nw *network) deliver(m Message) {
-	if nw.trace != nil {
-		fmt.Fprintf(nw.trace, "%v %d>%d t%d i%d/%d c%d n%d r%v h%d x%d o%d\n", m.Type, m.From, m.To, m.Term,
-			m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject, m.RejectHint, m.Context, m.SnapOffset)
-	}
 	to := nw.nodes[m.To]
-	if to == nil || nw.cut[[2]NodeID{m.From, m.To}] {
+	dropped := to == nil || nw.cut[[2]NodeID{m.From, m.To}]
+	if nw.trace != nil {
+		line := formatMessage(m)
+		if dropped {
+			line += " (dropped)"
+		}
+		io.WriteString(nw.trace, line+"\n")
+	}
+	if dropped {
 		return
 	}
 	if err := to.r.Step(m); err != nil {
@@ -253,4 +258,39 @@ func TestNetworkElectsAndReplicates(t *testing.T) {
 	if len(nw.stepErr) > 0 {
 		t.Errorf("step errors: %v", nw.stepErr)
 	}
+}
+
+// formatMessage prints the fields of m that are set, compactly.
+func formatMessage(m Message) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d->%d %v term=%d", m.From, m.To, m.Type, m.Term)
+	if m.Index != 0 || m.LogTerm != 0 {
+		fmt.Fprintf(&b, " index=%d logterm=%d", m.Index, m.LogTerm)
+	}
+	if m.Commit != 0 {
+		fmt.Fprintf(&b, " commit=%d", m.Commit)
+	}
+	if len(m.Entries) > 0 {
+		b.WriteString(" entries=[")
+		for i, e := range m.Entries {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%d/%d", e.Index, e.Term)
+			if len(e.Data) > 0 {
+				fmt.Fprintf(&b, ":%s", e.Data)
+			}
+		}
+		b.WriteByte(']')
+	}
+	if m.Reject {
+		fmt.Fprintf(&b, " reject hint=%d", m.RejectHint)
+	}
+	if m.Context != 0 {
+		fmt.Fprintf(&b, " ctx=%d", m.Context)
+	}
+	if m.Type == MsgSnap || m.Type == MsgSnapResp {
+		fmt.Fprintf(&b, " snap=%d/%d offset=%d bytes=%d done=%v", m.Snapshot.Index, m.Snapshot.Term, m.SnapOffset, len(m.Data), m.SnapDone)
+	}
+	return b.String()
 }
