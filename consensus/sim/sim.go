@@ -243,13 +243,15 @@ func (s *Simulator) process(n *simNode) error {
 				return nil
 			}
 		}
-		for len(n.inbox) > 0 && !n.syncing {
-			in := n.inbox[0]
-			n.inbox = n.inbox[1:]
-			if err := s.takeInput(n, in); err != nil {
+		// Inputs never start a sync (only taking a Ready does), so the
+		// whole inbox is taken in arrival order, and its array reused.
+		for i := range n.inbox {
+			if err := s.takeInput(n, n.inbox[i]); err != nil {
 				return err
 			}
+			n.inbox[i] = input{}
 		}
+		n.inbox = n.inbox[:0]
 		for ; n.pendingTicks > 0; n.pendingTicks-- {
 			n.raft.Tick(n.clockMs)
 		}
