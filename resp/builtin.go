@@ -204,14 +204,14 @@ func (c *client) cmdMulti(args [][]byte) {
 		c.out = appendError(c.out, "ERR MULTI calls can not be nested")
 		return
 	}
-	c.multi, c.multiDirty, c.multiWrite = true, false, false
+	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = true, false, false, 0
 	c.multiCmds = c.multiCmds[:0]
 	c.out = append(c.out, "+OK\r\n"...)
 }
 
 func (c *client) endMulti() {
 	clear(c.multiCmds)
-	c.multi, c.multiDirty, c.multiWrite = false, false, false
+	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = false, false, false, 0
 	c.multiCmds = c.multiCmds[:0]
 }
 

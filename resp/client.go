@@ -61,7 +61,18 @@ type client struct {
 	multiDirty bool
 	multiCmds  []kvsm.Command
 	multiWrite bool
+	multiBytes int
+
+	// deadlineSet: a read deadline is armed (skip clearing it otherwise).
+	deadlineSet bool
 }
+
+// Bounds of a transaction's queue: EXEC becomes one log entry, which must
+// stay far below the transport's frame limit.
+const (
+	multiCommandsMax = 10_000
+	multiBytesMax    = 64 << 20
+)
 
 func newClient(s *Server, nc net.Conn) *client {
 	c := &client{
@@ -96,8 +107,10 @@ func (c *client) armRead() bool {
 	}
 	if t := c.srv.idleTimeoutNs.Load(); t > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(time.Duration(t)))
-	} else {
+		c.deadlineSet = true
+	} else if c.deadlineSet {
 		_ = c.nc.SetReadDeadline(time.Time{})
+		c.deadlineSet = false
 	}
 	return true
 }
@@ -239,8 +252,12 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 				c.out = appendError(c.out, "ERR '"+cmd.spec.name+"' inside MULTI is not supported by raftkv")
 				return
 			}
-			c.queueMulti(cmd, args)
-			c.out = appendStatus(c.out, "QUEUED")
+			if !c.queueMulti(cmd, args) {
+				c.multiDirty = true
+				c.out = appendError(c.out, "ERR MULTI queue is full (at most "+itoa(multiCommandsMax)+" commands, "+itoa(multiBytesMax)+" bytes)")
+				return
+			}
+			c.out = append(c.out, "+QUEUED\r\n"...)
 			return
 		}
 	}
@@ -295,11 +312,15 @@ func (c *client) callBackend(cmds []kvsm.Command, write bool) ([]kvsm.Reply, err
 
 // queueMulti copies a command's arguments (they alias the read buffer,
 // which the next batch overwrites) into the transaction.
-func (c *client) queueMulti(cmd *command, args [][]byte) {
+func (c *client) queueMulti(cmd *command, args [][]byte) bool {
 	size := 0
 	for _, a := range args {
 		size += len(a)
 	}
+	if len(c.multiCmds) >= multiCommandsMax || c.multiBytes+size > multiBytesMax {
+		return false
+	}
+	c.multiBytes += size
 	backing := make([]byte, 0, size)
 	owned := make([][]byte, len(args))
 	for i, a := range args {
@@ -308,6 +329,7 @@ func (c *client) queueMulti(cmd *command, args [][]byte) {
 	}
 	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.db, Args: owned})
 	c.multiWrite = c.multiWrite || cmd.write
+	return true
 }
 
 // unknownCommandText is Redis 7's error for an unknown command: the name

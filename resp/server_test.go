@@ -505,3 +505,18 @@ func readLine(t *testing.T, nc net.Conn) string {
 	}
 	return string(line)
 }
+
+func TestMultiQueueBounded(t *testing.T) {
+	ts := startServer(t, nil)
+	nc := dial(t, ts.addr)
+	req := "multi\r\n" + strings.Repeat("set a 1\r\n", multiCommandsMax+1) + "exec\r\n"
+	full := "-ERR MULTI queue is full (at most 10000 commands, 67108864 bytes)\r\n"
+	abort := "-EXECABORT Transaction discarded because of previous errors.\r\n"
+	want := "+OK\r\n" + strings.Repeat("+QUEUED\r\n", multiCommandsMax) + full + abort
+	if got := roundTrip(t, nc, req, len(want)); got != want {
+		t.Fatalf("got %d bytes ending %q, want %d bytes", len(got), got[max(0, len(got)-120):], len(want))
+	}
+	if calls := ts.backend.Calls(); len(calls) != 0 {
+		t.Fatalf("aborted transaction reached the backend: %v", calls)
+	}
+}
