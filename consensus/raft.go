@@ -71,8 +71,11 @@ type Raft struct {
 	prevSoft SoftState
 	prevHard HardState
 
-	reads    readIndexState
-	incoming *snapshotAssembly
+	reads readIndexState
+	// forwardedReads are the ReadIndex requests this follower sent to its
+	// leader and awaits (bounded by MaxPendingReads).
+	forwardedReads map[uint64]struct{}
+	incoming       *snapshotAssembly
 
 	matchScratch []uint64
 }
@@ -113,6 +116,8 @@ func NewRaft(cfg Config) (*Raft, error) {
 		term:  hs.Term,
 		vote:  hs.Vote,
 		votes: make(map[NodeID]bool),
+
+		forwardedReads: make(map[uint64]struct{}),
 	}
 	if cfg.Bugs != nil {
 		r.bugs = *cfg.Bugs
@@ -241,7 +246,9 @@ func (r *Raft) checkMessage(m Message) error {
 	if m.To != r.id {
 		return fmt.Errorf("consensus: %v from %d for node %d delivered to %d", m.Type, m.From, m.To, r.id)
 	}
-	if termless(m.Type) != (m.Term == 0) && m.Type != MsgPropResp && m.Type != MsgReadIndexResp {
+	// Only forwards are term-less; a node still at term 0 rejecting a
+	// pre-vote is the one other sender of term 0.
+	if termless(m.Type) != (m.Term == 0) && !(m.Type == MsgPreVoteResp && m.Reject) {
 		return fmt.Errorf("consensus: %v from %d with term %d", m.Type, m.From, m.Term)
 	}
 	if m.Type == MsgApp {
@@ -320,6 +327,11 @@ func (r *Raft) ReadIndex(requestID uint64) {
 	case r.lead == None:
 		r.readAcks = append(r.readAcks, ReadAck{RequestID: requestID, Err: ErrNoLeader})
 	default:
+		if len(r.forwardedReads) >= r.cfg.MaxPendingReads {
+			r.readAcks = append(r.readAcks, ReadAck{RequestID: requestID, Err: ErrProposalDropped})
+			return
+		}
+		r.forwardedReads[requestID] = struct{}{}
 		r.send(Message{To: r.lead, Type: MsgReadIndex, Context: requestID})
 	}
 }
@@ -347,6 +359,13 @@ func (r *Raft) reset(term uint64) {
 	if r.role == RoleLeader {
 		r.failReads()
 	}
+	// Reads forwarded to the leader we are leaving will not be answered
+	// (an answer from an older term is ignored): fail them now so the
+	// node can retry with the next leader instead of timing out.
+	for id := range r.forwardedReads {
+		r.readAcks = append(r.readAcks, ReadAck{RequestID: id, Err: ErrNoLeader})
+	}
+	clear(r.forwardedReads)
 	r.lead = None
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
@@ -935,10 +954,16 @@ func (r *Raft) handleForwardedReply(m Message) {
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: ErrProposalDropped})
 	case m.Type == MsgPropResp:
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Index: m.Index, Term: m.LogTerm})
-	case m.Reject:
-		r.readAcks = append(r.readAcks, ReadAck{RequestID: m.Context, Err: ErrNoLeader})
 	default:
-		r.readStates = append(r.readStates, ReadState{RequestID: m.Context, Index: m.Index})
+		if _, waiting := r.forwardedReads[m.Context]; !waiting {
+			return // already failed on a leader change, or a duplicate
+		}
+		delete(r.forwardedReads, m.Context)
+		if m.Reject {
+			r.readAcks = append(r.readAcks, ReadAck{RequestID: m.Context, Err: ErrNoLeader})
+		} else {
+			r.readStates = append(r.readStates, ReadState{RequestID: m.Context, Index: m.Index})
+		}
 	}
 }
 

@@ -411,3 +411,38 @@ func TestStepRejectsMalformed(t *testing.T) {
 		})
 	}
 }
+
+// A read forwarded to a leader that is then replaced fails at once with
+// ErrNoLeader (the old leader's answer would carry an older term and be
+// ignored), so the node can retry instead of timing out; a late answer is
+// not reported twice.
+func TestForwardedReadFailsOnLeaderChange(t *testing.T) {
+	r := newTestRaft(t, 2, ids3, nil)
+	step(t, r, Message{From: 1, Type: MsgHeartbeat, Term: 1})
+	r.ReadIndex(5)
+	if reqs := msgsOfType(drain(t, r), MsgReadIndex); len(reqs) != 1 || reqs[0].To != 1 || reqs[0].Term != 0 {
+		t.Fatalf("forwarded reads %+v, want one term-less MsgReadIndex to 1", reqs)
+	}
+	step(t, r, Message{From: 3, Type: MsgApp, Term: 2})
+	rd := r.Ready()
+	if len(rd.ReadAcks) != 1 || rd.ReadAcks[0].RequestID != 5 || !errors.Is(rd.ReadAcks[0].Err, ErrNoLeader) {
+		t.Fatalf("read acks %+v, want 5 failed with ErrNoLeader", rd.ReadAcks)
+	}
+	r.Advance(rd)
+	step(t, r, Message{From: 3, Type: MsgReadIndexResp, Term: 2, Context: 5, Index: 9})
+	if rd := r.Ready(); len(rd.ReadStates) != 0 {
+		t.Fatalf("a failed read was answered again: %+v", rd.ReadStates)
+	}
+}
+
+// A node still at term 0 rejects a pre-vote with term 0; the pre-candidate
+// counts the rejection (and loses) instead of refusing the message.
+func TestPreVoteRejectionAtTermZero(t *testing.T) {
+	r := newTestRaft(t, 1, ids3, storageWith(t, 0), withPreVote)
+	tickUntil(t, r, 30, func() bool { return r.role == RolePreCandidate })
+	step(t, r, Message{From: 2, Type: MsgPreVoteResp, Term: 0, Reject: true})
+	step(t, r, Message{From: 3, Type: MsgPreVoteResp, Term: 0, Reject: true})
+	if r.role != RoleFollower || r.term != 0 {
+		t.Fatalf("role %v term %d, want follower at term 0", r.role, r.term)
+	}
+}
