@@ -118,9 +118,11 @@
 //   - ReadIndex rounds are numbered; a heartbeat carries the number of the
 //     round in flight and an answer confirms every round up to it, so a
 //     lost heartbeat costs one heartbeat interval, not the read.
-//   - A read or proposal forwarded by a follower gets no answer if the
-//     leader changes meanwhile; the node loop's timeout settles it (a
-//     proposal's outcome is then unknown, a read can be retried).
+//   - A read forwarded by a follower fails with ErrNoLeader as soon as
+//     the follower leaves that leader's term (the answer could no longer
+//     be accepted), so the node retries with the next leader. A forwarded
+//     proposal gets no answer in that case: its outcome is unknown, and
+//     the node loop's timeout settles it.
 //   - Forwarded requests (MsgProp, MsgReadIndex, MsgTransferLeader) carry
 //     term 0: they are not part of the term protocol.
 //   - The leader refuses proposals while transferring leadership and when
