@@ -1,0 +1,117 @@
+package consensus
+
+import (
+	"errors"
+	"testing"
+)
+
+// The follower side of InstallSnapshot, chunk by chunk: in-order chunks
+// are acknowledged with the bytes held, duplicates and gaps with the bytes
+// held, a chunk of an unknown snapshot (or from scratch after a restart)
+// with a rejection, and an oversized snapshot is refused.
+func TestFollowerSnapshotChunks(t *testing.T) {
+	meta := SnapshotMeta{Index: 10, Term: 2, ConfState: ConfState{Voters: ids3}}
+	other := SnapshotMeta{Index: 12, Term: 2, ConfState: ConfState{Voters: ids3}}
+	type chunk struct {
+		meta   SnapshotMeta
+		offset uint64
+		data   string
+		done   bool
+	}
+	type want struct {
+		typ    MessageType
+		offset uint64
+		reject bool
+	}
+	tests := []struct {
+		name        string
+		maxBytes    uint64
+		chunks      []chunk
+		want        []want
+		wantInstall string
+	}{
+		{"in order", 0,
+			[]chunk{{meta, 0, "ab", false}, {meta, 2, "cd", false}, {meta, 4, "e", true}},
+			[]want{{MsgSnapResp, 2, false}, {MsgSnapResp, 4, false}, {MsgAppResp, 0, false}}, "abcde"},
+		{"duplicate chunk", 0,
+			[]chunk{{meta, 0, "ab", false}, {meta, 0, "ab", false}, {meta, 2, "c", true}},
+			[]want{{MsgSnapResp, 2, false}, {MsgSnapResp, 2, false}, {MsgAppResp, 0, false}}, "abc"},
+		{"gap", 0,
+			[]chunk{{meta, 0, "ab", false}, {meta, 4, "ef", false}},
+			[]want{{MsgSnapResp, 2, false}, {MsgSnapResp, 2, false}}, ""},
+		{"nothing assembled", 0,
+			[]chunk{{meta, 2, "cd", false}},
+			[]want{{MsgSnapResp, 0, true}}, ""},
+		{"another snapshot mid-way", 0,
+			[]chunk{{meta, 0, "ab", false}, {other, 2, "cd", false}},
+			[]want{{MsgSnapResp, 2, false}, {MsgSnapResp, 0, true}}, ""},
+		{"too large", 3,
+			[]chunk{{meta, 0, "ab", false}, {meta, 2, "cd", false}},
+			[]want{{MsgSnapResp, 2, false}, {MsgSnapResp, 0, true}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newTestRaft(t, 2, ids3, nil, func(c *Config) { c.MaxSnapshotBytes = tt.maxBytes })
+			var got []Message
+			var installed *IncomingSnapshot
+			for _, c := range tt.chunks {
+				step(t, r, Message{From: 1, Type: MsgSnap, Term: 3, Snapshot: c.meta, SnapOffset: c.offset,
+					Data: []byte(c.data), SnapDone: c.done})
+				rd := r.Ready()
+				if rd.Snapshot != nil {
+					installed = rd.Snapshot
+					r.cfg.Log.(*MemoryStorage).ApplySnapshot(rd.Snapshot.Meta)
+				}
+				for _, m := range append(rd.Messages, rd.MessagesAfterPersist...) {
+					if m.Type == MsgSnapResp || m.Type == MsgAppResp {
+						got = append(got, m)
+					}
+				}
+				r.Advance(rd)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("responses %+v, want %+v", got, tt.want)
+			}
+			for i, w := range tt.want {
+				if got[i].Type != w.typ || got[i].Reject != w.reject || (w.typ == MsgSnapResp && got[i].SnapOffset != w.offset) {
+					t.Errorf("response %d: %v offset %d reject %v, want %v %d %v", i, got[i].Type, got[i].SnapOffset, got[i].Reject, w.typ, w.offset, w.reject)
+				}
+			}
+			switch {
+			case tt.wantInstall == "" && installed != nil:
+				t.Errorf("installed %q, want nothing", installed.Data)
+			case tt.wantInstall != "" && (installed == nil || string(installed.Data) != tt.wantInstall || installed.Meta.Index != meta.Index):
+				t.Errorf("installed %+v, want %q at %d", installed, tt.wantInstall, meta.Index)
+			case tt.wantInstall != "" && (r.log.committed != meta.Index || r.log.applied != meta.Index || r.log.firstIndex() != meta.Index+1):
+				t.Errorf("after install: committed %d applied %d first %d", r.log.committed, r.log.applied, r.log.firstIndex())
+			}
+		})
+	}
+}
+
+// The leader bounds its uncommitted log and its pending reads.
+func TestLeaderBounds(t *testing.T) {
+	r := newTestRaft(t, 1, ids3, nil, func(c *Config) { c.MaxUncommittedEntries = 3; c.MaxPendingReads = 2 })
+	makeLeader(t, r) // the no-op is uncommitted: one of three
+	for i := range 3 {
+		r.Propose(uint64(i), []byte("p"))
+	}
+	rd := r.Ready()
+	var dropped []uint64
+	for _, a := range rd.ProposalAcks {
+		if errors.Is(a.Err, ErrProposalDropped) {
+			dropped = append(dropped, a.RequestID)
+		}
+	}
+	if len(dropped) != 1 || dropped[0] != 2 {
+		t.Fatalf("dropped proposals %v, want [2]", dropped)
+	}
+	r.Advance(rd)
+	for i := range 3 {
+		r.ReadIndex(uint64(10 + i))
+	}
+	rd = r.Ready()
+	if len(rd.ReadAcks) != 1 || rd.ReadAcks[0].RequestID != 12 || !errors.Is(rd.ReadAcks[0].Err, ErrProposalDropped) {
+		t.Fatalf("read acks %+v, want 12 dropped", rd.ReadAcks)
+	}
+}
