@@ -187,8 +187,9 @@ func (s *Server) applyLive(c *conf.Config) {
 }
 
 // ListenAndServe listens on the configured bind:port and serves until ctx
-// is cancelled (then it shuts down gracefully, waiting for in-flight
-// commands) or Shutdown/Close is called.
+// is cancelled or Shutdown/Close is called. When ctx ends it shuts down
+// gracefully and returns ErrServerClosed once every connection has
+// finished its in-flight commands.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	s.confMu.Lock()
 	addr := s.cfg.Config.ClientAddr()
@@ -198,13 +199,19 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resp: listen %s: %w", addr, err)
 	}
+	shutdownDone := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutdownDone)
 		if err := s.Shutdown(context.Background()); err != nil {
 			s.log.Warn("shutdown", "err", err)
 		}
 	})
-	defer stop()
-	return s.Serve(ln)
+	err = s.Serve(ln)
+	if !stop() {
+		// ctx ended: return only once every connection has finished.
+		<-shutdownDone
+	}
+	return err
 }
 
 // Serve accepts connections on ln until the server is shut down; it always

@@ -520,3 +520,35 @@ func TestMultiQueueBounded(t *testing.T) {
 		t.Fatalf("aborted transaction reached the backend: %v", calls)
 	}
 }
+
+func TestListenAndServeStopsWithContext(t *testing.T) {
+	c := conf.Default()
+	c.Port = 0 // any free port; Addr tells which
+	srv := NewServer(ServerConfig{Config: c}, newMemBackend(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe(ctx) }()
+	var addr net.Addr
+	for addr == nil {
+		select {
+		case err := <-done:
+			t.Fatalf("ListenAndServe returned early: %v", err)
+		default:
+		}
+		addr = srv.Addr()
+		runtime.Gosched()
+	}
+	nc := dial(t, addr.String())
+	if got := roundTrip(t, nc, "get a\r\nget b\r\nping\r\n", 17); got != "$-1\r\n$-1\r\n+PONG\r\n" {
+		t.Fatalf("reply %q", got)
+	}
+	st := srv.Stats()
+	if st.CommandCalls["get"] != 2 || st.CommandCalls["ping"] != 1 || st.TotalCommands != 3 || st.ConnectedClients != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("ListenAndServe = %v, want ErrServerClosed", err)
+	}
+	expectClosed(t, nc)
+}
