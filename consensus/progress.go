@@ -108,6 +108,15 @@ func (p *progress) becomeProbe() {
 	p.inflights.reset()
 }
 
+// abortSnapshot gives up sending a snapshot the follower never got and
+// probes from its match again.
+func (p *progress) abortSnapshot() {
+	p.state = StateProbe
+	p.next = p.match + 1
+	p.probeSent = false
+	p.inflights.reset()
+}
+
 // becomeReplicate starts streaming from just after match.
 func (p *progress) becomeReplicate() {
 	p.state = StateReplicate

@@ -39,24 +39,28 @@ func (r *Raft) sendSnapshot(to NodeID, pr *progress) bool {
 		return false
 	}
 	pr.becomeSnapshot(meta)
-	r.sendSnapshotChunk(to, pr)
-	return true
+	return r.sendSnapshotChunk(to, pr)
 }
 
-func (r *Raft) sendSnapshotChunk(to NodeID, pr *progress) {
+// sendSnapshotChunk sends the chunk at pr.snapOffset; it reports false when
+// the chunk could not be read (and pr went back to probing), so that
+// callers looping "while a message went" stop.
+func (r *Raft) sendSnapshotChunk(to NodeID, pr *progress) bool {
 	data, done, err := r.cfg.Snapshots.ReadChunk(pr.snapMeta.Index, pr.snapOffset, int(r.cfg.MaxMsgBytes))
 	if err != nil {
-		// The snapshot went (a newer one replaced it): probe again, which
-		// starts over with the newest.
+		// The snapshot went (a newer one replaced it) or cannot be read:
+		// probe again from what the follower is known to hold, which
+		// starts over with the newest snapshot.
 		r.logger.Warn("cannot read snapshot chunk", "to", uint64(to), "index", pr.snapMeta.Index,
 			"offset", pr.snapOffset, "err", err)
-		pr.becomeProbe()
-		return
+		pr.abortSnapshot()
+		return false
 	}
 	pr.snapSentTo = pr.snapOffset + uint64(len(data))
 	pr.snapLastSent = done
 	pr.snapIdleBeats = 0
 	r.send(Message{To: to, Type: MsgSnap, Snapshot: pr.snapMeta, SnapOffset: pr.snapOffset, Data: data, SnapDone: done})
+	return true
 }
 
 func (r *Raft) handleSnapshotResponse(m Message, pr *progress) {

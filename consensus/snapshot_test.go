@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // The follower side of InstallSnapshot, chunk by chunk: in-order chunks
@@ -113,5 +114,48 @@ func TestLeaderBounds(t *testing.T) {
 	rd = r.Ready()
 	if len(rd.ReadAcks) != 1 || rd.ReadAcks[0].RequestID != 12 || !errors.Is(rd.ReadAcks[0].Err, ErrProposalDropped) {
 		t.Fatalf("read acks %+v, want 12 dropped", rd.ReadAcks)
+	}
+}
+
+// brokenSnapshots holds a snapshot it cannot read.
+type brokenSnapshots struct{ meta SnapshotMeta }
+
+func (b brokenSnapshots) Latest() (SnapshotMeta, bool) { return b.meta, true }
+func (b brokenSnapshots) ReadChunk(uint64, uint64, int) ([]byte, bool, error) {
+	return nil, false, errors.New("disk on fire")
+}
+
+// A snapshot that cannot be read sends the follower back to probing, once
+// per event: the leader neither loops nor sends anything.
+func TestUnreadableSnapshotDoesNotLoop(t *testing.T) {
+	st := storageWith(t, 1, 1, 1, 1, 1)
+	if err := st.TruncatePrefix(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRaft(t, 1, ids3, st, func(c *Config) {
+		c.Snapshots = brokenSnapshots{SnapshotMeta{Index: 3, Term: 1}}
+		c.Applied = 3
+	})
+	makeLeader(t, r)
+	drain(t, r)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Follower 2 is far behind: its next entry is compacted.
+		step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 4, Reject: true, RejectHint: 0})
+		step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term})
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("leader loops on an unreadable snapshot")
+	}
+	for _, m := range drain(t, r) {
+		if m.To == 2 && (m.Type == MsgSnap || m.Type == MsgApp) {
+			t.Fatalf("sent %v to 2 without a readable snapshot", m.Type)
+		}
+	}
+	if st := r.Status().Progress[2].State; st != StateProbe {
+		t.Fatalf("follower 2 in state %v, want probe", st)
 	}
 }
