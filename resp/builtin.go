@@ -271,7 +271,7 @@ func (c *client) cmdConfig(args [][]byte) {
 			// redis-benchmark reads these at start-up; we have no RDB
 			// snapshots and our log is always on.
 			for _, kv := range [][2]string{{"save", ""}, {"appendonly", "yes"}} {
-				if ok, _ := matchGlob(strings.ToLower(string(pattern)), kv[0]); ok && !seen[kv[0]] {
+				if ok, _ := path.Match(strings.ToLower(string(pattern)), kv[0]); ok && !seen[kv[0]] {
 					seen[kv[0]] = true
 					pairs = append(pairs, kv)
 				}
@@ -331,9 +331,4 @@ func truncate(b []byte, n int) string {
 		b = b[:n]
 	}
 	return string(b)
-}
-
-// matchGlob is CONFIG GET's pattern match for names we add ourselves.
-func matchGlob(pattern, name string) (bool, error) {
-	return path.Match(pattern, name)
 }

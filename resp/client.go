@@ -55,6 +55,7 @@ type client struct {
 	run         []kvsm.Command
 	runSuppress []bool
 	runWrite    bool
+	runBytes    int
 
 	// MULTI state: queued commands own copies of their arguments.
 	multi      bool
@@ -68,10 +69,10 @@ type client struct {
 }
 
 // Bounds of a transaction's queue: EXEC becomes one log entry, which must
-// stay far below the transport's frame limit.
+// stay well below the peer transport's frame limit (64 MiB by default).
 const (
 	multiCommandsMax = 10_000
-	multiBytesMax    = 64 << 20
+	multiBytesMax    = 32 << 20
 )
 
 func newClient(s *Server, nc net.Conn) *client {
@@ -195,6 +196,13 @@ func (c *client) execBatch(reqs []request) {
 		}
 		// Fast path: a keyspace command outside MULTI joins the run.
 		if cmd != nil && cmd.keyspace && !c.multi && c.authed && arityOK(cmd.spec.arity, len(args)) {
+			size := argsBytes(args)
+			if len(c.run) > 0 && c.runBytes+size > s.cfg.RunBytesMax {
+				// Keep each log entry small: a pipeline is not atomic, so
+				// splitting it changes nothing but the number of entries.
+				c.flushRun()
+			}
+			c.runBytes += size
 			c.run = append(c.run, kvsm.Command{DB: c.db, Args: args})
 			c.runSuppress = append(c.runSuppress, suppress)
 			c.runWrite = c.runWrite || cmd.write
@@ -291,6 +299,15 @@ func (c *client) flushRun() {
 	c.run = c.run[:0]
 	c.runSuppress = c.runSuppress[:0]
 	c.runWrite = false
+	c.runBytes = 0
+}
+
+func argsBytes(args [][]byte) int {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	return n
 }
 
 func (c *client) callBackend(cmds []kvsm.Command, write bool) ([]kvsm.Reply, error) {
@@ -313,10 +330,7 @@ func (c *client) callBackend(cmds []kvsm.Command, write bool) ([]kvsm.Reply, err
 // queueMulti copies a command's arguments (they alias the read buffer,
 // which the next batch overwrites) into the transaction.
 func (c *client) queueMulti(cmd *command, args [][]byte) bool {
-	size := 0
-	for _, a := range args {
-		size += len(a)
-	}
+	size := argsBytes(args)
 	if len(c.multiCmds) >= multiCommandsMax || c.multiBytes+size > multiBytesMax {
 		return false
 	}

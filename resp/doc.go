@@ -26,7 +26,17 @@
 // A pipeline of N commands therefore costs one Raft round trip, not N, and
 // MULTI/EXEC is simply a run that the Backend applies as one entry (hence
 // atomically on every replica). Inside MULTI only keyspace commands may be
-// queued; WATCH is not supported.
+// queued (at most 10000 commands and 32 MiB, so that the entry stays well
+// inside the peer transport's 64 MiB frame limit); WATCH is not supported.
+// For the same reason a pipeline's run is split into several Backend calls
+// once its arguments pass ServerConfig.RunBytesMax (8 MiB): a pipeline is
+// not atomic, so this changes only the number of log entries.
+//
+// The command table (commands.go) holds Redis 7.0's COMMAND INFO metadata.
+// Its keyspace commands are exactly those kvsm executes, with the same
+// arity and write flag (TestCommandTableMatchesKVSM fails when the two
+// drift); kvsm's internal commands (PURGEEXPIRED) are not in it, so a
+// client cannot send them.
 //
 // # Why our own reader and accept loop, and not redcon's
 //
@@ -86,4 +96,20 @@
 // loglevel change live; other directives answer "can't set immutable
 // config". CONFIG GET also answers save ("") and appendonly ("yes") because
 // redis-benchmark reads them at start-up.
+//
+// # Known differences from redis-server 7.0
+//
+// Checked by TestDifferentialAgainstRedis and TestDifferentialKeyspace
+// (flag -resp.redis), which compare reply bytes with a real server. Where we
+// differ, on purpose:
+//
+//   - CONFIG SET's reason after "ERR CONFIG SET failed (possibly related to
+//     argument 'x') - " is conf's own text (e.g. "\"x\" is not an integer").
+//   - COMMAND INFO has empty tips, key specs and subcommands; COMMAND DOCS
+//     is an empty map (redis-cli then shows no hints).
+//   - CLIENT LIST/INFO: fd=-1 and zero buffer sizes; cmd= names the command
+//     without its subcommand; lib-name/lib-ver and CLIENT NO-TOUCH and
+//     SETINFO are accepted as in Redis 7.2.
+//   - CONFIG GET appendonly is "yes" (our log is always on).
+//   - WATCH/UNWATCH, pub/sub, scripting and blocking commands are unknown.
 package resp

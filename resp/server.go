@@ -22,6 +22,7 @@ const RedisVersion = "7.0.15"
 const (
 	batchCommandsMaxDefault = 1024
 	queryBytesMaxDefault    = 1 << 30 // Redis's client-query-buffer-limit
+	runBytesMaxDefault      = 8 << 20
 	// outBufBytesRetainMax: a connection keeps its reply buffer between
 	// batches up to this size; a larger one (a big MGET) is dropped.
 	outBufBytesRetainMax = 1 << 20
@@ -50,6 +51,11 @@ type ServerConfig struct {
 	// QueryBytesMax bounds one request's bytes (Redis's
 	// client-query-buffer-limit). Default 1 GiB.
 	QueryBytesMax int
+	// RunBytesMax bounds the argument bytes of one Backend call made for a
+	// pipeline: a longer run is split into several calls (several log
+	// entries), in order. A single larger command still goes alone.
+	// Default 8 MiB, well below the peer transport's 64 MiB frame limit.
+	RunBytesMax int
 }
 
 // Stats are the server's counters, for metrics.
@@ -121,6 +127,9 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 	}
 	if cfg.QueryBytesMax <= 0 {
 		cfg.QueryBytesMax = queryBytesMaxDefault
+	}
+	if cfg.RunBytesMax <= 0 {
+		cfg.RunBytesMax = runBytesMaxDefault
 	}
 	if logger == nil {
 		logger = slog.Default()

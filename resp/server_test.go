@@ -510,7 +510,7 @@ func TestMultiQueueBounded(t *testing.T) {
 	ts := startServer(t, nil)
 	nc := dial(t, ts.addr)
 	req := "multi\r\n" + strings.Repeat("set a 1\r\n", multiCommandsMax+1) + "exec\r\n"
-	full := "-ERR MULTI queue is full (at most 10000 commands, 67108864 bytes)\r\n"
+	full := "-ERR MULTI queue is full (at most 10000 commands, 33554432 bytes)\r\n"
 	abort := "-EXECABORT Transaction discarded because of previous errors.\r\n"
 	want := "+OK\r\n" + strings.Repeat("+QUEUED\r\n", multiCommandsMax) + full + abort
 	if got := roundTrip(t, nc, req, len(want)); got != want {
@@ -551,4 +551,31 @@ func TestListenAndServeStopsWithContext(t *testing.T) {
 		t.Fatalf("ListenAndServe = %v, want ErrServerClosed", err)
 	}
 	expectClosed(t, nc)
+}
+
+func TestLargePipelineSplitByBytes(t *testing.T) {
+	c := conf.Default()
+	be := newMemBackend()
+	srv := NewServer(ServerConfig{Config: c, RunBytesMax: 100}, be, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	nc := dial(t, ln.Addr().String())
+	value := strings.Repeat("v", 40)
+	// Each SET carries 3+1+40 = 44 bytes: two fit in 100, the third starts
+	// a new call.
+	req := strings.Repeat("set k "+value+"\r\n", 5)
+	if got := roundTrip(t, nc, req, 25); got != strings.Repeat("+OK\r\n", 5) {
+		t.Fatalf("reply %q", got)
+	}
+	var sizes []int
+	for _, call := range be.Calls() {
+		sizes = append(sizes, len(call.names))
+	}
+	if fmt.Sprint(sizes) != "[2 2 1]" {
+		t.Fatalf("backend call sizes %v, want [2 2 1]", sizes)
+	}
 }
