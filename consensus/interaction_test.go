@@ -106,6 +106,7 @@ func runScript(t *testing.T, file string) string {
 			}
 			nw = newNetwork(t, int(num(1)), opts...)
 			nw.trace = &out
+			nw.quietOutcomes = true // the outcomes command prints them
 		case "campaign":
 			r := nw.nodes[NodeID(num(1))].r
 			for r.role == RoleFollower {

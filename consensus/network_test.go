@@ -37,8 +37,10 @@ type network struct {
 	// them.
 	discardApplied bool
 	appliedCount   int
-	// trace, when set, receives one line per delivered message.
-	trace io.Writer
+	// trace, when set, receives one line per delivered message and, unless
+	// quietOutcomes, one per client outcome.
+	trace         io.Writer
+	quietOutcomes bool
 }
 
 type netOption func(*Config)
@@ -93,6 +95,17 @@ func (nw *network) process(id NodeID) bool {
 		nw.appliedCount += len(rd.CommittedEntries)
 	} else {
 		n.applied = append(n.applied, rd.CommittedEntries...)
+	}
+	if nw.trace != nil && !nw.quietOutcomes {
+		for _, a := range rd.ProposalAcks {
+			fmt.Fprintf(nw.trace, "%d: ack %d at %d/%d %v\n", id, a.RequestID, a.Index, a.Term, a.Err)
+		}
+		for _, rs := range rd.ReadStates {
+			fmt.Fprintf(nw.trace, "%d: read %d at %d\n", id, rs.RequestID, rs.Index)
+		}
+		for _, ra := range rd.ReadAcks {
+			fmt.Fprintf(nw.trace, "%d: read %d failed: %v\n", id, ra.RequestID, ra.Err)
+		}
 	}
 	n.acks = append(n.acks, rd.ProposalAcks...)
 	n.reads = append(n.reads, rd.ReadStates...)

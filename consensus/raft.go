@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 )
@@ -362,10 +363,14 @@ func (r *Raft) reset(term uint64) {
 	// Reads forwarded to the leader we are leaving will not be answered
 	// (an answer from an older term is ignored): fail them now so the
 	// node can retry with the next leader instead of timing out.
-	for id := range r.forwardedReads {
-		r.readAcks = append(r.readAcks, ReadAck{RequestID: id, Err: ErrNoLeader})
+	// (In request-id order, not map order: the core is deterministic.)
+	if len(r.forwardedReads) > 0 {
+		ids := slices.Sorted(maps.Keys(r.forwardedReads))
+		for _, id := range ids {
+			r.readAcks = append(r.readAcks, ReadAck{RequestID: id, Err: ErrNoLeader})
+		}
+		clear(r.forwardedReads)
 	}
-	clear(r.forwardedReads)
 	r.lead = None
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
