@@ -60,6 +60,11 @@ type NodeFaultOptions struct {
 	// the raw material of the Figure 8 scenario (Raft §5.4.2).
 	CrashNewLeaderPercent  int
 	CrashNewLeaderMaxSteps int64
+	// CrashAfterCommitPercent is the chance that a leader whose commit
+	// index has just advanced crashes within CrashNewLeaderMaxSteps: the
+	// moment a wrongly committed entry is most exposed, since the entries
+	// that made the commit safe may not have reached anyone yet.
+	CrashAfterCommitPercent int
 	// TransferPerTenThousand is the chance per step that the leader is asked
 	// to hand leadership to a random other node (TimeoutNow).
 	TransferPerTenThousand int
@@ -197,19 +202,20 @@ func RandomOptions(seed uint64) Options {
 			CapacityPackets:            4096,
 		},
 		Faults: NodeFaultOptions{
-			CrashPerTenThousand:    percent(30),
-			MaxDownNodes:           nodes / 2,
-			RestartMinSteps:        between(0, 20),
-			RestartMaxSteps:        between(20, 600),
-			CrashAfterVotePercent:  percent(30),
-			CrashLeaderPercent:     percent(60),
-			CrashNewLeaderPercent:  percent(10),
-			CrashNewLeaderMaxSteps: between(1, 10*tickPeriod),
-			TransferPerTenThousand: percent(20),
-			SyncMinSteps:           0,
-			SyncMaxSteps:           between(0, 2*tickPeriod),
-			TickPeriodSteps:        tickPeriod,
-			TickSkewPercent:        percent(50),
+			CrashPerTenThousand:     percent(30),
+			MaxDownNodes:            nodes / 2,
+			RestartMinSteps:         between(0, 20),
+			RestartMaxSteps:         between(20, 600),
+			CrashAfterVotePercent:   percent(30),
+			CrashLeaderPercent:      percent(60),
+			CrashNewLeaderPercent:   percent(10),
+			CrashNewLeaderMaxSteps:  between(1, 10*tickPeriod),
+			CrashAfterCommitPercent: percent(10),
+			TransferPerTenThousand:  percent(20),
+			SyncMinSteps:            0,
+			SyncMaxSteps:            between(0, 2*tickPeriod),
+			TickPeriodSteps:         tickPeriod,
+			TickSkewPercent:         percent(50),
 		},
 		Workload: WorkloadOptions{
 			Clients:          int(between(2, 6)),

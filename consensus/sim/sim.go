@@ -303,6 +303,7 @@ func (s *Simulator) takeReady(n *simNode) error {
 			return err
 		}
 	}
+	f := &s.opts.Faults
 	if rd.HardStateChanged {
 		if err := n.written.SaveHardState(rd.HardState); err != nil {
 			return fmt.Errorf("n%d: save hard state: %w", n.id, err)
@@ -323,6 +324,10 @@ func (s *Simulator) takeReady(n *simNode) error {
 					n.id, rd.HardState.Term, n.commit, rd.HardState.Commit, t)
 			}
 		}
+		if n.role == consensus.RoleLeader && rd.HardState.Commit > n.commit && s.faulty && n.crashStep == 0 &&
+			f.CrashNewLeaderMaxSteps > 0 && s.rng.IntN(100) < f.CrashAfterCommitPercent {
+			n.crashStep = s.step + 1 + s.rng.Int64N(f.CrashNewLeaderMaxSteps)
+		}
 		n.commit = max(n.commit, rd.HardState.Commit)
 		n.term = rd.HardState.Term
 	}
@@ -336,7 +341,6 @@ func (s *Simulator) takeReady(n *simNode) error {
 				return err
 			}
 			s.res.Elections++
-			f := &s.opts.Faults
 			if s.faulty && f.CrashNewLeaderMaxSteps > 0 && s.rng.IntN(100) < f.CrashNewLeaderPercent {
 				n.crashStep = s.step + 1 + s.rng.Int64N(f.CrashNewLeaderMaxSteps)
 			}
@@ -375,6 +379,11 @@ func (s *Simulator) completeSync(n *simNode) error {
 			return err
 		}
 	}
+	// As with messages, outcomes for different requests carry no order,
+	// and a core may produce them from a map: fix one.
+	slices.SortStableFunc(rd.ProposalAcks, func(a, b consensus.ProposalAck) int { return cmp.Compare(a.RequestID, b.RequestID) })
+	slices.SortStableFunc(rd.ReadStates, func(a, b consensus.ReadState) int { return cmp.Compare(a.RequestID, b.RequestID) })
+	slices.SortStableFunc(rd.ReadAcks, func(a, b consensus.ReadAck) int { return cmp.Compare(a.RequestID, b.RequestID) })
 	for _, ack := range rd.ProposalAcks {
 		s.proposalAck(n, ack)
 		if s.ackErr != nil {
