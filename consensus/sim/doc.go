@@ -57,10 +57,12 @@
 //     leader isolated, the leader in a minority, and a bridge node that
 //     alone talks to both halves;
 //   - crashes (biased towards the leader) and restarts, at most MaxDownNodes
-//     at once, plus two targeted crashes: right after a node synced a
-//     granted vote (exposes a vote that was never made durable) and soon
-//     after a node became leader (short reigns leave entries of different
-//     terms at one index, the raw material of Raft's Figure 8);
+//     at once, plus three targeted crashes: right after a node synced a
+//     granted vote (exposes a vote that was never made durable), soon after
+//     a node became leader (short reigns leave entries of different terms
+//     at one index, the raw material of Raft's Figure 8), and soon after a
+//     leader's commit index moved (before the entries that made the commit
+//     safe have spread);
 //   - leader transfer requests to random nodes (TimeoutNow);
 //   - fsync latency, and tick skew between nodes.
 //
@@ -85,10 +87,11 @@
 //     overwrites or truncates an index known committed;
 //   - the leader commit rule (§5.4.2, Figure 2): a node that led the term
 //     at its previous Ready advances its commit index only to an entry of
-//     that term. This is the check that catches the Figure 8 bug quickly;
-//     the end-to-end properties need a rare schedule to see its damage
-//     (none in 600 seeds of the sharpened schedule), and
-//     Options.SkipCommitRuleCheck turns it off to hunt for one;
+//     that term. It catches the Figure 8 bug at the first seed; the
+//     end-to-end properties need the sharpened schedule (sharpenFigure8 in
+//     the tests) and some 60 seeds to see the damage, which
+//     TestSimCatchesPlantedBugs/CommitOldTermByCount_EndToEnd shows with
+//     Options.SkipCommitRuleCheck;
 //   - local sanity: terms never go down, a commit index never passes the
 //     last log index, entries are never written with a gap, and one client
 //     request never gets two ProposalAcks naming different entries.
