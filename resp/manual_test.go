@@ -13,8 +13,9 @@ import (
 )
 
 var (
-	serveAddr = flag.String("resp.serve", "", "serve a memBackend-backed server on this address until SIGINT (manual checks with redis-cli, redis-benchmark)")
-	redisAddr = flag.String("resp.redis", "", "host:port of a real redis-server 7.0 for TestDifferentialAgainstRedis")
+	serveAddr  = flag.String("resp.serve", "", "serve a memBackend-backed server on this address until SIGINT (manual checks with redis-cli, redis-benchmark)")
+	redisAddr  = flag.String("resp.redis", "", "host:port of a real redis-server 7.0 for TestDifferentialAgainstRedis")
+	serveStore = flag.Bool("resp.store", false, "with -resp.serve: answer from a real kvsm.Store instead of the map fake")
 )
 
 // TestManualServe runs a server for manual checks:
@@ -26,7 +27,11 @@ func TestManualServe(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv := NewServer(ServerConfig{Config: conf.Default(), Version: "manual"}, newMemBackend(), nil)
+	var backend Backend = newMemBackend()
+	if *serveStore {
+		backend = newStoreBackend(t)
+	}
+	srv := NewServer(ServerConfig{Config: conf.Default(), Version: "manual"}, backend, nil)
 	ln, err := net.Listen("tcp", *serveAddr)
 	if err != nil {
 		t.Fatal(err)
