@@ -13,7 +13,10 @@
 // redis.conf: one directive per line, # comments, "double quotes" with
 // backslash escapes (\n \r \t \b \a \xHH) and 'single quotes'. Flags override
 // the file; a directive given twice keeps the last value. `raftkv` with no
-// arguments is a single-node server on 127.0.0.1:6379.
+// arguments is a single-node server on 127.0.0.1:6379. Unlike Redis, bind
+// takes one address, and every directive exactly one value; unknown
+// directives (including Redis ones we do not implement, such as save) are
+// errors rather than silently ignored, so a typo cannot go unnoticed.
 //
 // Our own directives configure Raft:
 //

@@ -579,3 +579,53 @@ func TestLargePipelineSplitByBytes(t *testing.T) {
 		t.Fatalf("backend call sizes %v, want [2 2 1]", sizes)
 	}
 }
+
+func TestBlockedBackendCallDoesNotBlockOthers(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.backend.gate = make(chan struct{})
+	ts.backend.entered = make(chan struct{}, 1)
+	writer := dial(t, ts.addr)
+	if _, err := writer.Write([]byte("set a 1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.backend.entered // writer's connection is now blocked in the Backend
+	other := dial(t, ts.addr)
+	if got := roundTrip(t, other, "ping\r\nget b\r\n", 12); got != "+PONG\r\n$-1\r\n" {
+		t.Fatalf("other client: %q", got)
+	}
+	close(ts.backend.gate)
+	if got := readN(t, writer, 5); got != "+OK\r\n" {
+		t.Fatalf("writer: %q", got)
+	}
+}
+
+func TestConfigSetTakesEffect(t *testing.T) {
+	ts := startServer(t, nil)
+	admin := dial(t, ts.addr)
+	steps := []struct{ req, want string }{
+		{"config set proto-max-bulk-len 2m requirepass pw\r\n", "+OK\r\n"},
+		{"config get proto-max-bulk-len\r\n", "*2\r\n$18\r\nproto-max-bulk-len\r\n$7\r\n2000000\r\n"},
+		// The admin connection was authenticated when it connected.
+		{"ping\r\n", "+PONG\r\n"},
+		// All or nothing: the bad second pair leaves maxclients unchanged.
+		{"config set maxclients 5 timeout x\r\n", "-ERR CONFIG SET failed (possibly related to argument 'timeout') - \"x\" is not an integer\r\n"},
+		{"config get maxclients\r\n", "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n"},
+	}
+	for _, st := range steps {
+		if got := roundTrip(t, admin, st.req, len(st.want)); got != st.want {
+			t.Fatalf("%q: got %q want %q", st.req, got, st.want)
+		}
+	}
+	newcomer := dial(t, ts.addr)
+	if got := roundTrip(t, newcomer, "ping\r\n", 32); got != "-NOAUTH Authentication required.\r\n" {
+		t.Fatalf("new client without auth: %q", got)
+	}
+	if got := roundTrip(t, newcomer, "auth pw\r\n", 5); got != "+OK\r\n" {
+		t.Fatalf("auth: %q", got)
+	}
+	want := "-ERR Protocol error: invalid bulk length\r\n"
+	if got := roundTrip(t, newcomer, "*2\r\n$3\r\nget\r\n$2000001\r\n", len(want)); got != want {
+		t.Fatalf("bulk over the new limit: %q", got)
+	}
+	expectClosed(t, newcomer)
+}
