@@ -20,8 +20,9 @@ func violation(format string, args ...any) error {
 // hashes at an index mean equal logs up to that index, which turns the Log
 // Matching property into one comparison per entry instead of a walk.
 type logEntryInfo struct {
-	term  uint64
-	chain uint64
+	term   uint64
+	chain  uint64
+	timeMs int64
 }
 
 type entryID struct {
@@ -149,7 +150,12 @@ func (c *checker) appendEntries(id consensus.NodeID, entries []consensus.Entry) 
 					id, e.Index, ci.term, e.Term)
 			}
 		}
-		log = append(log, logEntryInfo{term: e.Term, chain: chain})
+		if prev := log[len(log)-1]; e.Index > 1 && e.TimeMs < prev.timeMs {
+			c.logs[id] = log
+			return violation("entry stamps: n%d's entry %d (term %d) is stamped %d ms, before entry %d's %d ms; expiry would run backwards",
+				id, e.Index, e.Term, e.TimeMs, e.Index-1, prev.timeMs)
+		}
+		log = append(log, logEntryInfo{term: e.Term, chain: chain, timeMs: e.TimeMs})
 	}
 	c.logs[id] = log
 	return nil

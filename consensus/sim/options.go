@@ -78,6 +78,11 @@ type NodeFaultOptions struct {
 	// some nodes' clocks run fast.
 	TickPeriodSteps int64
 	TickSkewPercent int
+	// ClockJumpPerTenThousand is the chance per step that one node's wall
+	// clock jumps by up to ClockJumpMaxMs either way (an NTP step, a VM
+	// resumed): entry stamps must still never go backwards.
+	ClockJumpPerTenThousand int
+	ClockJumpMaxMs          int64
 }
 
 // WorkloadOptions shape the simulated clients.
@@ -216,6 +221,8 @@ func RandomOptions(seed uint64) Options {
 			SyncMaxSteps:            between(0, 2*tickPeriod),
 			TickPeriodSteps:         tickPeriod,
 			TickSkewPercent:         percent(50),
+			ClockJumpPerTenThousand: percent(10),
+			ClockJumpMaxMs:          between(1, 60_000),
 		},
 		Workload: WorkloadOptions{
 			Clients:          int(between(2, 6)),

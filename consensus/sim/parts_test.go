@@ -204,6 +204,12 @@ func TestCheckerCatchesViolations(t *testing.T) {
 		{"leader of an older term need not hold later commits", []action{
 			appendTo(1, entries(1, 5)), apply(1, 5, entries(1, 5)[0]), lead(2, 4),
 		}, false},
+		{"entry stamps go backwards", []action{
+			appendTo(1, []consensus.Entry{{Index: 1, Term: 1, TimeMs: 500}, {Index: 2, Term: 1, TimeMs: 499}}),
+		}, true},
+		{"entry stamps stay equal (legal)", []action{
+			appendTo(1, []consensus.Entry{{Index: 1, Term: 1, TimeMs: 500}, {Index: 2, Term: 2, TimeMs: 500}}),
+		}, false},
 		{"apply of an entry not in the log", []action{apply(1, 1, consensus.Entry{Index: 1, Term: 1})}, true},
 	}
 	for _, tt := range tests {

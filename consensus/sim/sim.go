@@ -697,6 +697,12 @@ func (s *Simulator) faults() error {
 			s.trace.note(s.step, 0, "network healed")
 		}
 	}
+	if f.ClockJumpPerTenThousand > 0 && f.ClockJumpMaxMs > 0 && s.rng.IntN(10_000) < f.ClockJumpPerTenThousand {
+		n := s.nodes[1+s.rng.IntN(s.opts.Nodes)]
+		jump := s.rng.Int64N(2*f.ClockJumpMaxMs+1) - f.ClockJumpMaxMs
+		n.clockMs += jump
+		s.trace.note(s.step, n.id, "CLOCK jumps %+d ms", jump)
+	}
 	if f.TransferPerTenThousand > 0 && s.rng.IntN(10_000) < f.TransferPerTenThousand {
 		if l := s.currentLeader(); l != consensus.None {
 			to := consensus.NodeID(1 + s.rng.IntN(s.opts.Nodes))

@@ -335,3 +335,38 @@ func BenchmarkSimSeed(b *testing.B) {
 		seed++
 	}
 }
+
+// TestFailureReport: a failing seed yields the seed, the property, and a
+// bounded trace of what led there, and replays to the same failure.
+func TestFailureReport(t *testing.T) {
+	var bug = plantedBugs[0]
+	for _, b := range plantedBugs {
+		if b.name == "ForgetVotePersist" { // caught within a few seeds
+			bug = b
+		}
+	}
+	hooks := bug.hooks
+	configure := func(o *Options) {
+		bug.configure(o)
+		o.Bugs = &hooks
+		o.TraceEvents = 50
+	}
+	out := sweep(context.Background(), 1, 100, 1, configure)
+	if len(out.failures) == 0 {
+		t.Fatalf("no failure within 100 seeds with %s", bug.name)
+	}
+	f := out.failures[0]
+	if !errors.Is(f, ErrViolation) || !strings.Contains(f.Error(), fmt.Sprint("seed ", f.Seed)) {
+		t.Fatalf("failure %q does not wrap ErrViolation or name seed %d", f.Error(), f.Seed)
+	}
+	if lines := strings.Count(f.Trace, "\n"); lines != 50 {
+		t.Fatalf("trace has %d lines, want the last 50 events", lines)
+	}
+	opts := RandomOptions(f.Seed)
+	configure(&opts)
+	_, err := Run(context.Background(), opts, nil)
+	var again *Failure
+	if !errors.As(err, &again) || again.Error() != f.Error() || again.Trace != f.Trace {
+		t.Fatalf("seed %d does not replay: first %v, then %v", f.Seed, f, err)
+	}
+}
