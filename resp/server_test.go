@@ -617,8 +617,8 @@ func TestConfigSetTakesEffect(t *testing.T) {
 		}
 	}
 	newcomer := dial(t, ts.addr)
-	if got := roundTrip(t, newcomer, "ping\r\n", 32); got != "-NOAUTH Authentication required.\r\n" {
-		t.Fatalf("new client without auth: %q", got)
+	if noauth := "-NOAUTH Authentication required.\r\n"; roundTrip(t, newcomer, "ping\r\n", len(noauth)) != noauth {
+		t.Fatalf("new client was not asked to authenticate")
 	}
 	if got := roundTrip(t, newcomer, "auth pw\r\n", 5); got != "+OK\r\n" {
 		t.Fatalf("auth: %q", got)
