@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 )
 
@@ -88,4 +89,82 @@ func runFuzzOne(t *testing.T, data []byte) {
 			}
 		}
 	}
+}
+
+// byteSource turns fuzz input into choices; zeros once it is used up.
+type byteSource struct{ data []byte }
+
+func (b *byteSource) next() byte {
+	if len(b.data) == 0 {
+		return 0
+	}
+	c := b.data[0]
+	b.data = b.data[1:]
+	return c
+}
+
+// FuzzCluster lets the fuzzer choose the schedule of a 3-node cluster:
+// which message to deliver, drop or duplicate, who ticks, proposes, reads,
+// transfers, restarts from durable state, or compacts. Safety (one leader
+// per term, one entry per committed index, acks that match what
+// committed) is checked after every step.
+func FuzzCluster(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 5, 2, 6, 1, 1, 1, 1})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const stepsMax = 400
+		src := &byteSource{data: data}
+		c := newChaosCluster(t, 1, 3, nil)
+		nw := c.nw
+		for range stepsMax {
+			if len(src.data) == 0 {
+				break
+			}
+			pick := func() NodeID { return nw.ids[int(src.next())%len(nw.ids)] }
+			switch op := src.next() % 10; op {
+			case 0:
+				nw.tick()
+			case 1, 2, 3:
+				// Deliver (or drop, or duplicate) one queued message.
+				for _, id := range nw.ids {
+					nw.process(id)
+				}
+				if len(nw.queue) == 0 {
+					continue
+				}
+				i := int(src.next()) % len(nw.queue)
+				m := nw.queue[i]
+				nw.queue = append(nw.queue[:i], nw.queue[i+1:]...)
+				switch op {
+				case 2:
+					// dropped
+				case 3:
+					nw.deliver(m)
+					nw.deliver(m)
+				default:
+					nw.deliver(m)
+				}
+			case 4:
+				c.nextReq++
+				nw.nodes[pick()].r.Propose(c.nextReq, fmt.Append(nil, c.nextReq))
+			case 5:
+				nw.nodes[pick()].r.ReadIndex(uint64(src.next()))
+			case 6:
+				c.restart(pick())
+			case 7:
+				nw.nodes[pick()].r.TransferLeader(pick())
+			case 8:
+				c.compact(pick())
+			case 9:
+				nw.stabilize()
+			}
+			for _, id := range nw.ids {
+				nw.process(id)
+			}
+			if err := c.safetyErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
