@@ -37,6 +37,7 @@ type committedInfo struct {
 	term       uint64
 	chain      uint64
 	commitTerm uint64
+	timeMs     int64
 }
 
 // checker holds Raft's safety properties (Raft paper, Figure 3) over a whole
@@ -52,18 +53,21 @@ type checker struct {
 	logs [][]logEntryInfo
 	// committed[i] is the entry committed at index i (zero: none known).
 	committed []committedInfo
+	// skipStamps turns off the monotonic TimeMs check.
+	skipStamps bool
 }
 
-func newChecker(nodes int) *checker {
+func newChecker(nodes int, skipStamps bool) *checker {
 	logs := make([][]logEntryInfo, nodes+1)
 	for i := range logs {
 		logs[i] = make([]logEntryInfo, 1, 64)
 	}
 	return &checker{
-		leaders:   map[uint64]consensus.NodeID{},
-		chains:    map[entryID]uint64{},
-		logs:      logs,
-		committed: make([]committedInfo, 1, 64),
+		leaders:    map[uint64]consensus.NodeID{},
+		chains:     map[entryID]uint64{},
+		logs:       logs,
+		committed:  make([]committedInfo, 1, 64),
+		skipStamps: skipStamps,
 	}
 }
 
@@ -150,12 +154,34 @@ func (c *checker) appendEntries(id consensus.NodeID, entries []consensus.Entry) 
 					id, e.Index, ci.term, e.Term)
 			}
 		}
-		if prev := log[len(log)-1]; e.Index > 1 && e.TimeMs < prev.timeMs {
+		if prev := log[len(log)-1]; !c.skipStamps && e.Index > 1 && e.TimeMs < prev.timeMs {
 			c.logs[id] = log
 			return violation("entry stamps: n%d's entry %d (term %d) is stamped %d ms, before entry %d's %d ms; expiry would run backwards",
 				id, e.Index, e.Term, e.TimeMs, e.Index-1, prev.timeMs)
 		}
 		log = append(log, logEntryInfo{term: e.Term, chain: chain, timeMs: e.TimeMs})
+	}
+	c.logs[id] = log
+	return nil
+}
+
+// installSnapshot replaces node id's log with a snapshot through index:
+// entries it covers are the committed ones, so the mirror takes them from
+// the committed record, and the rest of the log is gone.
+func (c *checker) installSnapshot(id consensus.NodeID, index, term uint64) error {
+	if index >= uint64(len(c.committed)) {
+		return violation("n%d installs a snapshot through index %d, but only %d entries are known committed", id, index, len(c.committed)-1)
+	}
+	log := c.logs[id][:1]
+	for i := uint64(1); i <= index; i++ {
+		ci := c.committed[i]
+		if ci.term == 0 {
+			return violation("n%d installs a snapshot through index %d, which covers index %d that no node applied", id, index, i)
+		}
+		log = append(log, logEntryInfo{term: ci.term, chain: ci.chain, timeMs: ci.timeMs})
+	}
+	if log[index].term != term {
+		return violation("n%d installs a snapshot of index %d term %d, but the entry committed there has term %d", id, index, term, log[index].term)
 	}
 	c.logs[id] = log
 	return nil
@@ -200,7 +226,7 @@ func (c *checker) applied(id consensus.NodeID, nodeTerm uint64, e *consensus.Ent
 	}
 	ci := &c.committed[e.Index]
 	if ci.term == 0 {
-		*ci = committedInfo{term: e.Term, chain: chain, commitTerm: nodeTerm}
+		*ci = committedInfo{term: e.Term, chain: chain, commitTerm: nodeTerm, timeMs: e.TimeMs}
 		return nil
 	}
 	if ci.chain != chain {

@@ -87,3 +87,38 @@ func uvarintCanonical(b []byte) (uint64, int) {
 	}
 	return v, n
 }
+
+// snapshot encodes the registers: a count, then each value, as uvarints.
+func (r *registers) snapshot() []byte {
+	out := binary.AppendUvarint(make([]byte, 0, 1+len(r.values)*4), uint64(len(r.values)))
+	for _, v := range r.values {
+		out = binary.AppendUvarint(out, v)
+	}
+	return out
+}
+
+// restore replaces the registers with a snapshot's, applied through index.
+// Bad bytes give an error naming the offset; r is unchanged then.
+func (r *registers) restore(data []byte, index uint64) error {
+	count, n := uvarintCanonical(data)
+	if n <= 0 {
+		return fmt.Errorf("%w: snapshot count at offset 0 is malformed", errBadCommand)
+	}
+	if count != uint64(len(r.values)) {
+		return fmt.Errorf("%w: snapshot holds %d registers, want %d", errBadCommand, count, len(r.values))
+	}
+	values := make([]uint64, count)
+	off := n
+	for i := range values {
+		v, m := uvarintCanonical(data[off:])
+		if m <= 0 {
+			return fmt.Errorf("%w: snapshot register %d at offset %d is malformed", errBadCommand, i, off)
+		}
+		values[i], off = v, off+m
+	}
+	if off != len(data) {
+		return fmt.Errorf("%w: %d trailing snapshot bytes at offset %d", errBadCommand, len(data)-off, off)
+	}
+	r.values, r.applied = values, index
+	return nil
+}

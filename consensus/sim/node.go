@@ -47,8 +47,14 @@ type simNode struct {
 	raft    *consensus.Raft
 	written *consensus.MemoryStorage
 
-	durableEntries []consensus.Entry // durableEntries[i] has index i+1
-	durableHard    consensus.HardState
+	// The durable disk: the latest snapshot (durableSnap.Index == 0: none),
+	// the log after it (durableEntries[i] has index durableSnap.Index+1+i)
+	// and the hard state. snapshots serves the snapshot to the core.
+	durableSnap     consensus.SnapshotMeta
+	durableSnapData []byte
+	durableEntries  []consensus.Entry
+	durableHard     consensus.HardState
+	snapshots       *consensus.MemorySnapshots
 
 	syncing   bool
 	syncStep  int64
@@ -82,18 +88,47 @@ func (n *simNode) persist(rd *consensus.Ready) error {
 	if len(rd.Entries) == 0 {
 		return nil
 	}
-	first := rd.Entries[0].Index
-	if first == 0 || first > uint64(len(n.durableEntries))+1 {
-		return fmt.Errorf("n%d: Ready entries start at %d but the durable log ends at %d", n.id, first, len(n.durableEntries))
+	first, base := rd.Entries[0].Index, n.durableSnap.Index
+	if first <= base || first > base+uint64(len(n.durableEntries))+1 {
+		return fmt.Errorf("n%d: Ready entries start at %d but the durable log holds %d..%d", n.id, first, base+1, base+uint64(len(n.durableEntries)))
 	}
-	n.durableEntries = append(n.durableEntries[:first-1], rd.Entries...)
+	n.durableEntries = append(n.durableEntries[:first-base-1], rd.Entries...)
 	return nil
+}
+
+// durableLastIndex is the last index of the durable log (or snapshot).
+func (n *simNode) durableLastIndex() uint64 {
+	return n.durableSnap.Index + uint64(len(n.durableEntries))
+}
+
+// installSnapshot makes meta/data the node's durable snapshot, dropping the
+// durable log it covers; keepLog keeps the entries after meta.Index (a
+// snapshot the node took itself) rather than dropping the whole log (one
+// received from the leader, which replaces the log).
+func (n *simNode) installSnapshot(meta consensus.SnapshotMeta, data []byte, keepLog bool) {
+	var rest []consensus.Entry
+	if keepLog && meta.Index >= n.durableSnap.Index {
+		if drop := meta.Index - n.durableSnap.Index; drop < uint64(len(n.durableEntries)) {
+			rest = slices.Clone(n.durableEntries[drop:])
+		}
+	}
+	n.durableSnap, n.durableSnapData, n.durableEntries = meta, data, rest
+	n.snapshots.Save(meta, data)
 }
 
 // restore builds a fresh core over the durable state, as a process restart
 // would.
 func (n *simNode) restore(s *Simulator) error {
 	n.written = consensus.NewMemoryStorage()
+	n.snapshots = &consensus.MemorySnapshots{}
+	n.sm = newRegisters(s.opts.Workload.Keys)
+	if n.durableSnap.Index > 0 {
+		n.written.ApplySnapshot(n.durableSnap)
+		n.snapshots.Save(n.durableSnap, n.durableSnapData)
+		if err := n.sm.restore(n.durableSnapData, n.durableSnap.Index); err != nil {
+			return fmt.Errorf("n%d restart: %w", n.id, err)
+		}
+	}
 	if len(n.durableEntries) > 0 {
 		if err := n.written.Append(slices.Clone(n.durableEntries)); err != nil {
 			return fmt.Errorf("n%d restart: append %d durable entries: %w", n.id, len(n.durableEntries), err)
@@ -119,7 +154,8 @@ func (n *simNode) restore(s *Simulator) error {
 		Seed:            int64(o.Seed*1_000_003) + int64(n.id)*7919 + n.incarnation*104_729,
 		Log:             n.written,
 		HardState:       n.durableHard,
-		Applied:         0,
+		Applied:         n.durableSnap.Index,
+		Snapshots:       n.snapshots,
 		Bugs:            o.Bugs,
 	})
 	if err != nil {
@@ -131,7 +167,6 @@ func (n *simNode) restore(s *Simulator) error {
 	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
-	n.sm = newRegisters(o.Workload.Keys)
 	n.role = consensus.RoleFollower
 	n.term = n.durableHard.Term
 	n.commit = n.durableHard.Commit

@@ -118,6 +118,11 @@ type Options struct {
 	CheckQuorum    bool
 	MaxMsgBytes    uint64
 	MaxInflight    int
+	// SnapshotEveryEntries makes a node snapshot its state machine and
+	// drop its log through the applied index once that many entries were
+	// applied since its last snapshot (0: never), so that lagging and
+	// restarted followers need InstallSnapshot.
+	SnapshotEveryEntries uint64
 
 	Network  NetworkOptions
 	Faults   NodeFaultOptions
@@ -129,6 +134,10 @@ type Options struct {
 	// rule, so that a test can show the end-to-end properties catch its
 	// breach on their own.
 	SkipCommitRuleCheck bool
+	// SkipStampCheck turns off the check that entry stamps (TimeMs) never
+	// go backwards along a log; the tests set it while the core loses the
+	// last stamp across log compaction (see TestSimRegressionSeeds).
+	SkipStampCheck bool
 	// TraceEvents is how many recent events the trace ring keeps for the
 	// failure report.
 	TraceEvents int
@@ -233,6 +242,9 @@ func RandomOptions(seed uint64) Options {
 			TimeoutSteps:     between(30, 80) * tickPeriod,
 		},
 		TraceEvents: 200,
+	}
+	if rng.IntN(2) == 0 {
+		opts.SnapshotEveryEntries = uint64(between(3, 40))
 	}
 	if rng.IntN(4) == 0 {
 		// A minority of seeds may lose up to all but one node at once:

@@ -214,7 +214,7 @@ func TestCheckerCatchesViolations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newChecker(3)
+			c := newChecker(3, false)
 			var err error
 			for _, a := range tt.actions {
 				if err = a(c); err != nil {

@@ -42,16 +42,18 @@ type clientOp struct {
 
 // Result summarises a run that passed.
 type Result struct {
-	Seed          uint64
-	Nodes         int
-	Steps         int64
-	Elections     int // terms that had a leader
-	Crashes       int
-	Partitions    int
-	Messages      uint64
-	OpsOK         int // operations completed with an answer
-	OpsFailed     int // definite failures and dropped reads
-	WritesUnknown int // writes whose client gave up
+	Seed               uint64
+	Nodes              int
+	Steps              int64
+	Elections          int // terms that had a leader
+	Crashes            int
+	Partitions         int
+	Messages           uint64
+	SnapshotsTaken     int
+	SnapshotsInstalled int // received from a leader
+	OpsOK              int // operations completed with an answer
+	OpsFailed          int // definite failures and dropped reads
+	WritesUnknown      int // writes whose client gave up
 	// LinearizabilityUnknown is true when porcupine ran out of time: the
 	// history was neither proven linearizable nor refuted.
 	LinearizabilityUnknown bool
@@ -107,7 +109,7 @@ func New(opts Options, live io.Writer) (*Simulator, error) {
 		opts:      opts,
 		rng:       rng,
 		net:       newNetwork(&opts.Network, rng, opts.Nodes),
-		check:     newChecker(opts.Nodes),
+		check:     newChecker(opts.Nodes, opts.SkipStampCheck),
 		trace:     newTracer(opts.TraceEvents, live),
 		faulty:    true,
 		clients:   make([]*clientOp, opts.Workload.Clients),
@@ -292,8 +294,15 @@ func (s *Simulator) takeReady(n *simNode) error {
 	for i := range rd.Messages {
 		s.send(&rd.Messages[i])
 	}
-	if rd.Snapshot != nil {
-		return fmt.Errorf("n%d: Ready carries a snapshot, which the simulator does not take (no compaction)", n.id)
+	if sn := rd.Snapshot; sn != nil {
+		// Contract step 2: the log restarts after the snapshot (in the
+		// page cache; durable, with the state machine, at the sync).
+		n.written.ApplySnapshot(sn.Meta)
+		if err := s.check.installSnapshot(n.id, sn.Meta.Index, sn.Meta.Term); err != nil {
+			return err
+		}
+		s.res.SnapshotsInstalled++
+		s.trace.note(s.step, n.id, "SNAPSHOT received through index %d term %d (%d bytes)", sn.Meta.Index, sn.Meta.Term, len(sn.Data))
 	}
 	if len(rd.Entries) > 0 {
 		if err := n.written.Append(rd.Entries); err != nil {
@@ -362,6 +371,16 @@ func (s *Simulator) takeReady(n *simNode) error {
 // messages that promised it, then apply, then client outcomes, then Advance.
 func (s *Simulator) completeSync(n *simNode) error {
 	rd := n.syncReady
+	if sn := rd.Snapshot; sn != nil {
+		n.installSnapshot(sn.Meta, sn.Data, false)
+		if sn.Meta.Index < n.sm.applied {
+			return fmt.Errorf("n%d: snapshot through %d would rewind a state machine at %d", n.id, sn.Meta.Index, n.sm.applied)
+		}
+		if err := n.sm.restore(sn.Data, sn.Meta.Index); err != nil {
+			return fmt.Errorf("n%d: restore snapshot through %d: %w", n.id, sn.Meta.Index, err)
+		}
+		s.settleCoveredWrites(n)
+	}
 	if err := n.persist(&rd); err != nil {
 		return err
 	}
@@ -401,6 +420,9 @@ func (s *Simulator) completeSync(n *simNode) error {
 		}
 	}
 	s.serveReads(n)
+	if err := s.maybeSnapshot(n); err != nil {
+		return err
+	}
 	n.raft.Advance(rd)
 	n.syncing = false
 	n.syncReady = consensus.Ready{}
@@ -408,6 +430,45 @@ func (s *Simulator) completeSync(n *simNode) error {
 		s.crash(n, "right after granting a vote")
 		n.restartStep = s.step + 1 + s.rng.Int64N(10)
 	}
+	return nil
+}
+
+// settleCoveredWrites decides the writes waiting on n whose index a
+// restored snapshot has covered: the committed record says which entry is
+// there.
+func (s *Simulator) settleCoveredWrites(n *simNode) {
+	for _, op := range n.ops {
+		if op.write && op.acked && !op.done && op.ackIndex <= n.sm.applied {
+			if err := s.settleWrite(n, op, s.check.committedTerm(op.ackIndex), nil); err != nil && s.ackErr == nil {
+				s.ackErr = err
+			}
+		}
+	}
+	n.compactOps()
+}
+
+// maybeSnapshot takes a snapshot of n's state machine and compacts its log
+// when SnapshotEveryEntries entries were applied since the last one. The
+// snapshot is written durably at once (a file written and fsynced before
+// the log is truncated).
+func (s *Simulator) maybeSnapshot(n *simNode) error {
+	every := s.opts.SnapshotEveryEntries
+	index := n.sm.applied
+	if every == 0 || index < n.durableSnap.Index+every || index > n.durableLastIndex() {
+		return nil
+	}
+	term := s.check.logTerm(n.id, index)
+	voters := make([]consensus.NodeID, s.opts.Nodes)
+	for i := range voters {
+		voters[i] = consensus.NodeID(i + 1)
+	}
+	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: consensus.ConfState{Voters: voters}}
+	n.installSnapshot(meta, n.sm.snapshot(), true)
+	if err := n.written.TruncatePrefix(index, term); err != nil {
+		return fmt.Errorf("n%d: compact the log through %d: %w", n.id, index, err)
+	}
+	s.res.SnapshotsTaken++
+	s.trace.note(s.step, n.id, "SNAPSHOT taken through index %d term %d; log compacted", index, term)
 	return nil
 }
 
@@ -659,11 +720,16 @@ func (s *Simulator) restart(n *simNode) error {
 		return err
 	}
 	s.check.resetLog(n.id)
+	if sn := n.durableSnap; sn.Index > 0 {
+		if err := s.check.installSnapshot(n.id, sn.Index, sn.Term); err != nil {
+			return err
+		}
+	}
 	if err := s.check.appendEntries(n.id, n.durableEntries); err != nil {
 		return err
 	}
 	n.nextTickStep = s.step + 1 + s.rng.Int64N(n.tickPeriodSteps)
-	s.trace.note(s.step, n.id, "RESTART from %d durable entries, %+v", len(n.durableEntries), n.durableHard)
+	s.trace.note(s.step, n.id, "RESTART from snapshot %d and %d durable entries, %+v", n.durableSnap.Index, len(n.durableEntries), n.durableHard)
 	return nil
 }
 

@@ -23,8 +23,21 @@ var (
 	traceFlag    = flag.Bool("simtrace", false, "print every event of a -seed run as it happens")
 	bugSeedsFlag = flag.Int("bugseeds", 300, "seed budget per planted bug in TestSimCatchesPlantedBugs")
 	controlFlag  = flag.Bool("control", false, "with -seed, run TestSimCatchesPlantedBugs' schedule without the bug")
+	strictStamps = flag.Bool("strictstamps", false, "check entry stamps also in seeds that compact the log (fails until the core keeps the last stamp across compaction)")
 	stopFlag     = flag.Int("stopafter", 1, "TestSim stops a sweep after this many failing seeds (0: never)")
 )
+
+// relaxKnownCoreBugs turns off the checks that known, reported and not yet
+// fixed core bugs break, so that sweeps keep hunting for new ones. Each is
+// kept, strict, in TestSimRegressionSeeds.
+func relaxKnownCoreBugs(o *Options) {
+	// The core recovers the last entry stamp only from its log, so after
+	// compaction a new leader may stamp entries earlier than the previous
+	// one (found 15:12 UTC, seed 35).
+	if o.SnapshotEveryEntries > 0 && !*strictStamps {
+		o.SkipStampCheck = true
+	}
+}
 
 // reproducer is the one line that reruns a failing seed.
 func reproducer(test string, seed uint64, extra string) string {
@@ -60,6 +73,7 @@ func sweep(ctx context.Context, base uint64, count int, stopAfter int, configure
 			defer wg.Done()
 			for seed := range seeds {
 				opts := RandomOptions(seed)
+				relaxKnownCoreBugs(&opts)
 				if configure != nil {
 					configure(&opts)
 				}
@@ -81,6 +95,8 @@ func sweep(ctx context.Context, base uint64, count int, stopAfter int, configure
 					out.totals.Crashes += res.Crashes
 					out.totals.Partitions += res.Partitions
 					out.totals.Messages += res.Messages
+					out.totals.SnapshotsTaken += res.SnapshotsTaken
+					out.totals.SnapshotsInstalled += res.SnapshotsInstalled
 					out.totals.OpsOK += res.OpsOK
 					out.totals.OpsFailed += res.OpsFailed
 					out.totals.WritesUnknown += res.WritesUnknown
@@ -133,9 +149,10 @@ func TestSim(t *testing.T) {
 	if out.other != nil {
 		t.Fatal(out.other)
 	}
-	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d ops ok, %d failed, %d unknown; linearizability undecided in %d",
+	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d snapshots taken, %d installed, %d ops ok, %d failed, %d unknown; linearizability undecided in %d",
 		out.runs, time.Since(start).Round(time.Millisecond), out.totals.Steps, out.totals.Elections, out.totals.Crashes,
-		out.totals.Partitions, out.totals.Messages, out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.linUnk)
+		out.totals.Partitions, out.totals.Messages, out.totals.SnapshotsTaken, out.totals.SnapshotsInstalled,
+		out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.linUnk)
 	for _, f := range out.failures[min(1, len(out.failures)):] {
 		first, _, _ := strings.Cut(f.Err.Error(), "\n")
 		t.Errorf("also failing: seed %d: %s", f.Seed, first)
@@ -150,6 +167,7 @@ func TestSim(t *testing.T) {
 func runOneSeed(t *testing.T, seed uint64, configure func(*Options)) {
 	t.Helper()
 	opts := RandomOptions(seed)
+	relaxKnownCoreBugs(&opts)
 	if configure != nil {
 		configure(&opts)
 	}
@@ -255,6 +273,7 @@ func TestSimCatchesPlantedBugs(t *testing.T) {
 			// Control: the same seed and schedule without the bug must
 			// pass, or what was caught is something else.
 			opts := RandomOptions(f.Seed)
+			relaxKnownCoreBugs(&opts)
 			bug.configure(&opts)
 			if _, err := Run(context.Background(), opts, nil); err != nil {
 				t.Errorf("seed %d also fails without %s, so the catch proves nothing: %v", f.Seed, bug.name, err)
@@ -269,6 +288,8 @@ var regressionSeeds = []struct {
 	seed uint64
 	why  string
 	skip string // non-empty: still failing, and why it is not fixed yet
+	// strict: run with every check, known core bugs included.
+	strict bool
 }{
 	// Found 14:46 UTC on an early core: a leader in replicate state whose
 	// MsgApp was lost with a full inflight window never sent again; the
@@ -284,6 +305,12 @@ var regressionSeeds = []struct {
 	// Found 14:49 UTC: the core ranges over a map to build heartbeats, so
 	// a seed did not replay; the simulator now fixes the message order.
 	{seed: 192, why: "irreproducible run from map-ordered messages"},
+	// Found 15:12 UTC: with log compaction on, a new leader stamps
+	// entries earlier than the last one (Entry.TimeMs goes backwards), as
+	// the core reads the last stamp only from its log. Run strict with
+	// -strictstamps.
+	{seed: 35, why: "entry stamps go backwards after log compaction", strict: true,
+		skip: "core bug, reported: the last stamp is lost when the log is compacted (consensus/raft.go becomeLeader)"},
 }
 
 func TestSimRegressionSeeds(t *testing.T) {
@@ -292,10 +319,14 @@ func TestSimRegressionSeeds(t *testing.T) {
 	}
 	for _, rs := range regressionSeeds {
 		t.Run(fmt.Sprint(rs.seed), func(t *testing.T) {
-			if rs.skip != "" {
+			if rs.skip != "" && !*strictStamps {
 				t.Skipf("seed %d (%s): %s", rs.seed, rs.why, rs.skip)
 			}
-			runOneSeed(t, rs.seed, nil)
+			var strict func(*Options)
+			if rs.strict {
+				strict = func(o *Options) { o.SkipStampCheck = false }
+			}
+			runOneSeed(t, rs.seed, strict)
 		})
 	}
 }
@@ -363,6 +394,7 @@ func TestFailureReport(t *testing.T) {
 		t.Fatalf("trace has %d lines, want the last 50 events", lines)
 	}
 	opts := RandomOptions(f.Seed)
+	relaxKnownCoreBugs(&opts)
 	configure(&opts)
 	_, err := Run(context.Background(), opts, nil)
 	var again *Failure
