@@ -35,8 +35,19 @@
 // and client requests wait in a bounded inbox and ticks are counted, as they
 // would queue on the real node's bus. A crash discards the page cache, the
 // sync in progress, the inbox and the state machine; a restart builds a new
-// core from the durable log and hard state with Applied = 0, so every
-// committed entry is applied again. (This matches the node loop in package
+// core from the durable snapshot, log and hard state with Applied = the
+// snapshot's index, so every committed entry after it is applied again.
+//
+// With SnapshotEveryEntries set (half the seeds), a node snapshots its
+// registers once that many entries were applied since its last snapshot and
+// drops its log through the applied index, so lagging and restarted
+// followers must be brought up by InstallSnapshot in chunks (MaxMsgBytes,
+// as small as one byte). A snapshot a node takes is durable at once; one it
+// receives (Ready.Snapshot) resets its log in the page cache when the Ready
+// is taken and becomes durable, with the restored state machine, at the
+// sync. The checker's mirror of a log covered by a snapshot is rebuilt from
+// the committed record, and a snapshot that covers an index nobody applied,
+// or names another term there, is a violation. (This matches the node loop in package
 // consensus, which persists synchronously between Ready and Advance.)
 //
 // Messages in one Ready are sent sorted by recipient (stably, so each peer's
@@ -64,7 +75,9 @@
 //     leader's commit index moved (before the entries that made the commit
 //     safe have spread);
 //   - leader transfer requests to random nodes (TimeoutNow);
-//   - fsync latency, and tick skew between nodes.
+//   - fsync latency, tick skew between nodes, and wall-clock jumps of up to
+//     a minute either way (TigerBeetle's time.zig): entry stamps must stay
+//     monotonic whatever the clocks do.
 //
 // The run has a safety phase (SafetySteps of faults and client load) and a
 // liveness phase: every fault heals, every node restarts, and a leader must
@@ -92,6 +105,8 @@
 //     the tests) and some 60 seeds to see the damage, which
 //     TestSimCatchesPlantedBugs/CommitOldTermByCount_EndToEnd shows with
 //     Options.SkipCommitRuleCheck;
+//   - entry stamps: Entry.TimeMs never goes backwards along a log (the
+//     state machine uses it as "now" for expiry);
 //   - local sanity: terms never go down, a commit index never passes the
 //     last log index, entries are never written with a gap, and one client
 //     request never gets two ProposalAcks naming different entries.
@@ -117,7 +132,11 @@
 // The live trace flag is -simtrace, not -trace: go test claims -trace for
 // its execution tracer. -stopafter=N ends a sweep after N failing seeds (0:
 // run them all and list every failure). -control reruns a planted-bug seed's
-// schedule without the bug. A failure prints its reproducer line and the
+// schedule without the bug. -strictstamps turns on the one check the
+// tests relax by default: relaxKnownCoreBugs lists each check that a known,
+// reported and not yet fixed core bug breaks, so sweeps keep hunting for new
+// bugs meanwhile; each such bug stays strict in TestSimRegressionSeeds
+// (skipped, with the reason). A failure prints its reproducer line and the
 // last TraceEvents events. The default sweep runs seeds on up to four
 // workers, one Simulator each, and takes about 10 s on two idle cores.
 // TestSimCatchesPlantedBugs turns on each consensus.BugHooks field in turn and
@@ -127,8 +146,7 @@
 //
 // # Limits
 //
-// No snapshots or log compaction are exercised (a Ready carrying a snapshot
-// is an error), and membership is fixed. The disk loses unsynced writes
+// Membership is fixed (no ConfChange entries are proposed). The disk loses unsynced writes
 // whole; it does not tear a write in the middle (that is the WAL's own tests'
 // job). Reads whose outcome is unknown are left out of the history (they
 // change nothing), so a stale read is caught only when a client saw it.
