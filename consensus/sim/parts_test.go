@@ -364,3 +364,51 @@ func BenchmarkEntryHash(b *testing.B) {
 	}
 	_ = h
 }
+
+func FuzzRestoreSnapshot(f *testing.F) {
+	r := newRegisters(3)
+	r.values[1] = 300
+	f.Add(r.snapshot())
+	f.Add([]byte{3, 0, 0})
+	f.Add([]byte{3, 0x80, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := newRegisters(3)
+		if err := r.restore(data, 7); err != nil {
+			if !errors.Is(err, errBadCommand) {
+				t.Fatalf("error %v does not wrap errBadCommand", err)
+			}
+			return
+		}
+		if again := r.snapshot(); string(again) != string(data) || r.applied != 7 {
+			t.Fatalf("restored %x, which snapshots as %x (applied %d)", data, again, r.applied)
+		}
+	})
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []uint64
+	}{
+		{"empty registers", []uint64{0, 0}},
+		{"big values", []uint64{math.MaxUint64, 1, 1 << 40}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRegisters(uint64(len(tt.values)))
+			copy(r.values, tt.values)
+			got := newRegisters(uint64(len(tt.values)))
+			if err := got.restore(r.snapshot(), 9); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.values {
+				if got.values[i] != tt.values[i] {
+					t.Fatalf("register %d = %d, want %d", i, got.values[i], tt.values[i])
+				}
+			}
+			if wrong := newRegisters(uint64(len(tt.values)) + 1); wrong.restore(r.snapshot(), 9) == nil {
+				t.Fatal("a snapshot of the wrong register count was accepted")
+			}
+		})
+	}
+}
