@@ -32,12 +32,12 @@ type clientOp struct {
 	// deadlineStep is when the client gives up.
 	deadlineStep int64
 
-	acked      bool // writes: ProposalAck said where the entry sits
-	ackIndex   uint64
-	ackTerm    uint64
-	readIndexd bool // reads: ReadState received
-	readIndex  uint64
-	done       bool
+	acked          bool // writes: ProposalAck said where the entry sits
+	ackIndex       uint64
+	ackTerm        uint64
+	readIndexKnown bool // reads: ReadState received
+	readIndex      uint64
+	done           bool
 }
 
 // Result summarises a run that passed.
@@ -77,17 +77,17 @@ func (f *Failure) Unwrap() error { return f.Err }
 // Simulator runs one seeded cluster in one goroutine. It is not safe for
 // concurrent use; run several Simulators for parallel sweeps.
 type Simulator struct {
-	opts    Options
-	rng     *rand.Rand
-	step    int64
-	nodes   []*simNode // nodes[0] unused
-	net     *network
-	check   *checker
-	trace   *tracer
-	faulty  bool // false once the liveness phase has healed everything
-	res     Result
-	leader  consensus.NodeID // the leader most recently reported, for routing
-	leaderT uint64
+	opts       Options
+	rng        *rand.Rand
+	step       int64
+	nodes      []*simNode // nodes[0] unused
+	net        *network
+	check      *checker
+	trace      *tracer
+	faulty     bool // false once the liveness phase has healed everything
+	res        Result
+	leader     consensus.NodeID // the leader most recently reported, for routing
+	leaderTerm uint64
 
 	clients   []*clientOp // the op in progress per client (nil: idle)
 	nextOpID  uint64
@@ -354,8 +354,8 @@ func (s *Simulator) takeReady(n *simNode) error {
 				n.crashStep = s.step + 1 + s.rng.Int64N(f.CrashNewLeaderMaxSteps)
 			}
 		}
-		if ss.Leader != consensus.None && ss.Term >= s.leaderT {
-			s.leader, s.leaderT = ss.Leader, ss.Term
+		if ss.Leader != consensus.None && ss.Term >= s.leaderTerm {
+			s.leader, s.leaderTerm = ss.Leader, ss.Term
 		}
 	}
 	n.syncing = true
@@ -411,7 +411,7 @@ func (s *Simulator) completeSync(n *simNode) error {
 	}
 	for _, rs := range rd.ReadStates {
 		if op := n.findOp(rs.RequestID); op != nil && !op.write {
-			op.readIndexd, op.readIndex = true, rs.Index
+			op.readIndexKnown, op.readIndex = true, rs.Index
 		}
 	}
 	for _, ra := range rd.ReadAcks {
@@ -567,7 +567,7 @@ func (s *Simulator) proposalAck(n *simNode, ack consensus.ProposalAck) {
 
 func (s *Simulator) serveReads(n *simNode) {
 	for _, op := range n.ops {
-		if !op.write && !op.done && op.readIndexd && op.readIndex <= n.sm.applied {
+		if !op.write && !op.done && op.readIndexKnown && op.readIndex <= n.sm.applied {
 			s.finishOK(n, op, n.sm.get(op.key))
 		}
 	}
@@ -839,7 +839,7 @@ func (s *Simulator) liveness(ctx context.Context) error {
 		}
 		if s.step > deadline {
 			return violation("liveness: no leader committed a new write within %d steps (%d election timeouts) after healing; leader hint n%d term %d",
-				budget, timeouts, s.leader, s.leaderT)
+				budget, timeouts, s.leader, s.leaderTerm)
 		}
 		if err := s.faults(); err != nil {
 			return err

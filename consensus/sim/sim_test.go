@@ -370,7 +370,7 @@ func BenchmarkSimSeed(b *testing.B) {
 // TestFailureReport: a failing seed yields the seed, the property, and a
 // bounded trace of what led there, and replays to the same failure.
 func TestFailureReport(t *testing.T) {
-	var bug = plantedBugs[0]
+	bug := plantedBugs[0]
 	for _, b := range plantedBugs {
 		if b.name == "ForgetVotePersist" { // caught within a few seeds
 			bug = b
