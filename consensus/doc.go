@@ -103,6 +103,11 @@
 //     MsgPreVote (except a leader-transfer vote, marked by Context =
 //     voteContextTransfer), and a leader that has not heard from a quorum
 //     for an election timeout steps down.
+//   - A higher-term MsgVote that is not granted moves the receiver to the
+//     new term without resetting its election timer (as Figure 2 says;
+//     etcd resets it): a candidate whose log is too old to win cannot keep
+//     the nodes that could win from ever timing out (found by the
+//     simulator, seed 5509, with pre-vote off).
 //   - A stale leader (lower term) sending MsgApp or MsgHeartbeat gets an
 //     MsgAppResp with our term, so it learns of the new term even though
 //     pre-vote means nobody sends it a higher-term vote request.

@@ -213,6 +213,14 @@ func (r *Raft) Step(m Message) error {
 			// A granted pre-vote carries the term we would campaign in.
 		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
 			r.becomeFollower(m.Term, m.From)
+		case m.Type == MsgVote:
+			// Raft Figure 2: only a granted vote (or a leader) resets the
+			// election timer, not a higher term. Otherwise a candidate
+			// whose log is too old to win, campaigning again and again,
+			// keeps resetting the timers of the nodes that could win.
+			elapsed := r.electionElapsed
+			r.becomeFollower(m.Term, None)
+			r.electionElapsed = elapsed
 		default:
 			r.becomeFollower(m.Term, None)
 		}

@@ -403,3 +403,29 @@ func TestEntryTimeStamps(t *testing.T) {
 		t.Fatalf("stamps %v, want [1000 1000 2000]", stamps)
 	}
 }
+
+// Reference: Figure 2 (Rules for Servers, Followers). The election timer
+// restarts on a granted vote, not on a higher term alone: a stale-log
+// candidate cannot hold back the nodes that could win.
+func TestRejectedVoteKeepsElectionTimer(t *testing.T) {
+	tests := []struct {
+		name        string
+		logTerm     uint64
+		wantElapsed int
+	}{
+		{"granted: timer restarts", 5, 0},
+		{"rejected (stale log): timer keeps running", 0, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newTestRaft(t, 2, ids3, storageWith(t, 1, 1))
+			for range 7 {
+				r.Tick(0)
+			}
+			step(t, r, Message{From: 3, Type: MsgVote, Term: 4, Index: 1, LogTerm: tt.logTerm})
+			if r.term != 4 || r.electionElapsed != tt.wantElapsed {
+				t.Fatalf("term %d elapsed %d, want 4 and %d", r.term, r.electionElapsed, tt.wantElapsed)
+			}
+		})
+	}
+}
