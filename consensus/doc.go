@@ -144,8 +144,11 @@
 // network_test.go is a tiny deterministic cluster over MemoryStorage (a
 // model Ready/Advance loop); chaos_test.go adds loss, duplication,
 // reordering, partitions, restarts and compaction with safety checks after
-// every step; FuzzStep feeds arbitrary message sequences;
-// BenchmarkCommit3Nodes measures committed proposals per second.
+// every step; interaction_test.go runs the scripts in testdata/interaction
+// against golden output (-rewrite regenerates it); FuzzStep feeds one core
+// arbitrary message sequences, FuzzCluster lets the fuzzer pick a whole
+// cluster's schedule under the same safety checks; BenchmarkCommit3Nodes
+// measures committed proposals per second.
 //
 // # Planted bugs (BugHooks)
 //
