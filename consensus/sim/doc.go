@@ -75,6 +75,8 @@
 //     leader's commit index moved (before the entries that made the commit
 //     safe have spread);
 //   - leader transfer requests to random nodes (TimeoutNow);
+//   - torn syncs: a node that crashes during a sync may keep a random
+//     prefix of its batch (entries in order, then the hard state);
 //   - fsync latency, tick skew between nodes, and wall-clock jumps of up to
 //     a minute either way (TigerBeetle's time.zig): entry stamps must stay
 //     monotonic whatever the clocks do.

@@ -65,6 +65,10 @@ type NodeFaultOptions struct {
 	// moment a wrongly committed entry is most exposed, since the entries
 	// that made the commit safe may not have reached anyone yet.
 	CrashAfterCommitPercent int
+	// TornSyncPercent is the chance that a node that crashes during a sync
+	// keeps a random prefix of that sync's batch (entries in order, then
+	// the hard state) rather than none of it.
+	TornSyncPercent int
 	// TransferPerTenThousand is the chance per step that the leader is asked
 	// to hand leadership to a random other node (TimeoutNow).
 	TransferPerTenThousand int
@@ -226,6 +230,7 @@ func RandomOptions(seed uint64) Options {
 			CrashNewLeaderMaxSteps:  between(1, 10*tickPeriod),
 			CrashAfterCommitPercent: percent(10),
 			TransferPerTenThousand:  percent(20),
+			TornSyncPercent:         percent(80),
 			SyncMinSteps:            0,
 			SyncMaxSteps:            between(0, 2*tickPeriod),
 			TickPeriodSteps:         tickPeriod,

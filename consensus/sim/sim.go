@@ -701,7 +701,8 @@ func (s *Simulator) downCount() int {
 
 // crash takes n down; its waiting clients lose their answers.
 func (s *Simulator) crash(n *simNode, why string) {
-	s.trace.note(s.step, n.id, "CRASH (%s); durable: %d entries, %+v", why, len(n.durableEntries), n.durableHard)
+	s.tornSync(n)
+	s.trace.note(s.step, n.id, "CRASH (%s); durable: snapshot %d, %d entries, %+v", why, n.durableSnap.Index, len(n.durableEntries), n.durableHard)
 	for _, op := range n.ops {
 		if !op.done {
 			s.giveUp(op, "node crashed")
@@ -713,6 +714,29 @@ func (s *Simulator) crash(n *simNode, why string) {
 	if s.leader == n.id {
 		s.leader = consensus.None
 	}
+}
+
+// tornSync models a crash in the middle of n's fsync: the disk wrote its
+// batch in order (entries, then hard state) and a random prefix of it made
+// it. Nothing the node promised depends on it (MessagesAfterPersist are still
+// unsent), so the core must cope with any prefix, e.g. entries of a term
+// newer than the durable hard state's.
+func (s *Simulator) tornSync(n *simNode) {
+	rd := &n.syncReady
+	if !n.syncing || rd.Snapshot != nil || len(rd.Entries) == 0 && !rd.HardStateChanged ||
+		s.rng.IntN(100) >= s.opts.Faults.TornSyncPercent {
+		return
+	}
+	keep := s.rng.IntN(len(rd.Entries) + 1)
+	torn := consensus.Ready{Entries: rd.Entries[:keep]}
+	if keep == len(rd.Entries) && s.rng.IntN(2) == 0 {
+		torn.HardState, torn.HardStateChanged = rd.HardState, rd.HardStateChanged
+	}
+	if err := n.persist(&torn); err != nil {
+		s.trace.note(s.step, n.id, "torn sync: %v", err)
+		return
+	}
+	s.trace.note(s.step, n.id, "TORN sync: %d of %d entries and hard state %v reached the disk", keep, len(rd.Entries), torn.HardStateChanged)
 }
 
 func (s *Simulator) restart(n *simNode) error {
