@@ -603,11 +603,10 @@ func (n *Node) settleAck(ack ProposalAck) {
 
 // installSnapshotLog resets the log to start after the snapshot.
 func (n *Node) installSnapshotLog(meta SnapshotMeta) error {
-	if first := n.cfg.Log.FirstIndex(); n.cfg.Log.LastIndex() >= first {
-		if err := n.cfg.Log.TruncateSuffix(first); err != nil {
-			return fmt.Errorf("install snapshot %d: clear log: %w", meta.Index, err)
-		}
-	}
+	// One durable step: TruncatePrefix keeps the entries after the snapshot
+	// only if the log holds its index with its term, and discards the whole
+	// log otherwise (LogStorage's contract), so a crash cannot leave the log
+	// emptied while the old snapshot point stands.
 	if err := n.cfg.Log.TruncatePrefix(meta.Index, meta.Term); err != nil {
 		return fmt.Errorf("install snapshot %d: reset log: %w", meta.Index, err)
 	}

@@ -90,7 +90,10 @@ type LogStorage interface {
 	// TruncateSuffix removes entries from index `from` on.
 	TruncateSuffix(from uint64) error
 	// TruncatePrefix removes entries up to and including upTo, remembering
-	// upTo's term for Term(FirstIndex-1).
+	// upTo's term for Term(FirstIndex-1). If the log does not hold upTo with
+	// upToTerm (a snapshot from the leader that our log disagrees with, or
+	// one past our last index), the whole log is discarded and the log
+	// starts empty after upTo. The change is durable when it returns.
 	TruncatePrefix(upTo uint64, upToTerm uint64) error
 }
 
