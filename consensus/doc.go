@@ -113,6 +113,12 @@
 //     pre-vote means nobody sends it a higher-term vote request.
 //   - Heartbeats carry commit = min(follower's match, commit), so a
 //     follower never commits entries it may not hold.
+//   - A follower whose heartbeat brings a commit index past its last
+//     index has lost entries it once acknowledged (a torn write, or
+//     appendfsync no): it answers with Reject and its last index, and the
+//     leader lowers that follower's match and probes from there. Without
+//     this, the entries would only be resent after the next write, and
+//     reads on that follower would wait for it.
 //   - Snapshot chunks go stop-and-wait, one chunk per round trip, resent
 //     after snapshotHeartbeatsResend heartbeats without an answer.
 //   - Lost MsgApps in the replicate state are detected without transport

@@ -154,8 +154,11 @@ func (s *MemoryStorage) TruncatePrefix(upTo, upToTerm uint64) error {
 	if upTo <= s.offset() {
 		return nil
 	}
+	// Keep the entries after upTo only if the log holds upTo with upToTerm
+	// (LogStorage's contract); otherwise the log disagrees with the
+	// snapshot and goes whole.
 	var rest []Entry
-	if upTo < s.last() {
+	if upTo < s.last() && s.ents[upTo-s.offset()].Term == upToTerm {
 		rest = s.ents[upTo-s.offset()+1:]
 	}
 	ents := make([]Entry, 1, 1+len(rest))

@@ -719,6 +719,18 @@ func stepLeader(r *Raft, m Message) error {
 	case MsgHeartbeatResp:
 		pr.recentActive = true
 		pr.probeSent = false
+		if m.Reject && m.RejectHint < pr.match {
+			// Divergence from the paper: match never goes back there, but
+			// a follower that lost acknowledged entries must get them
+			// again. Committed entries stay committed: a majority other
+			// than this follower may be needed to have them, which is the
+			// durability the disk failed to give.
+			r.logger.Warn("follower lost entries it had acknowledged; probing from its last index",
+				"follower", uint64(m.From), "match", pr.match, "last", m.RejectHint)
+			pr.match = m.RejectHint
+			pr.matchAtBeat = m.RejectHint
+			pr.becomeProbe()
+		}
 		if pr.heartbeatAnswered() {
 			r.logger.Debug("follower stalled; probing again", "to", uint64(m.From), "match", pr.match)
 			pr.becomeProbe()
@@ -908,7 +920,14 @@ func stepFollower(r *Raft, m Message) error {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-		r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context})
+		resp := Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context}
+		if m.Commit > r.log.lastIndex() {
+			// The leader sends min(our match, its commit): we once had
+			// that entry durably and lost it (a torn disk write, or
+			// appendfsync no). Say so, or the leader never resends it.
+			resp.Reject, resp.RejectHint = true, r.log.lastIndex()
+		}
+		r.send(resp)
 	case MsgSnap:
 		r.electionElapsed = 0
 		r.lead = m.From
