@@ -187,6 +187,24 @@ func (c *checker) installSnapshot(id consensus.NodeID, index, term uint64) error
 	return nil
 }
 
+// leaderMessage checks Election Safety from the wire: only the leader of a
+// term sends AppendEntries, heartbeats, snapshots and TimeoutNow in it. This
+// sees a leadership that began and ended between two Readies, which the
+// SoftState never shows.
+func (c *checker) leaderMessage(m *consensus.Message) error {
+	switch m.Type {
+	case consensus.MsgApp, consensus.MsgHeartbeat, consensus.MsgSnap, consensus.MsgTimeoutNow:
+	default:
+		return nil
+	}
+	if other, ok := c.leaders[m.Term]; ok && other != m.From {
+		return violation("election safety: n%d sends %s in term %d, which n%d leads", m.From, m.Type, m.Term, other)
+	} else if !ok {
+		c.leaders[m.Term] = m.From
+	}
+	return nil
+}
+
 // becameLeader checks Election Safety and Leader Completeness when node id
 // reports leadership of term.
 func (c *checker) becameLeader(id consensus.NodeID, term uint64) error {

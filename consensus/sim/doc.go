@@ -86,12 +86,18 @@
 // be elected and commit a new write within LivenessElectionTimeouts election
 // timeouts (three times as many when pre-vote is off: a node whose log is too
 // stale to win still raises everyone's term and restarts their timers), after
-// which every node must catch up with every acknowledged write.
+// which every node must catch up with every acknowledged write. While logs or
+// applied indexes are growing the deadline moves (a leader feeding a long
+// backlog one small message at a time is slow, not stuck), up to five times
+// the budget.
 //
 // # What is checked
 //
 // After every event (package checker):
-//   - Election Safety: at most one leader per term;
+//   - Election Safety: at most one leader per term, both as the nodes
+//     report it (SoftState) and as the wire shows it (only a term's leader
+//     sends MsgApp, heartbeats, MsgSnap and TimeoutNow in it, which also
+//     sees a reign that began and ended between two Readies);
 //   - Log Matching: every entry carries a chain hash over itself and every
 //     entry before it, and two entries with one index and term (on any
 //     nodes, at any times) must have the same chain hash;

@@ -169,6 +169,16 @@ func TestCheckerCatchesViolations(t *testing.T) {
 			apply(1, 1, entries(1, 1)[0]), apply(2, 1, entries(1, 1)[0]), lead(2, 2),
 		}, false},
 		{"two leaders in one term", []action{lead(1, 3), lead(2, 3)}, true},
+		{"a second node sends AppendEntries in a led term", []action{
+			lead(1, 3), func(c *checker) error {
+				return c.leaderMessage(&consensus.Message{Type: consensus.MsgApp, From: 2, To: 1, Term: 3})
+			},
+		}, true},
+		{"votes are not leader messages", []action{
+			lead(1, 3), func(c *checker) error {
+				return c.leaderMessage(&consensus.Message{Type: consensus.MsgVote, From: 2, To: 1, Term: 3})
+			},
+		}, false},
 		{"same leader reported twice", []action{lead(1, 3), lead(1, 3)}, false},
 		{"log matching: same index and term, different content", []action{
 			appendTo(1, entries(1, 1)),

@@ -241,6 +241,9 @@ func (s *Simulator) process(n *simNode) error {
 			if err := s.completeSync(n); err != nil {
 				return err
 			}
+			if s.ackErr != nil {
+				return s.ackErr
+			}
 			if !n.up {
 				return nil
 			}
@@ -262,6 +265,9 @@ func (s *Simulator) process(n *simNode) error {
 		}
 		if err := s.takeReady(n); err != nil {
 			return err
+		}
+		if s.ackErr != nil {
+			return s.ackErr
 		}
 	}
 	return nil
@@ -476,6 +482,9 @@ func byRecipient(a, b consensus.Message) int { return cmp.Compare(a.To, b.To) }
 
 func (s *Simulator) send(m *consensus.Message) {
 	s.res.Messages++
+	if err := s.check.leaderMessage(m); err != nil && s.ackErr == nil {
+		s.ackErr = err
+	}
 	v := s.net.send(s.step, *m)
 	s.trace.message(s.step, evSend, m, v)
 }
@@ -852,7 +861,19 @@ func (s *Simulator) liveness(ctx context.Context) error {
 		timeouts *= 3
 	}
 	budget := timeouts*int64(s.opts.ElectionTicks)*maxPeriod + s.opts.Network.SpikeMaxSteps
+	// A leader that must first bring a long backlog to its followers one
+	// small message at a time (MaxMsgBytes, MaxInflight) is slow, not
+	// stuck: while replication makes progress the deadline moves, up to
+	// livenessProgressBudgets budgets in all.
+	hardDeadline := s.step + livenessProgressBudgets*budget
 	deadline := s.step + budget
+	progress := s.replicationProgress()
+	extend := func() {
+		if p := s.replicationProgress(); p > progress {
+			progress = p
+			deadline = min(hardDeadline, s.step+budget)
+		}
+	}
 	probeClient := len(s.clients)
 	s.clients = append(s.clients, nil)
 	var probe *clientOp
@@ -861,8 +882,9 @@ func (s *Simulator) liveness(ctx context.Context) error {
 		if s.step%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		extend()
 		if s.step > deadline {
-			return violation("liveness: no leader committed a new write within %d steps (%d election timeouts) after healing; leader hint n%d term %d",
+			return violation("liveness: no leader committed a new write within %d steps (%d election timeouts) of the last replication progress after healing; leader hint n%d term %d",
 				budget, timeouts, s.leader, s.leaderTerm)
 		}
 		if err := s.faults(); err != nil {
@@ -888,8 +910,10 @@ func (s *Simulator) liveness(ctx context.Context) error {
 	s.trace.note(s.step, 0, "liveness: write committed at index %d", probeIndex)
 	// Every node must now catch up to the probe and to every write acked
 	// meanwhile (writes in flight before the probe may land after it).
+	hardDeadline = s.step + livenessProgressBudgets*budget
 	deadline = s.step + budget
 	for ; ; s.step++ {
+		extend()
 		target := probeIndex
 		for _, op := range s.acked {
 			target = max(target, op.ackIndex)
@@ -905,7 +929,7 @@ func (s *Simulator) liveness(ctx context.Context) error {
 			return nil
 		}
 		if s.step > deadline {
-			return violation("liveness: n%d has applied %d, not index %d, %d steps after the probe write committed",
+			return violation("liveness: n%d has applied %d, not index %d, %d steps after the last replication progress",
 				behind, s.nodes[behind].sm.applied, target, budget)
 		}
 		if err := s.faults(); err != nil {
@@ -916,6 +940,22 @@ func (s *Simulator) liveness(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// livenessProgressBudgets caps how far replication progress may push the
+// liveness deadline, in budgets of LivenessElectionTimeouts.
+const livenessProgressBudgets = 5
+
+// replicationProgress grows whenever any node's log or applied index grows.
+func (s *Simulator) replicationProgress() uint64 {
+	var p uint64
+	for _, n := range s.nodes[1:] {
+		p += s.check.lastIndex(n.id)
+		if n.sm != nil {
+			p += n.sm.applied
+		}
+	}
+	return p
 }
 
 // currentLeader is a live node that believes it leads in the highest term.

@@ -233,9 +233,9 @@ func sharpenFigure8(o *Options) {
 	o.Faults.MaxDownNodes = 1
 	o.Faults.CrashPerTenThousand = max(o.Faults.CrashPerTenThousand, 40)
 	o.Faults.CrashLeaderPercent = 90
-	o.Faults.CrashNewLeaderPercent = 50
-	o.Faults.CrashAfterCommitPercent = 20
-	o.Faults.CrashNewLeaderMaxSteps = 20
+	o.Faults.CrashNewLeaderPercent = 80
+	o.Faults.CrashAfterCommitPercent = 50
+	o.Faults.CrashNewLeaderMaxSteps = 40
 	o.Faults.RestartMinSteps = 0
 	o.Faults.RestartMaxSteps = min(o.Faults.RestartMaxSteps, 200)
 	o.MaxMsgBytes = 1
