@@ -137,8 +137,8 @@
 //	go test ./consensus/sim -run 'TestSim$' -seeds=100000 -seedbase=5000000 -stopafter=0 -timeout 0
 //	go test ./consensus/sim -run 'TestSimCatchesPlantedBugs/ForgetVotePersist$' -seed=7 -v [-control]
 //
-// The live trace flag is -simtrace, not -trace: go test claims -trace for
-// its execution tracer. -stopafter=N ends a sweep after N failing seeds (0:
+// The live trace flag is -simtrace (or -trace after -args): go test claims
+// -trace for its execution tracer. -stopafter=N ends a sweep after N failing seeds (0:
 // run them all and list every failure). -control reruns a planted-bug seed's
 // schedule without the bug. -strictstamps turns on the one check the
 // tests relax by default: relaxKnownCoreBugs lists each check that a known,

@@ -20,7 +20,7 @@ var (
 	seedFlag     = flag.Uint64("seed", 0, "run only this seed (0: sweep -seeds seeds from -seedbase)")
 	seedsFlag    = flag.Int("seeds", 1000, "how many seeds TestSim sweeps")
 	seedBaseFlag = flag.Uint64("seedbase", 1, "first seed of the sweep")
-	traceFlag    = flag.Bool("simtrace", false, "print every event of a -seed run as it happens")
+	traceFlag    = flag.Bool("simtrace", false, "print every event of a -seed run as it happens (also -args -trace)")
 	bugSeedsFlag = flag.Int("bugseeds", 300, "seed budget per planted bug in TestSimCatchesPlantedBugs")
 	controlFlag  = flag.Bool("control", false, "with -seed, run TestSimCatchesPlantedBugs' schedule without the bug")
 	strictStamps = flag.Bool("strictstamps", false, "check entry stamps also in seeds that compact the log (fails until the core keeps the last stamp across compaction)")
@@ -37,6 +37,12 @@ func relaxKnownCoreBugs(o *Options) {
 	if o.SnapshotEveryEntries > 0 && !*strictStamps {
 		o.SkipStampCheck = true
 	}
+}
+
+func init() {
+	// go test claims -trace for its execution tracer; after -args the name
+	// reaches this binary, so it is accepted as an alias of -simtrace.
+	flag.BoolVar(traceFlag, "trace", false, "alias of -simtrace (pass after -args)")
 }
 
 // reproducer is the one line that reruns a failing seed.
