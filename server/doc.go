@@ -13,8 +13,8 @@
 //   - snapshots: when snapshot-threshold entries were applied since the last
 //     one, a copy-on-write view is taken on the applier goroutine (exactly at
 //     the applied index), written to a snapshot file in the background, and
-//     the log is compacted up to that index less a tail of 10,000 entries
-//     for followers that lag a little;
+//     the log is compacted up to that index less a tail (a quarter of the
+//     threshold, at most 10,000 entries) for followers that lag a little;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at

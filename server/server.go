@@ -158,6 +158,14 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 // and returns its index (0 when there is none).
 func (s *Server) restoreSnapshot() (uint64, error) {
 	meta, ok := s.snapshots.Latest()
+	// The log must continue where the snapshot ends. If the newest snapshot
+	// was damaged and an older one is all that is left, the log was already
+	// compacted past it: the entries in between are gone here, and only a
+	// snapshot from the leader can bring this node back.
+	if first := s.log.FirstIndex(); first > 1 && (!ok || meta.Index < first-1) {
+		return 0, fmt.Errorf("the log starts at index %d but the newest usable snapshot ends at %d: entries in between are lost; remove %s to rejoin from the leader's snapshot",
+			first, meta.Index, s.cfg.Dir)
+	}
 	if !ok {
 		return 0, nil
 	}
@@ -329,8 +337,9 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	}
 	s.lastSnapshot.Store(index)
 	// Keep a tail of the log so that slightly lagging followers catch up
-	// from entries rather than a whole snapshot.
-	const keepEntries = 10000
+	// from entries rather than a whole snapshot: a quarter of the
+	// threshold, at most 10,000 entries.
+	keepEntries := min(s.cfg.SnapshotThresholdEntries/4, 10000)
 	if index > keepEntries {
 		if err := s.node.Compact(rctx, index-keepEntries); err != nil {
 			return fmt.Errorf("compact log to %d: %w", index-keepEntries, err)

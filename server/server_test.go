@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/raftkv/raftkv/conf"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer runs a single-node server in dir until the returned stop is
+// called.
+func startServer(t *testing.T, dir string, extra ...string) (addr string, stop func()) {
+	t.Helper()
+	port, raftPort := freePort(t), freePort(t)
+	args := append([]string{
+		"--port", fmt.Sprint(port), "--dir", dir,
+		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", raftPort),
+		"--election-timeout", "200", "--heartbeat-interval", "20",
+	}, extra...)
+	cfg, err := conf.Load(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := New(cfg, logger, new(slog.LevelVar))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	// Wait until it serves writes.
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rc.Set(context.Background(), "__probe", "1", 0).Err() != nil {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("server on %s did not serve writes within 10s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// TestSnapshotCompactsAndRestarts: with a small snapshot threshold the node
+// snapshots, compacts its log, and after a restart serves every key from
+// the snapshot plus the log after it.
+func TestSnapshotCompactsAndRestarts(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startServer(t, dir, "--snapshot-threshold", "500")
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	ctx := context.Background()
+	const keys = 3000
+	for i := 0; i < keys; i += 100 {
+		pipe := rc.Pipeline()
+		for j := i; j < i+100; j++ {
+			pipe.Set(ctx, fmt.Sprintf("k%d", j), fmt.Sprintf("v%d", j), 0)
+		}
+		// One pipeline is one entry; many entries are needed to pass the
+		// threshold, so also send single writes.
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 30; j++ {
+			if err := rc.Incr(ctx, "counter").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rc.Expire(ctx, "k1", time.Hour)
+	rc.Close()
+	// The housekeeping loop takes the snapshot within ~100 ms.
+	deadline := time.Now().Add(10 * time.Second)
+	var snaps []string
+	for len(snaps) == 0 && time.Now().Before(deadline) {
+		snaps, _ = filepath.Glob(filepath.Join(dir, "snapshots", "*.snap"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(snaps) == 0 {
+		t.Fatalf("no snapshot written under %s", dir)
+	}
+	stop()
+	// The log was compacted: its first segment no longer starts at 1.
+	segs, _ := filepath.Glob(filepath.Join(dir, "wal", "log", "[0-9]*"))
+	if len(segs) == 0 || filepath.Base(segs[0]) == "00000000000000000001" {
+		t.Errorf("log not compacted after a snapshot: segments %v", segs)
+	}
+
+	addr, stop = startServer(t, dir, "--snapshot-threshold", "500")
+	defer stop()
+	rc = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	for _, i := range []int{0, 1, 1234, keys - 1} {
+		got, err := rc.Get(ctx, fmt.Sprintf("k%d", i)).Result()
+		if err != nil || got != fmt.Sprintf("v%d", i) {
+			t.Errorf("after restart k%d = %q, %v", i, got, err)
+		}
+	}
+	if n, err := rc.Get(ctx, "counter").Int(); err != nil || n != keys/100*30 {
+		t.Errorf("counter = %d, %v; want %d", n, err, keys/100*30)
+	}
+	if ttl := rc.TTL(ctx, "k1").Val(); ttl < 59*time.Minute {
+		t.Errorf("TTL of k1 after restart = %v", ttl)
+	}
+	if n := rc.DBSize(ctx).Val(); n != keys+2 {
+		t.Errorf("DBSIZE after restart = %d, want %d", n, keys+2)
+	}
+}
+
+// TestBadConfigurationNamesTheDirective: a bad directive is one line that
+// names it.
+func TestBadConfigurationNamesTheDirective(t *testing.T) {
+	_, err := conf.Load([]string{"--port", "notaport"})
+	if err == nil || !containsAll(err.Error(), "port", "notaport") {
+		t.Fatalf("bad port: %v", err)
+	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
