@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,4 +150,36 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestMetricsEndpoint: /metrics shows the node's Raft figures, the fsync
+// histogram and commands by name.
+func TestMetricsEndpoint(t *testing.T) {
+	mport := freePort(t)
+	addr, stop := startServer(t, t.TempDir(), "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport))
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	if err := rc.Set(context.Background(), "m", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`raftkv_role{node="1"} 3`, // leader
+		`raftkv_term{node="1"} 1`,
+		`raftkv_fsync_seconds_count{node="1"}`,
+		`raftkv_commit_seconds_count{node="1",outcome="ok"}`,
+		`raftkv_commands_total{command="set",node="1"}`,
+		`raftkv_connected_clients{node="1"} 1`,
+		`raftkv_keys{node="1"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
