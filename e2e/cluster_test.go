@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,5 +218,37 @@ func TestNoLeaderAnswersQuickly(t *testing.T) {
 	}
 	if took > 3*electionTimeout {
 		t.Errorf("the error took %v; want about an election timeout", took)
+	}
+}
+
+// TestSIGTERMLeaderHandsOff: a leader stopped with SIGTERM transfers
+// leadership before it exits, so writes resume well within an election
+// timeout.
+func TestSIGTERMLeaderHandsOff(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	old := c.waitLeader(10 * time.Second)
+	start := time.Now()
+	c.stop(old)
+	exited := time.Since(start)
+	var w writer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var firstOK time.Duration
+	go w.run(ctx, c, "handoff")
+	for ctx.Err() == nil && w.lastOK.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	firstOK = time.Duration(w.lastOK.Load() - start.UnixNano())
+	cancel()
+	t.Logf("old leader %d exited %v after SIGTERM; first write acknowledged %v after SIGTERM", old.id, exited, firstOK)
+	if w.lastOK.Load() == 0 {
+		t.Fatalf("no write succeeded after the leader's SIGTERM")
+	}
+	if firstOK > electionTimeout {
+		t.Errorf("writes resumed %v after SIGTERM; with a handoff they should within an election timeout", firstOK)
+	}
+	logText, _ := os.ReadFile(old.logPath)
+	if !strings.Contains(string(logText), "leadership transferred") {
+		t.Errorf("the old leader did not report a leadership transfer:\n%s", logText)
 	}
 }

@@ -187,7 +187,9 @@ func (s *Server) restoreSnapshot() (uint64, error) {
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := s.transport.Start(ctx); err != nil {
+	// The transport outlives ctx: a leader that is told to stop still talks
+	// to its peers to hand over leadership. close() stops it.
+	if err := s.transport.Start(context.WithoutCancel(ctx)); err != nil {
 		s.close()
 		return fmt.Errorf("raft-addr %s: %w", s.cfg.RaftAddr, err)
 	}
@@ -226,8 +228,47 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.resp.Shutdown(shutdownCtx); err != nil {
 		s.logger.Warn("shutdown: clients", "err", err)
 	}
+	s.handOffLeadership()
 	s.close()
 	return runErr
+}
+
+// handOffLeadership transfers leadership to the most up-to-date follower
+// before a leader exits, so that clients wait for a transfer (a round trip)
+// rather than for an election timeout.
+func (s *Server) handOffLeadership() {
+	if consensus.Role(s.node.Metrics().Role) != consensus.RoleLeader || len(s.peers) < 2 {
+		return
+	}
+	electionTimeout := time.Duration(s.cfg.ElectionTimeoutMs) * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), electionTimeout)
+	defer cancel()
+	st, err := s.node.Status(ctx)
+	if err != nil {
+		return
+	}
+	var target consensus.NodeID
+	var best uint64
+	for id, pr := range st.Progress {
+		if id != consensus.NodeID(s.cfg.NodeID) && !pr.Learner && pr.RecentActive && (target == consensus.None || pr.Match > best) {
+			target, best = id, pr.Match
+		}
+	}
+	if target == consensus.None {
+		return
+	}
+	s.logger.Info("shutdown: transferring leadership", "to", uint64(target))
+	if err := s.node.TransferLeader(ctx, target); err != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if m := s.node.Metrics(); consensus.Role(m.Role) != consensus.RoleLeader {
+			s.logger.Info("shutdown: leadership transferred", "to", m.Leader)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.logger.Warn("shutdown: leadership transfer did not finish within an election timeout")
 }
 
 func (s *Server) close() {
