@@ -973,6 +973,11 @@ func (r *Raft) handleAppend(m Message) error {
 		}
 		r.log.append(m.Entries[ci-(m.Index+1):])
 	}
+	// Remember the newest stamp we hold: should we lead after the log was
+	// compacted, our first entries must not be stamped earlier.
+	if n := len(m.Entries); n > 0 && m.Entries[n-1].TimeMs > r.lastStampMs {
+		r.lastStampMs = m.Entries[n-1].TimeMs
+	}
 	r.log.commitTo(min(m.Commit, lastNew))
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: lastNew})
 	return nil
