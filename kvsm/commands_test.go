@@ -19,6 +19,13 @@ func TestCommands(t *testing.T) {
 			{cmd: "GET a b", want: "-ERR wrong number of arguments for 'get' command"},
 			{cmd: "SET k", want: "-ERR wrong number of arguments for 'set' command"},
 		}},
+		{"hscan looks the key up before the options", []step{
+			{cmd: "HSCAN nokey 0 COUNT 0", want: "[$0 []]"},
+			{cmd: "SET s v", want: "+OK"},
+			{cmd: "HSCAN s 0 COUNT 0", want: "-WRONGTYPE Operation against a key holding the wrong kind of value"},
+			{cmd: "HSET h f v", want: ":1"},
+			{cmd: "HSCAN h 0 COUNT 0", want: "-ERR syntax error"},
+		}},
 		{"set options", []step{
 			{cmd: "SET k v NX", want: "+OK"},
 			{cmd: "SET k w nx", want: "(nil)"},
@@ -124,6 +131,9 @@ func TestCommands(t *testing.T) {
 			{cmd: "INCRBYFLOAT f 10.5", want: "$10.5"},
 			{cmd: "INCRBYFLOAT f 0.1", want: "$10.6"},
 			{cmd: "INCRBYFLOAT f -5", want: "$5.6"},
+			{cmd: "INCRBYFLOAT hex 0x10", want: "$16"}, // strtold reads hex without an exponent
+			{cmd: "INCRBYFLOAT hex -0X1p1", want: "$14"},
+			{cmd: "INCRBYFLOAT hex 0x", want: "-ERR value is not a valid float"},
 			// Redis adds in long double and prints 5005.60000000000000009.
 			{cmd: "INCRBYFLOAT f 5.0e3", want: "$5005.6", noDiff: true},
 			{cmd: "INCRBYFLOAT g 0.1", want: "$0.1"},

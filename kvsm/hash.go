@@ -369,6 +369,16 @@ func cmdHScan(c *execCtx, args [][]byte) Reply {
 	if !ok {
 		return ErrorReply(errInvalidCursor)
 	}
+	// Redis looks the key up (and checks its type) before it parses the
+	// options: HSCAN on a missing key with bad options is an empty page.
+	h, errR := c.getHash(args[1])
+	if errR != nil {
+		return *errR
+	}
+	elems := []Reply{}
+	if h == nil {
+		return scanReply(0, elems)
+	}
 	noValues := false
 	rest := args[3:]
 	if len(rest) > 0 && eqFold(rest[len(rest)-1], "novalues") && len(rest)%2 == 1 {
@@ -378,14 +388,6 @@ func cmdHScan(c *execCtx, args [][]byte) Reply {
 	opts, errR := parseScanOptions(rest, false)
 	if errR != nil {
 		return *errR
-	}
-	h, errR := c.getHash(args[1])
-	if errR != nil {
-		return *errR
-	}
-	elems := []Reply{}
-	if h == nil {
-		return scanReply(0, elems)
 	}
 	var start uint64
 	if cursor > 0 {

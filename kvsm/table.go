@@ -281,7 +281,12 @@ func parseFloat(b []byte) (float64, bool) {
 			return 0, false
 		}
 	}
-	f, err := strconv.ParseFloat(unsafeString(b), 64)
+	text := unsafeString(b)
+	if isHexWithoutExponent(b) {
+		// strtold reads "0x10" as 16; Go wants a binary exponent.
+		text += "p0"
+	}
+	f, err := strconv.ParseFloat(text, 64)
 	if err != nil {
 		// Syntax, or out of range: strtold's ERANGE is refused too.
 		return 0, false
@@ -290,6 +295,18 @@ func parseFloat(b []byte) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// isHexWithoutExponent reports whether b is [sign]0x... with no 'p'
+// exponent, which strtold accepts and strconv.ParseFloat does not.
+func isHexWithoutExponent(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if len(b) < 3 || b[0] != '0' || (b[1] != 'x' && b[1] != 'X') {
+		return false
+	}
+	return bytes.IndexAny(b, "pP") < 0
 }
 
 // formatFloat prints like Redis's human-friendly long double output

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -352,7 +353,7 @@ func unknownCommandText(args [][]byte) string {
 	const partBytesMax = 128
 	b := make([]byte, 0, 96)
 	b = append(b, "ERR unknown command '"...)
-	b = append(b, args[0][:min(len(args[0]), partBytesMax)]...)
+	b = append(b, cString(args[0][:min(len(args[0]), partBytesMax)])...)
 	b = append(b, "', with args beginning with: "...)
 	listed := 0
 	for _, a := range args[1:] {
@@ -361,11 +362,20 @@ func unknownCommandText(args [][]byte) string {
 		}
 		n := min(len(a), partBytesMax-listed)
 		b = append(b, '\'')
-		b = append(b, a[:n]...)
+		b = append(b, cString(a[:n])...)
 		b = append(b, '\'', ' ')
 		listed += n + 3
 	}
 	return string(b)
+}
+
+// cString cuts b at its first NUL byte: Redis formats these arguments
+// with printf's %s, which stops there.
+func cString(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
 }
 
 func equalFold(b []byte, lower string) bool {

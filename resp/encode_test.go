@@ -83,6 +83,8 @@ func TestUnknownCommandText(t *testing.T) {
 		{[]string{"foo"}, "ERR unknown command 'foo', with args beginning with: "},
 		{[]string{"foo", "a", "b"}, "ERR unknown command 'foo', with args beginning with: 'a' 'b' "},
 		{[]string{string(long)}, "ERR unknown command '" + string(long[:128]) + "', with args beginning with: "},
+		// Redis prints with %s, which stops at NUL.
+		{[]string{"fo\x00o", "a\x00b", "c"}, "ERR unknown command 'fo', with args beginning with: 'a' 'c' "},
 	}
 	for _, tc := range cases {
 		args := make([][]byte, len(tc.args))
