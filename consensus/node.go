@@ -32,6 +32,10 @@ type NodeConfig struct {
 	// fsync (group commit).
 	EventBatchMax int
 	Logger        *slog.Logger
+	// SaveSnapshot, when set, makes a snapshot received from the leader
+	// durable before the log is reset to start after it; without it a
+	// restart would find a log that begins where no local snapshot ends.
+	SaveSnapshot func(meta SnapshotMeta, data []byte) error
 	// Observer, when set, is told how long persistence and proposals take
 	// (metrics). Its methods are called from the loop and the applier and
 	// must not block.
@@ -496,6 +500,11 @@ func (n *Node) handleReady() error {
 	n.send(rd.Messages)
 	var task applyTask
 	if rd.Snapshot != nil {
+		if n.cfg.SaveSnapshot != nil {
+			if err := n.cfg.SaveSnapshot(rd.Snapshot.Meta, rd.Snapshot.Data); err != nil {
+				return fmt.Errorf("save snapshot %d from the leader: %w", rd.Snapshot.Meta.Index, err)
+			}
+		}
 		if err := n.installSnapshotLog(rd.Snapshot.Meta); err != nil {
 			return err
 		}

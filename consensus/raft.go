@@ -125,8 +125,11 @@ func NewRaft(cfg Config) (*Raft, error) {
 	}
 	voters, learners := cfg.Voters, cfg.Learners
 	if cfg.Snapshots != nil {
-		if meta, ok := cfg.Snapshots.Latest(); ok && len(meta.ConfState.Voters) > 0 {
-			voters, learners = meta.ConfState.Voters, meta.ConfState.Learners
+		if meta, ok := cfg.Snapshots.Latest(); ok {
+			if len(meta.ConfState.Voters) > 0 {
+				voters, learners = meta.ConfState.Voters, meta.ConfState.Learners
+			}
+			r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
 		}
 	}
 	if err := r.setMembership(voters, learners); err != nil {

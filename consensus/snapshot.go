@@ -140,6 +140,7 @@ func (r *Raft) handleSnapshot(m Message) {
 		}
 	}
 	r.log.restore(&IncomingSnapshot{Meta: meta, Data: in.data})
+	r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
 	r.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", len(in.data))
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})
 }

@@ -61,6 +61,10 @@ type SnapshotMeta struct {
 	Index     uint64
 	Term      uint64
 	ConfState ConfState
+	// TimeMs is the stamp (Entry.TimeMs) of the entry at Index, so that a
+	// leader whose log was compacted up to the snapshot never stamps a new
+	// entry earlier than the last one (expiry must not run backwards).
+	TimeMs int64
 }
 
 // Result is what the state machine returns for one applied entry. The

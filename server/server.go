@@ -142,6 +142,13 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		TickInterval: tick,
 		Logger:       logger,
 		Observer:     s.metrics,
+		SaveSnapshot: func(meta consensus.SnapshotMeta, data []byte) error {
+			err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := w.Write(data); return err })
+			if err == nil {
+				s.lastSnapshot.Store(meta.Index)
+			}
+			return err
+		},
 	})
 	if err != nil {
 		s.transport.Close()
@@ -368,11 +375,12 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	term, err := s.log.Term(index)
+	last, err := s.log.Entry(index)
 	if err != nil {
-		return fmt.Errorf("snapshot at %d: term: %w", index, err)
+		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
-	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: consensus.ConfState{Voters: st.Voters, Learners: st.Learners}}
+	meta := consensus.SnapshotMeta{Index: index, Term: last.Term, TimeMs: last.TimeMs,
+		ConfState: consensus.ConfState{Voters: st.Voters, Learners: st.Learners}}
 	if err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := view.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
@@ -386,6 +394,6 @@ func (s *Server) Snapshot(ctx context.Context) error {
 			return fmt.Errorf("compact log to %d: %w", index-keepEntries, err)
 		}
 	}
-	s.logger.Info("snapshot taken", "index", index, "term", term)
+	s.logger.Info("snapshot taken", "index", index, "term", last.Term)
 	return nil
 }

@@ -23,9 +23,10 @@ import (
 // (20 digits each), laid out as:
 //
 //	magic       8  "RKVSNAP\x00"
-//	version     2  uint16 LE, 1
+//	version     2  uint16 LE, 2
 //	index       8  uint64 LE
 //	term        8  uint64 LE
+//	timeMs      8  int64 LE, the stamp of the entry at index (version 2)
 //	voters      4  uint32 LE count n (<= snapshotMembersMax), then n uint64 LE
 //	learners    4  uint32 LE count m (<= snapshotMembersMax), then m uint64 LE
 //	bodyBytes   8  uint64 LE
@@ -38,12 +39,13 @@ import (
 // full read.
 
 const (
-	snapshotFormatVersion = 1
+	// Version 2 added timeMs.
+	snapshotFormatVersion = 2
 	// snapshotMembersMax bounds each membership list so that a damaged
 	// count cannot make a reader allocate without bound.
 	snapshotMembersMax = 1024
 	// snapshotHeaderFixedBytes is the header without the member lists.
-	snapshotHeaderFixedBytes = 8 + 2 + 8 + 8 + 4 + 4 + 8 + 4
+	snapshotHeaderFixedBytes = 8 + 2 + 8 + 8 + 8 + 4 + 4 + 8 + 4
 	snapshotHeaderBytesMax   = snapshotHeaderFixedBytes + 2*8*snapshotMembersMax
 	snapshotTrailerBytes     = 4
 	snapshotKeepDefault      = 2
@@ -69,6 +71,7 @@ func appendSnapshotHeader(dst []byte, meta consensus.SnapshotMeta, bodyBytes uin
 	dst = binary.LittleEndian.AppendUint16(dst, snapshotFormatVersion)
 	dst = binary.LittleEndian.AppendUint64(dst, meta.Index)
 	dst = binary.LittleEndian.AppendUint64(dst, meta.Term)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(meta.TimeMs))
 	for _, ids := range [2][]consensus.NodeID{meta.ConfState.Voters, meta.ConfState.Learners} {
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(ids)))
 		for _, id := range ids {
@@ -94,7 +97,8 @@ func decodeSnapshotHeader(b []byte) (meta consensus.SnapshotMeta, bodyBytes uint
 	}
 	meta.Index = binary.LittleEndian.Uint64(b[10:])
 	meta.Term = binary.LittleEndian.Uint64(b[18:])
-	off := 26
+	meta.TimeMs = int64(binary.LittleEndian.Uint64(b[26:]))
+	off := 34
 	var lists [2][]consensus.NodeID
 	for i := range lists {
 		if len(b)-off < 4 {

@@ -267,7 +267,8 @@ func TestSnapshotHeaderRoundTrip(t *testing.T) {
 	tests := []consensus.SnapshotMeta{
 		{},
 		snapMeta(1, 1),
-		{Index: 1 << 60, Term: 1 << 40, ConfState: consensus.ConfState{Voters: []consensus.NodeID{9}}},
+		{Index: 1 << 60, Term: 1 << 40, TimeMs: 1700000000123, ConfState: consensus.ConfState{Voters: []consensus.NodeID{9}}},
+		{Index: 5, Term: 1, TimeMs: -1},
 	}
 	for _, meta := range tests {
 		b, err := appendSnapshotHeader(nil, meta, 12345)

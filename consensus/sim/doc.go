@@ -140,11 +140,10 @@
 // The live trace flag is -simtrace (or -trace after -args): go test claims
 // -trace for its execution tracer. -stopafter=N ends a sweep after N failing seeds (0:
 // run them all and list every failure). -control reruns a planted-bug seed's
-// schedule without the bug. -strictstamps turns on the one check the
-// tests relax by default: relaxKnownCoreBugs lists each check that a known,
-// reported and not yet fixed core bug breaks, so sweeps keep hunting for new
-// bugs meanwhile; each such bug stays strict in TestSimRegressionSeeds
-// (skipped, with the reason). A failure prints its reproducer line and the
+// schedule without the bug. relaxKnownCoreBugs lists each check that a
+// known, reported and not yet fixed core bug breaks (none today), so sweeps
+// keep hunting for new bugs meanwhile; each such bug stays in
+// TestSimRegressionSeeds (skipped, with the reason). A failure prints its reproducer line and the
 // last TraceEvents events. The default sweep runs seeds on up to four
 // workers, one Simulator each, and takes about 10 s on two idle cores.
 // TestSimCatchesPlantedBugs turns on each consensus.BugHooks field in turn and

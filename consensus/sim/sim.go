@@ -469,6 +469,13 @@ func (s *Simulator) maybeSnapshot(n *simNode) error {
 		voters[i] = consensus.NodeID(i + 1)
 	}
 	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: consensus.ConfState{Voters: voters}}
+	// The snapshot carries the last entry's stamp, as the server's do, so
+	// that a leader whose log it replaces keeps stamps monotonic.
+	last, err := n.written.Entry(index)
+	if err != nil {
+		return fmt.Errorf("n%d: snapshot at %d: %w", n.id, index, err)
+	}
+	meta.TimeMs = last.TimeMs
 	n.installSnapshot(meta, n.sm.snapshot(), true)
 	if err := n.written.TruncatePrefix(index, term); err != nil {
 		return fmt.Errorf("n%d: compact the log through %d: %w", n.id, index, err)

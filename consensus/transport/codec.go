@@ -63,6 +63,7 @@ func AppendMessage(dst []byte, m *consensus.Message) []byte {
 	dst = binary.AppendUvarint(dst, m.Snapshot.Term)
 	dst = appendNodeIDs(dst, m.Snapshot.ConfState.Voters)
 	dst = appendNodeIDs(dst, m.Snapshot.ConfState.Learners)
+	dst = binary.AppendVarint(dst, m.Snapshot.TimeMs)
 	dst = binary.AppendUvarint(dst, m.SnapOffset)
 	dst = binary.AppendUvarint(dst, uint64(len(m.Data)))
 	dst = append(dst, m.Data...)
@@ -97,6 +98,7 @@ func MessageSize(m *consensus.Message) int {
 	for _, id := range m.Snapshot.ConfState.Learners {
 		n += uvarintLen(uint64(id))
 	}
+	n += varintLen(m.Snapshot.TimeMs)
 	n += uvarintLen(m.SnapOffset) + uvarintLen(uint64(len(m.Data))) + len(m.Data)
 	return n
 }
@@ -278,6 +280,7 @@ func DecodeMessage(src []byte, m *consensus.Message) (int, error) {
 	m.Snapshot.Term = d.uvarint("Snapshot.Term")
 	m.Snapshot.ConfState.Voters = d.nodeIDs("Snapshot.ConfState.Voters")
 	m.Snapshot.ConfState.Learners = d.nodeIDs("Snapshot.ConfState.Learners")
+	m.Snapshot.TimeMs = d.varint("Snapshot.TimeMs")
 	m.SnapOffset = d.uvarint("SnapOffset")
 	m.Data = d.bytes("Data")
 	if d.err != nil {
