@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"math"
@@ -187,8 +188,8 @@ func TestSpreadOf(t *testing.T) {
 			t.Errorf("spreadOf(%v) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}
-	if s := spreadOf(nil); s.N != 0 || !math.IsNaN(s.Median) {
-		t.Errorf("spreadOf(nil) = %+v, want N=0 and NaN median", s)
+	if s := spreadOf(nil); s != (Spread{}) {
+		t.Errorf("spreadOf(nil) = %+v, want the zero Spread", s)
 	}
 }
 
@@ -425,5 +426,17 @@ func TestBenchCaseArgs(t *testing.T) {
 	want := "-h 127.0.0.1 -p 7001 -c 50 -r 100000 -n 1000 -P 1 -d 16 -t set --csv"
 	if args != want {
 		t.Fatalf("args = %q, want %q", args, want)
+	}
+}
+
+func TestVerdictsEncodeWhenNothingWasMeasured(t *testing.T) {
+	// A run with -skip-memory leaves targets without figures; bench.json
+	// must still be written.
+	b, err := json.Marshal(evaluateAll(nil, issue6Targets()))
+	if err != nil {
+		t.Fatalf("json: %v", err)
+	}
+	if !strings.Contains(string(b), `"Known":false`) {
+		t.Fatalf("verdicts lack Known=false: %s", b)
 	}
 }

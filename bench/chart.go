@@ -52,7 +52,11 @@ func drawChart(w io.Writer, obs Observations) error {
 	img := image.NewRGBA(image.Rect(0, 0, chartWidthPx, height))
 	fill(img, img.Bounds(), color.RGBA{0xff, 0xff, 0xff, 0xff})
 	median := func(sys, c, metric string) float64 {
-		return spreadOf(mapValues(obs.values(Figure{sys, c, metric}))).Median
+		s := spreadOf(mapValues(obs.values(Figure{sys, c, metric})))
+		if s.N == 0 {
+			return math.NaN() // no bar, as opposed to a bar of height 0
+		}
+		return s.Median
 	}
 	top := chartMarginPx + legendHeightPx
 	drawPanel(img, image.Rect(chartMarginPx, top, chartWidthPx-chartMarginPx/2, top+panelHeightPx), "REQUESTS/S (MEDIAN)", systems, cases,

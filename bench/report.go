@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"text/tabwriter"
 )
@@ -51,15 +50,17 @@ func (obs Observations) values(f Figure) map[int]float64 {
 	return m
 }
 
-// Spread is a median with the range it came from.
+// Spread is a median with the range it came from, over N values.
 type Spread struct {
-	Median, Min, Max float64
-	N                int
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	N      int     `json:"n"`
 }
 
 func spreadOf(vs []float64) Spread {
 	if len(vs) == 0 {
-		return Spread{Median: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+		return Spread{} // N == 0 marks it; zeros (not NaN) keep it encodable as JSON
 	}
 	s := slices.Clone(vs)
 	slices.Sort(s)
