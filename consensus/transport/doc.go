@@ -19,7 +19,10 @@
 // dials back off exponentially from ReconnectBackoffMin to
 // ReconnectBackoffMax with ±25% jitter from a per-peer random source, and a
 // connection that dies sooner than ReconnectBackoffMax does not reset the
-// backoff (a peer that accepts and hangs up is not redialled in a loop). Every
+// backoff (a peer that accepts and hangs up is not redialled in a loop).
+// A peer that completes an inbound handshake with us is up again, so its
+// sender's backoff is cut short and it dials at once: a restarted follower
+// hears from its leader within a round trip, not after ReconnectBackoffMax. Every
 // write has a deadline (WriteTimeout); the handshake has one on both sides
 // (HandshakeTimeout). Messages queued while a peer is unreachable stay
 // queued (bounded) and go out when it comes back.

@@ -190,6 +190,9 @@ type peer struct {
 	addr   string
 	queue  []consensus.Message // bounded by Config.QueueLen
 	notify chan struct{}       // capacity 1: "the queue is not empty"
+	// redial (capacity 1) cuts a reconnect backoff short: the peer just
+	// connected to us, so it is up again and worth dialling at once.
+	redial chan struct{}
 
 	cancel context.CancelFunc // stops the sender
 	done   chan struct{}      // closed when the sender has returned
@@ -240,7 +243,7 @@ func New(cfg Config, deliver func(consensus.Message)) (*Transport, error) {
 }
 
 func (t *Transport) newPeer(id consensus.NodeID, addr string) *peer {
-	return &peer{id: id, addr: addr, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	return &peer{id: id, addr: addr, notify: make(chan struct{}, 1), redial: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Start listens on Config.ListenAddr and starts the accept loop and one
@@ -520,6 +523,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	_ = conn.SetDeadline(time.Time{})
 	log := t.log.With("peer", uint64(from), "remote", remote)
 	log.Debug("inbound connection accepted")
+	t.wakeSender(from)
 	err = t.readLoop(fr, from, log)
 	if t.hooks.closed != nil {
 		t.hooks.closed(from, err)
@@ -597,6 +601,22 @@ func (t *Transport) startSender(p *peer, previous <-chan struct{}) {
 	}()
 }
 
+// wakeSender cuts short the reconnect backoff of the sender to id: a peer
+// that has just completed a handshake with us is up, and a leader should not
+// wait out a backoff of up to ReconnectBackoffMax before it hears from us.
+func (t *Transport) wakeSender(id consensus.NodeID) {
+	t.mu.Lock()
+	p := t.peers[id]
+	t.mu.Unlock()
+	if p == nil || p.connected.Load() {
+		return
+	}
+	select {
+	case p.redial <- struct{}{}:
+	default:
+	}
+}
+
 // runSender keeps one connection to p open, reconnecting with jittered
 // exponential backoff, and writes p's queue to it.
 func (t *Transport) runSender(ctx context.Context, p *peer) {
@@ -613,6 +633,9 @@ func (t *Transport) runSender(ctx context.Context, p *peer) {
 		defer timer.Stop()
 		select {
 		case <-timer.C:
+		case <-p.redial:
+			backoff = t.cfg.ReconnectBackoffMin
+			return true
 		case <-ctx.Done():
 			return false
 		}

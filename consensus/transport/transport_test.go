@@ -685,3 +685,32 @@ func TestWriteBatchFraming(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportRedialsAPeerThatConnectsToUs: a sender deep in its reconnect
+// backoff dials at once when the peer connects to us, so a restarted
+// follower hears from its leader without waiting out the backoff.
+func TestTransportRedialsAPeerThatConnectsToUs(t *testing.T) {
+	n1, n2 := pair(t, func(c *Config) {
+		c.ReconnectBackoffMin, c.ReconnectBackoffMax = 20*time.Second, 20*time.Second
+	}, nil)
+	addr := n2.Addr().String()
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Node 1's sender fails and now waits 15-25 s before its next dial.
+	n1.Send(2, []consensus.Message{{Type: consensus.MsgHeartbeat, From: 1, To: 2, Term: 1}})
+	time.Sleep(100 * time.Millisecond)
+	// Node 2 restarts and dials node 1 for its own sends.
+	n2b := newNode(t, 2, func(c *Config) {
+		c.ListenAddr = addr
+		c.Peers = map[consensus.NodeID]string{1: n1.Addr().String()}
+	})
+	n2b.Send(1, []consensus.Message{{Type: consensus.MsgHeartbeatResp, From: 2, To: 1, Term: 1}})
+	start := time.Now()
+	if got := await(t, n1.connected, "node 1 to redial node 2"); got != 2 {
+		t.Fatalf("connected to %d, want 2", got)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("redial took %v: the backoff was not cut short", took)
+	}
+}
