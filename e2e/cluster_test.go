@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,5 +252,43 @@ func TestSIGTERMLeaderHandsOff(t *testing.T) {
 	logText, _ := os.ReadFile(old.logPath)
 	if !strings.Contains(string(logText), "leadership transferred") {
 		t.Errorf("the old leader did not report a leadership transfer:\n%s", logText)
+	}
+}
+
+// TestExampleConfigs: the three example files of the README form a cluster
+// as they are (only their data directories moved to a temporary place).
+func TestExampleConfigs(t *testing.T) {
+	c := &cluster{t: t}
+	for i := 1; i <= 3; i++ {
+		n := &node{id: i, clientPort: 7000 + i, raftPort: 17000 + i, dir: filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))}
+		n.logPath = n.dir + ".log"
+		n.args = []string{fmt.Sprintf("../conf/examples/node%d.conf", i), "--dir", n.dir}
+		c.nodes = append(c.nodes, n)
+	}
+	// The files name fixed ports; something else on them (a cluster a
+	// developer started from the README) would answer instead of ours.
+	for _, n := range c.nodes {
+		for _, port := range []int{n.clientPort, n.raftPort} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatalf("port %d of the example configs is in use: %v", port, err)
+			}
+			l.Close()
+		}
+	}
+	for _, n := range c.nodes {
+		c.start(n)
+	}
+	t.Cleanup(c.stopAll)
+	l := c.waitLeader(15 * time.Second)
+	ctx := context.Background()
+	f := c.followers(l)[0]
+	if err := c.client(f).Set(ctx, "example", "works", 0).Err(); err != nil {
+		t.Fatalf("SET through follower %d: %v", f.id, err)
+	}
+	for _, n := range c.nodes {
+		if got, err := c.client(n).Get(ctx, "example").Result(); err != nil || got != "works" {
+			t.Errorf("GET on node %d (port %d) = %q, %v", n.id, n.clientPort, got, err)
+		}
 	}
 }
