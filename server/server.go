@@ -40,6 +40,10 @@ type Server struct {
 	resp      *resp.Server
 	metrics   *metrics.Set
 
+	// local is empty in real builds; the deliberately broken build of the
+	// jepsen harness (tag raftkv_unsafe_reads) locks the store with it.
+	local localReads
+
 	peers          map[consensus.NodeID]conf.Peer
 	requestTimeout time.Duration
 
@@ -138,7 +142,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		Log:          s.log,
 		State:        s.log,
 		Transport:    s.transport,
-		StateMachine: s.store,
+		StateMachine: s.local.wrap(s.store),
 		TickInterval: tick,
 		Logger:       logger,
 		Observer:     s.metrics,
