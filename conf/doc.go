@@ -35,9 +35,10 @@
 //	tick-interval       ms, default 10: the resolution of the consensus clock
 //	                    (timeouts are converted to ticks); at most heartbeat
 //	snapshot-threshold  applied entries between snapshots, default 100000
-//	read-mode           readindex (default; a heartbeat round per read batch)
-//	                    or lease (no round trip, but relies on bounded clock
-//	                    drift and needs check-quorum)
+//	read-mode           readindex (default; a heartbeat round per read batch).
+//	                    lease (no round trip, relying on bounded clock drift
+//	                    and check-quorum) is planned; it is refused until the
+//	                    core implements it, rather than silently ignored
 //	metrics-addr        host:port of the Prometheus endpoint, "" = off
 //	request-timeout     ms a client waits for its write to commit before it
 //	                    gets an "outcome unknown" error, default 5000
