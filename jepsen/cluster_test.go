@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,10 +38,11 @@ type node struct {
 	logPath    string
 	argv       []string // full command line, namespace wrapper included
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exit   chan struct{} // closed when the process has been reaped
-	paused bool
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exit    chan struct{} // closed when the process has been reaped
+	paused  bool
+	killing bool // the harness sent SIGKILL: the exit is expected
 }
 
 // cluster is a set of raftkv processes, in a netLab when one could be built.
@@ -49,6 +51,9 @@ type cluster struct {
 	lab   *netLab // nil: all nodes on 127.0.0.1, process faults only
 	nodes []*node
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	crashMu sync.Mutex
+	crashes []string // processes that exited without being killed
 }
 
 // clusterSpec says what to start.
@@ -152,13 +157,31 @@ func (c *cluster) start(n *node) {
 	}
 	exit := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		err := cmd.Wait()
+		n.mu.Lock()
+		expected := n.killing
+		n.killing = false
+		n.mu.Unlock()
+		fmt.Fprintf(logf, "==== jepsen: exit %s: %v (expected %v)\n", time.Now().Format(time.RFC3339Nano), err, expected)
 		logf.Close()
+		if !expected {
+			c.crashMu.Lock()
+			c.crashes = append(c.crashes, fmt.Sprintf("node %d exited on its own at %s: %v (log %s)", n.id, time.Now().Format("15:04:05.000"), err, n.logPath))
+			c.crashMu.Unlock()
+		}
 		close(exit)
 	}()
 	n.mu.Lock()
-	n.cmd, n.exit, n.paused = cmd, exit, false
+	n.cmd, n.exit, n.paused, n.killing = cmd, exit, false, false
 	n.mu.Unlock()
+}
+
+// unexpectedExits returns the processes that died without the nemesis
+// killing them: crashes, to be reported as violations.
+func (c *cluster) unexpectedExits() []string {
+	c.crashMu.Lock()
+	defer c.crashMu.Unlock()
+	return slices.Clone(c.crashes)
 }
 
 // signal sends sig to n's process if it runs. "ip netns exec" execs the
@@ -179,6 +202,9 @@ func (c *cluster) signal(n *node, sig syscall.Signal) {
 
 // kill sends SIGKILL and waits until the process is reaped.
 func (c *cluster) kill(n *node) {
+	n.mu.Lock()
+	n.killing = true
+	n.mu.Unlock()
 	c.signal(n, syscall.SIGKILL)
 	n.mu.Lock()
 	exit := n.exit

@@ -230,6 +230,7 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 		}
 	}
 	rep.violations = append(rep.violations, checkLogs(logValues, h.logs)...)
+	rep.violations = append(rep.violations, c.unexpectedExits()...)
 
 	for _, r := range h.ops {
 		rep.count(r.class)
