@@ -507,7 +507,10 @@ func (r *Raft) poll() voteResult {
 
 func tickElection(r *Raft) {
 	r.electionElapsed++
-	if r.electionElapsed >= r.randomizedElectionTicks && r.promotable() {
+	// The only voter has nobody to wait for, nor a rival to avoid: it
+	// campaigns on its first tick, so a single-node server serves at once.
+	alone := len(r.voters) == 1 && r.promotable()
+	if (alone || r.electionElapsed >= r.randomizedElectionTicks) && r.promotable() {
 		r.electionElapsed = 0
 		r.hup(false)
 	}

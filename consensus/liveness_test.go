@@ -1,5 +1,8 @@
 package consensus
 
+// Liveness fixes found outside the paper: lost acknowledged entries, a
+// single voter.
+
 import (
 	"fmt"
 	"testing"
@@ -47,5 +50,16 @@ func TestFollowerThatLostAcknowledgedEntriesIsRepaired(t *testing.T) {
 	}
 	if got, want := nw.nodes[victim].r.log.committed, nw.nodes[lead].r.log.committed; got != want {
 		t.Fatalf("victim's commit %d, leader's %d", got, want)
+	}
+}
+
+// TestSingleVoterLeadsOnFirstTick: a one-node cluster has no rival to wait
+// out, so it campaigns (and wins) at its first tick.
+func TestSingleVoterLeadsOnFirstTick(t *testing.T) {
+	nw := newNetwork(t, 1)
+	nw.tick()
+	nw.stabilize()
+	if nw.leader() != 1 {
+		t.Fatalf("a single voter did not lead after one tick (role %v)", nw.nodes[1].r.role)
 	}
 }
