@@ -179,3 +179,34 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("SET after bad clients: %q", got)
 	}
 }
+
+// TestStatusCLI: `raftkv status ADDR` shows every member, one leader, and a
+// dead member as unreachable; --json gives the same rows.
+func TestStatusCLI(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	l := c.waitLeader(10 * time.Second)
+	f := c.followers(l)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binPath, append([]string{"status"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("raftkv status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	table := run(f[0].addr())
+	t.Logf("raftkv status:\n%s", table)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 4 || strings.Count(table, " leader ") != 1 {
+		t.Fatalf("want a header and 3 rows with one leader:\n%s", table)
+	}
+	c.kill(f[1])
+	table = run(l.addr())
+	if !strings.Contains(table, "unreachable") {
+		t.Fatalf("a dead member is not shown as unreachable:\n%s", table)
+	}
+	js := run(l.addr(), "--json")
+	if !strings.Contains(js, `"reachable": false`) || !strings.Contains(js, `"role": "leader"`) {
+		t.Fatalf("--json:\n%s", js)
+	}
+}
