@@ -47,7 +47,10 @@ func (p *process) start() error {
 	}
 	cmd := exec.Command(p.binary, p.args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness
+	// No Pdeathsig: Linux sends it when the parent *thread* exits, and the
+	// Go runtime may retire the thread that forked, killing a healthy
+	// server mid-run. The harness stops its servers on return and on
+	// SIGINT/SIGTERM instead; after a SIGKILL of the harness they stay.
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("start %s (%s): %w", p.name, p.binary, err)
