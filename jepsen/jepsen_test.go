@@ -201,7 +201,14 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); h = runWorkers(ctx, c, cfgs, start) }()
-	go func() { defer wg.Done(); nemErr = nem.run(ctx) }()
+	go func() {
+		defer wg.Done()
+		// Faults stop a quiet period before the workload does, so the last
+		// fault's recovery is measured and the run ends on a healthy cluster.
+		nemCtx, nemCancel := context.WithTimeout(ctx, max(runFor-quiet, 0))
+		defer nemCancel()
+		nemErr = nem.run(nemCtx)
+	}()
 	wg.Wait()
 	end := time.Since(start)
 	if nemErr != nil {
