@@ -79,6 +79,13 @@ type Config struct {
 	// in memory from InstallSnapshot chunks. Default 4 GiB.
 	MaxSnapshotBytes uint64
 
+	// PromoteLagEntriesMax is how far behind the leader's last index a
+	// learner's log may be for ConfChangePromoteVoter to be accepted: a
+	// voter that joins far behind cannot help commit for a while, and in a
+	// small cluster it may leave the quorum one failure away from stalling
+	// (thesis §4.2.1). Default 1024.
+	PromoteLagEntriesMax uint64
+
 	// Seed seeds this node's private random source (election timeouts),
 	// mixed with ID so that nodes given one seed still differ.
 	Seed int64
@@ -111,6 +118,7 @@ const (
 	DefaultMaxPendingReads       = 1 << 14
 	DefaultMaxApplyBytes         = 64 << 20
 	DefaultMaxSnapshotBytes      = 4 << 30
+	DefaultPromoteLagEntriesMax  = 1024
 )
 
 // errConfig is wrapped by every configuration error.
@@ -164,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSnapshotBytes == 0 {
 		c.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
+	if c.PromoteLagEntriesMax == 0 {
+		c.PromoteLagEntriesMax = DefaultPromoteLagEntriesMax
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -41,6 +41,9 @@ type Raft struct {
 
 	voters   []NodeID // sorted
 	learners []NodeID // sorted
+	// conf is the membership as a function of the log index; voters and
+	// learners are always its latest (membership.go).
+	conf confHistory
 	// progress is the leader's view of every member (nil unless leader).
 	progress map[NodeID]*progress
 	// votes holds the answers to the election in progress.
@@ -123,16 +126,17 @@ func NewRaft(cfg Config) (*Raft, error) {
 	if cfg.Bugs != nil {
 		r.bugs = *cfg.Bugs
 	}
-	voters, learners := cfg.Voters, cfg.Learners
+	base := ConfState{Voters: cfg.Voters, Learners: cfg.Learners}
+	baseIndex := first - 1
 	if cfg.Snapshots != nil {
 		if meta, ok := cfg.Snapshots.Latest(); ok {
-			if len(meta.ConfState.Voters) > 0 {
-				voters, learners = meta.ConfState.Voters, meta.ConfState.Learners
+			if len(meta.ConfState.Voters) > 0 && meta.Index >= baseIndex && meta.Index <= last {
+				base, baseIndex = meta.ConfState, meta.Index
 			}
 			r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
 		}
 	}
-	if err := r.setMembership(voters, learners); err != nil {
+	if err := r.loadMembership(base, baseIndex, last); err != nil {
 		return nil, err
 	}
 	r.prevHard = hs
@@ -599,8 +603,9 @@ func (r *Raft) appendEntries(ents ...Entry) (uint64, bool) {
 		ents[i].TimeMs = stamp
 	}
 	r.log.append(ents)
+	r.noteAppended(ents)
 	r.needBcast = true
-	if len(r.voters) == 1 && r.isVoter(r.id) {
+	if len(r.voters) == 1 && len(r.learners) == 0 && r.isVoter(r.id) {
 		// Nothing to send: commit waits for our own persistence (Advance).
 		r.needBcast = false
 	}
@@ -977,7 +982,9 @@ func (r *Raft) handleAppend(m Message) error {
 			return fmt.Errorf("consensus: MsgApp from %d conflicts at %d with committed %d: %w",
 				m.From, ci, r.log.committed, errLogCorrupt)
 		}
-		r.log.append(m.Entries[ci-(m.Index+1):])
+		appended := m.Entries[ci-(m.Index+1):]
+		r.log.append(appended)
+		r.noteAppended(appended)
 	}
 	// Remember the newest stamp we hold: should we lead after the log was
 	// compacted, our first entries must not be stamped earlier.
@@ -1028,6 +1035,7 @@ func (r *Raft) Ready() Ready {
 		r.bcastAppend()
 	}
 	r.needBcast = false
+	r.maybeStepDownRemoved()
 	r.maybeStartReadRound()
 	rd := Ready{
 		HardState:            r.hardState(),
@@ -1078,6 +1086,11 @@ func (r *Raft) Advance(rd Ready) {
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)
 		r.log.applying = max(r.log.applying, r.log.applied)
+	}
+	if len(r.conf.changes) > 0 && r.conf.changes[0].index < r.log.firstIndex() {
+		// The log was compacted past some conf entries: nobody asks for
+		// the membership before the first index any more.
+		r.conf.foldTo(r.log.firstIndex() - 1)
 	}
 }
 

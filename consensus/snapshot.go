@@ -134,12 +134,8 @@ func (r *Raft) handleSnapshot(m Message) {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
 		return
 	}
-	if len(meta.ConfState.Voters) > 0 {
-		if err := r.setMembership(meta.ConfState.Voters, meta.ConfState.Learners); err != nil {
-			r.logger.Error("snapshot carries a bad membership; keeping ours", "index", meta.Index, "err", err)
-		}
-	}
 	r.log.restore(&IncomingSnapshot{Meta: meta, Data: in.data})
+	r.membershipFromSnapshot(meta)
 	r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
 	r.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", len(in.data))
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})

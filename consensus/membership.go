@@ -1,0 +1,242 @@
+package consensus
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Membership changes, one server at a time (thesis §4.1; see doc.go for
+// why not joint consensus).
+//
+// A configuration takes effect on a server as soon as its conf change entry
+// is in the server's log (appended by the leader, or received by a
+// follower), committed or not. A new leader may truncate an uncommitted
+// conf change; the membership then reverts to the latest conf entry still
+// in the log (confHistory.truncate). The leader accepts a conf change only
+// when an entry of its term has committed and no other conf change is
+// uncommitted (the errata to the thesis: without the first rule a leader
+// of a new term could commit a change that conflicts with one an earlier
+// leader appended elsewhere, and two disjoint majorities could form).
+
+// loadMembership builds the membership history at start: base at
+// baseIndex (the snapshot's, or the bootstrap membership), then every conf
+// change entry of the log after baseIndex, up to last.
+func (r *Raft) loadMembership(base ConfState, baseIndex, last uint64) error {
+	if len(base.Voters) == 0 {
+		return fmt.Errorf("%w: no voters", errConfig)
+	}
+	base.Voters, base.Learners = sortedIDs(base.Voters), sortedIDs(base.Learners)
+	r.conf.reset(baseIndex, base)
+	const scanBytesMax = 4 << 20
+	for lo := baseIndex + 1; lo <= last; {
+		ents, err := r.cfg.Log.Entries(lo, last+1, scanBytesMax)
+		if err != nil {
+			return fmt.Errorf("consensus: read log [%d,%d] for conf changes: %w", lo, last, err)
+		}
+		if len(ents) == 0 {
+			return fmt.Errorf("consensus: log returned no entries from %d (last %d): %w", lo, last, errLogCorrupt)
+		}
+		r.recordConfChanges(ents)
+		lo = ents[len(ents)-1].Index + 1
+	}
+	cs := r.conf.latest()
+	return r.setMembership(cs.Voters, cs.Learners)
+}
+
+func sortedIDs(ids []NodeID) []NodeID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// recordConfChanges adds the conf change entries of ents to the history.
+// A change that does not apply (undecodable, or invalid for the membership
+// before it) is skipped, the same way on every server, since every server
+// sees the same log.
+func (r *Raft) recordConfChanges(ents []Entry) bool {
+	changed := false
+	for i := range ents {
+		e := &ents[i]
+		if e.Type != EntryConfChange {
+			continue
+		}
+		cc, err := DecodeConfChange(e.Data)
+		if err == nil {
+			var next ConfState
+			next, err = applyConfChange(r.conf.latest(), cc)
+			if err == nil {
+				r.conf.changes = append(r.conf.changes, confEntry{index: e.Index, conf: next})
+				changed = true
+				continue
+			}
+		}
+		r.logger.Error("conf change entry skipped", "index", e.Index, "term", e.Term, "err", err)
+	}
+	return changed
+}
+
+// noteAppended updates the membership after ents were appended to the log
+// (replacing any suffix from ents[0].Index on).
+func (r *Raft) noteAppended(ents []Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	before := r.conf.latestIndex()
+	r.conf.truncate(ents[0].Index)
+	truncated := r.conf.latestIndex() != before
+	if r.recordConfChanges(ents) || truncated {
+		r.membershipChanged()
+	}
+}
+
+// membershipFromSnapshot restarts the history from a snapshot received
+// from the leader. A snapshot without a membership (from an older node)
+// keeps ours.
+func (r *Raft) membershipFromSnapshot(meta SnapshotMeta) {
+	cs := meta.ConfState
+	if len(cs.Voters) == 0 {
+		cs = r.conf.latest()
+	} else {
+		cs = ConfState{Voters: sortedIDs(cs.Voters), Learners: sortedIDs(cs.Learners)}
+	}
+	r.conf.reset(meta.Index, cs)
+	r.membershipChanged()
+}
+
+// membershipChanged installs the latest membership of the history and, on
+// the leader, creates progress for new members and drops it for removed
+// ones (the leader itself included: a removed leader does not count itself
+// in any quorum, thesis §4.2.2).
+func (r *Raft) membershipChanged() {
+	cs := r.conf.latest()
+	if err := r.setMembership(cs.Voters, cs.Learners); err != nil {
+		// Unreachable: applyConfChange never yields such a membership.
+		r.logger.Error("membership refused", "err", err)
+		return
+	}
+	switch r.role {
+	case RoleLeader:
+	case RoleCandidate, RolePreCandidate:
+		if !r.isVoter(r.id) {
+			r.becomeFollower(r.term, None)
+		}
+		return
+	default:
+		return
+	}
+	for id := range r.progress {
+		if !r.isVoter(id) && !r.isLearner(id) {
+			delete(r.progress, id)
+		}
+	}
+	last := r.log.lastIndex()
+	for _, ids := range [2][]NodeID{r.voters, r.learners} {
+		for _, id := range ids {
+			if pr := r.progress[id]; pr != nil {
+				pr.learner = r.isLearner(id)
+				continue
+			}
+			pr := newProgress(last+1, r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes, r.isLearner(id))
+			// Give the new member one election timeout before check-quorum
+			// holds its silence against us.
+			pr.recentActive = true
+			r.progress[id] = pr
+		}
+	}
+	if r.leadTransferee != None && !r.isVoter(r.leadTransferee) {
+		r.leadTransferee = None
+	}
+	if r.maybeCommit() {
+		r.needBcast = true
+	}
+}
+
+func (r *Raft) isLearner(id NodeID) bool {
+	_, found := slices.BinarySearch(r.learners, id)
+	return found
+}
+
+// maybeStepDownRemoved makes a leader that is no longer a voter step down
+// once the entry that removed it has committed (thesis §4.2.2): until then
+// it leads a cluster it is not part of, so that the change can commit.
+func (r *Raft) maybeStepDownRemoved() {
+	if r.role != RoleLeader || r.isVoter(r.id) || r.log.committed < r.conf.latestIndex() {
+		return
+	}
+	r.logger.Info("stepping down: removed from the cluster", "term", r.term, "confIndex", r.conf.latestIndex())
+	r.becomeFollower(r.term, None)
+}
+
+// ProposeConfChange asks the leader to change the membership by one server.
+// The outcome comes back in Ready.ProposalAcks under requestID, like
+// Propose: Index/Term when the entry was appended (the change took effect
+// on this leader at once; it succeeded when that entry commits), or Err:
+// ErrNotLeader (or ErrNoLeader) on a follower — it is not forwarded —,
+// ErrConfChangePending when a change is uncommitted or no entry of this
+// term has committed yet, ErrLearnerBehind when promoting a learner whose
+// log is more than Config.PromoteLagEntriesMax behind, ErrConfChangeInvalid
+// when cc does not apply to the current membership, ErrProposalDropped
+// while transferring leadership or when the uncommitted suffix is full.
+func (r *Raft) ProposeConfChange(requestID uint64, cc ConfChange) {
+	if err := r.checkConfChange(cc); err != nil {
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: err})
+		return
+	}
+	index, ok := r.appendEntries(Entry{Type: EntryConfChange, Data: cc.Encode(nil)})
+	if !ok {
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrProposalDropped})
+		return
+	}
+	r.logger.Info("membership change proposed", "change", cc.Type.String(), "node", uint64(cc.NodeID), "index", index)
+	r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Index: index, Term: r.term})
+}
+
+// checkConfChange says why the leader may not append cc now.
+func (r *Raft) checkConfChange(cc ConfChange) error {
+	switch {
+	case r.role != RoleLeader && r.lead == None:
+		return ErrNoLeader
+	case r.role != RoleLeader:
+		return fmt.Errorf("%w: leader is %d", ErrNotLeader, r.lead)
+	case r.leadTransferee != None:
+		return ErrProposalDropped
+	case !r.committedInCurrentTerm():
+		return fmt.Errorf("%w: no entry of term %d committed yet", ErrConfChangePending, r.term)
+	case r.conf.latestIndex() > r.log.committed:
+		return fmt.Errorf("%w: conf change at %d not committed (commit %d)", ErrConfChangePending,
+			r.conf.latestIndex(), r.log.committed)
+	case len(cc.Addr) > confChangeAddrBytesMax || len(cc.Context) > confChangeContextBytesMax:
+		return fmt.Errorf("%w: address %d bytes (max %d), context %d bytes (max %d)", ErrConfChangeInvalid,
+			len(cc.Addr), confChangeAddrBytesMax, len(cc.Context), confChangeContextBytesMax)
+	case cc.NodeID == None:
+		return fmt.Errorf("%w: node id 0", ErrConfChangeInvalid)
+	}
+	if _, err := applyConfChange(r.conf.latest(), cc); err != nil {
+		return err
+	}
+	if cc.Type == ConfChangePromoteVoter {
+		pr := r.progress[cc.NodeID]
+		last := r.log.lastIndex()
+		if pr == nil || pr.match+r.cfg.PromoteLagEntriesMax < last {
+			var match uint64
+			if pr != nil {
+				match = pr.match
+			}
+			return fmt.Errorf("%w: learner %d holds up to %d, leader's last index %d, allowed lag %d",
+				ErrLearnerBehind, cc.NodeID, match, last, r.cfg.PromoteLagEntriesMax)
+		}
+	}
+	return nil
+}
+
+// ConfStateAt returns the membership in force at log index (the one a
+// snapshot taken at index must carry), or ErrCompacted when index is before
+// the history the core keeps (the log's first index minus one). The slices
+// are the caller's.
+func (r *Raft) ConfStateAt(index uint64) (ConfState, error) {
+	cs, err := r.conf.at(index)
+	if err != nil {
+		return ConfState{}, fmt.Errorf("consensus: %w", err)
+	}
+	return ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}, nil
+}
