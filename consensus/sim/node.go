@@ -19,6 +19,7 @@ const (
 	inputPropose
 	inputRead
 	inputTransfer
+	inputConfChange
 )
 
 // input is something that reached a node while it was busy syncing; the
@@ -28,6 +29,9 @@ type input struct {
 	msg  consensus.Message
 	op   *clientOp
 	to   consensus.NodeID // inputTransfer: the transferee
+	// inputConfChange: the change and its request id.
+	cc     consensus.ConfChange
+	confID uint64
 }
 
 // simNode is one simulated machine: a Raft core over an in-memory log, a
@@ -75,6 +79,10 @@ type simNode struct {
 	restartStep int64 // when down: the step it comes back
 	crashStep   int64 // when up and > 0: the step a scheduled crash hits
 	incarnation int64
+
+	// removing: a RemoveNode for this node was appended and may commit;
+	// decommissioned: it did, and the node is down for good.
+	removing, decommissioned bool
 
 	// ops are the client operations waiting on this node.
 	ops []*clientOp

@@ -132,6 +132,17 @@ type Options struct {
 	Faults   NodeFaultOptions
 	Workload WorkloadOptions
 
+	// SpareNodes are extra machines, ids Nodes+1..Nodes+SpareNodes, that
+	// start as no member; with MembershipPerTenThousand > 0 the simulator
+	// adds them as learners, promotes them and removes voters (one server
+	// at a time, thesis §4.1). Each id joins at most once: a removed node
+	// is decommissioned for good once its removal commits (a server that
+	// came back under the same id with a wiped disk could vote twice).
+	SpareNodes int
+	// MembershipPerTenThousand is the chance per step of the fault phase
+	// that the leader is asked for the next membership change.
+	MembershipPerTenThousand int
+
 	// Bugs plants known bugs in every node's core (nil: none).
 	Bugs *consensus.BugHooks
 	// SkipCommitRuleCheck turns off the direct check of the leader commit
@@ -264,14 +275,25 @@ func RandomOptions(seed uint64) Options {
 	if len(opts.Network.PartitionModes) == 0 {
 		opts.Network.PartitionModes = []PartitionMode{PartitionIsolateLeader}
 	}
+	// Drawn last, so that the other options of a seed stay what they were
+	// before membership changes existed.
+	if rng.IntN(2) == 0 {
+		opts.SpareNodes = int(between(1, 3))
+		opts.MembershipPerTenThousand = int(between(10, 80))
+	}
 	return opts
 }
+
+// machines is the number of simulated machines: members and spares.
+func (o *Options) machines() int { return o.Nodes + o.SpareNodes }
 
 // Validate reports a configuration the simulator cannot run.
 func (o *Options) Validate() error {
 	switch {
 	case o.Nodes < 1 || o.Nodes > 9:
 		return fmt.Errorf("sim: Nodes=%d, want 1..9", o.Nodes)
+	case o.SpareNodes < 0 || o.SpareNodes > 9 || o.MembershipPerTenThousand < 0:
+		return fmt.Errorf("sim: SpareNodes=%d MembershipPerTenThousand=%d invalid", o.SpareNodes, o.MembershipPerTenThousand)
 	case o.Network.DelayMinSteps < 0 || o.Network.DelayMaxSteps < o.Network.DelayMinSteps:
 		return fmt.Errorf("sim: delay range [%d, %d] steps is empty", o.Network.DelayMinSteps, o.Network.DelayMaxSteps)
 	case o.Faults.TickPeriodSteps < 1:

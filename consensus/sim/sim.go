@@ -54,6 +54,8 @@ type Result struct {
 	OpsOK              int // operations completed with an answer
 	OpsFailed          int // definite failures and dropped reads
 	WritesUnknown      int // writes whose client gave up
+	MembershipChanges  int // conf change entries appended by a leader
+	Decommissioned     int // nodes whose removal committed
 	// LinearizabilityUnknown is true when porcupine ran out of time: the
 	// history was neither proven linearizable nor refuted.
 	LinearizabilityUnknown bool
@@ -97,6 +99,10 @@ type Simulator struct {
 	failedOps map[uint64]bool // writes known to have failed definitely
 	acked     []*clientOp     // writes acknowledged as committed
 	ackErr    error           // a violation found while settling acks
+
+	nextConfID   uint64
+	confRequests map[uint64]consensus.ConfChange // membership requests awaiting an ack
+	removals     []pendingRemoval
 }
 
 // New prepares a simulation; live, when non-nil, receives every trace event.
@@ -108,17 +114,19 @@ func New(opts Options, live io.Writer) (*Simulator, error) {
 	s := &Simulator{
 		opts:      opts,
 		rng:       rng,
-		net:       newNetwork(&opts.Network, rng, opts.Nodes),
-		check:     newChecker(opts.Nodes, opts.SkipStampCheck),
+		net:       newNetwork(&opts.Network, rng, opts.machines()),
+		check:     newChecker(opts.machines(), opts.SkipStampCheck),
 		trace:     newTracer(opts.TraceEvents, live),
 		faulty:    true,
 		clients:   make([]*clientOp, opts.Workload.Clients),
 		failedOps: map[uint64]bool{},
-		res:       Result{Seed: opts.Seed, Nodes: opts.Nodes},
+
+		confRequests: map[uint64]consensus.ConfChange{},
+		res:          Result{Seed: opts.Seed, Nodes: opts.Nodes},
 	}
 	s.net.opts = &s.opts.Network
-	s.nodes = make([]*simNode, opts.Nodes+1)
-	for i := 1; i <= opts.Nodes; i++ {
+	s.nodes = make([]*simNode, opts.machines()+1)
+	for i := 1; i <= opts.machines(); i++ {
 		skew := int64(0)
 		if p := opts.Faults.TickSkewPercent; p > 0 {
 			skew = opts.Faults.TickPeriodSteps * int64(rng.IntN(2*p+1)-p) / 100
@@ -283,6 +291,9 @@ func (s *Simulator) takeInput(n *simNode, in input) error {
 		n.raft.ReadIndex(in.op.id)
 	case inputTransfer:
 		n.raft.TransferLeader(in.to)
+	case inputConfChange:
+		s.confRequests[in.confID] = in.cc
+		n.raft.ProposeConfChange(in.confID, in.cc)
 	}
 	return nil
 }
@@ -410,6 +421,10 @@ func (s *Simulator) completeSync(n *simNode) error {
 	slices.SortStableFunc(rd.ReadStates, func(a, b consensus.ReadState) int { return cmp.Compare(a.RequestID, b.RequestID) })
 	slices.SortStableFunc(rd.ReadAcks, func(a, b consensus.ReadAck) int { return cmp.Compare(a.RequestID, b.RequestID) })
 	for _, ack := range rd.ProposalAcks {
+		if ack.RequestID&confRequestBit != 0 {
+			s.confAck(n, ack)
+			continue
+		}
 		s.proposalAck(n, ack)
 		if s.ackErr != nil {
 			return s.ackErr
@@ -464,11 +479,11 @@ func (s *Simulator) maybeSnapshot(n *simNode) error {
 		return nil
 	}
 	term := s.check.logTerm(n.id, index)
-	voters := make([]consensus.NodeID, s.opts.Nodes)
-	for i := range voters {
-		voters[i] = consensus.NodeID(i + 1)
+	conf, err := n.raft.ConfStateAt(index)
+	if err != nil {
+		return fmt.Errorf("n%d: snapshot at %d: %w", n.id, index, err)
 	}
-	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: consensus.ConfState{Voters: voters}}
+	meta := consensus.SnapshotMeta{Index: index, Term: term, ConfState: conf}
 	// The snapshot carries the last entry's stamp, as the server's do, so
 	// that a leader whose log it replaces keeps stamps monotonic.
 	last, err := n.written.Entry(index)
@@ -672,7 +687,7 @@ func (s *Simulator) clientsStep() {
 // picks, usually the known leader).
 func (s *Simulator) startOp(c int, write bool, target consensus.NodeID) *clientOp {
 	if target == consensus.None {
-		target = consensus.NodeID(1 + s.rng.IntN(s.opts.Nodes))
+		target = consensus.NodeID(1 + s.rng.IntN(s.opts.machines()))
 		if s.leader != consensus.None && s.rng.IntN(100) < s.opts.Workload.LeaderPercent {
 			target = s.leader
 		}
@@ -708,7 +723,7 @@ func (s *Simulator) startOp(c int, write bool, target consensus.NodeID) *clientO
 func (s *Simulator) downCount() int {
 	down := 0
 	for _, n := range s.nodes[1:] {
-		if !n.up {
+		if !n.up && !n.decommissioned {
 			down++
 		}
 	}
@@ -726,7 +741,9 @@ func (s *Simulator) crash(n *simNode, why string) {
 	}
 	n.ops = n.ops[:0]
 	n.crash()
-	s.res.Crashes++
+	if !n.decommissioned {
+		s.res.Crashes++ // a decommissioned node is no fault
+	}
 	if s.leader == n.id {
 		s.leader = consensus.None
 	}
@@ -782,8 +799,12 @@ func (s *Simulator) faults() error {
 			}
 		}
 	}
+	s.settleRemovals()
 	if !s.faulty {
 		return nil
+	}
+	if err := s.membershipStep(); err != nil {
+		return err
 	}
 	f := &s.opts.Faults
 	for _, n := range s.nodes[1:] {
@@ -804,14 +825,14 @@ func (s *Simulator) faults() error {
 		}
 	}
 	if f.ClockJumpPerTenThousand > 0 && f.ClockJumpMaxMs > 0 && s.rng.IntN(10_000) < f.ClockJumpPerTenThousand {
-		n := s.nodes[1+s.rng.IntN(s.opts.Nodes)]
+		n := s.nodes[1+s.rng.IntN(s.opts.machines())]
 		jump := s.rng.Int64N(2*f.ClockJumpMaxMs+1) - f.ClockJumpMaxMs
 		n.clockMs += jump
 		s.trace.note(s.step, n.id, "CLOCK jumps %+d ms", jump)
 	}
 	if f.TransferPerTenThousand > 0 && s.rng.IntN(10_000) < f.TransferPerTenThousand {
 		if l := s.currentLeader(); l != consensus.None {
-			to := consensus.NodeID(1 + s.rng.IntN(s.opts.Nodes))
+			to := consensus.NodeID(1 + s.rng.IntN(s.opts.machines()))
 			if to != l {
 				n := s.nodes[l]
 				s.trace.note(s.step, l, "TRANSFER leadership to n%d requested", to)
@@ -825,7 +846,7 @@ func (s *Simulator) faults() error {
 		}
 	}
 	if f.CrashPerTenThousand > 0 && s.rng.IntN(10_000) < f.CrashPerTenThousand && s.downCount() < f.MaxDownNodes {
-		victim := s.nodes[1+s.rng.IntN(s.opts.Nodes)]
+		victim := s.nodes[1+s.rng.IntN(s.opts.machines())]
 		if s.leader != consensus.None && s.rng.IntN(100) < f.CrashLeaderPercent {
 			victim = s.nodes[s.leader]
 		}
@@ -850,7 +871,9 @@ func (s *Simulator) liveness(ctx context.Context) error {
 	s.opts.Network.DuplicatePercent = 0
 	s.opts.Network.SpikePercent = 0
 	for _, n := range s.nodes[1:] {
-		n.restartStep = s.step
+		if !n.decommissioned {
+			n.restartStep = s.step
+		}
 	}
 	s.trace.note(s.step, 0, "LIVENESS PHASE: network healed, all nodes restart")
 	maxPeriod := int64(1)
@@ -926,8 +949,8 @@ func (s *Simulator) liveness(ctx context.Context) error {
 			target = max(target, op.ackIndex)
 		}
 		behind := consensus.None
-		for _, n := range s.nodes[1:] {
-			if n.sm.applied < target {
+		for _, id := range s.members() {
+			if n := s.nodes[id]; n.sm == nil || n.sm.applied < target {
 				behind = n.id
 				break
 			}
@@ -979,8 +1002,13 @@ func (s *Simulator) currentLeader() consensus.NodeID {
 // finalChecks: every acknowledged write is in every node's applied state,
 // and the client history is linearizable.
 func (s *Simulator) finalChecks() error {
+	members := s.members()
 	for _, op := range s.acked {
-		for _, n := range s.nodes[1:] {
+		for _, id := range members {
+			n := s.nodes[id]
+			if n.sm == nil {
+				return violation("member n%d is down at the end", id)
+			}
 			if n.sm.applied < op.ackIndex || s.check.logTerm(n.id, op.ackIndex) != op.ackTerm {
 				return violation("acknowledged write %d (index %d term %d) is not applied on n%d (applied %d, term there %d)",
 					op.id, op.ackIndex, op.ackTerm, n.id, n.sm.applied, s.check.logTerm(n.id, op.ackIndex))

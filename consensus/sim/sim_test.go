@@ -103,6 +103,8 @@ func sweep(ctx context.Context, base uint64, count int, stopAfter int, configure
 					out.totals.OpsOK += res.OpsOK
 					out.totals.OpsFailed += res.OpsFailed
 					out.totals.WritesUnknown += res.WritesUnknown
+					out.totals.MembershipChanges += res.MembershipChanges
+					out.totals.Decommissioned += res.Decommissioned
 					if res.LinearizabilityUnknown {
 						out.linUnk++
 					}
@@ -152,10 +154,10 @@ func TestSim(t *testing.T) {
 	if out.other != nil {
 		t.Fatal(out.other)
 	}
-	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d snapshots taken, %d installed, %d ops ok, %d failed, %d unknown; linearizability undecided in %d",
+	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d snapshots taken, %d installed, %d ops ok, %d failed, %d unknown, %d membership changes, %d nodes decommissioned; linearizability undecided in %d",
 		out.runs, time.Since(start).Round(time.Millisecond), out.totals.Steps, out.totals.Elections, out.totals.Crashes,
 		out.totals.Partitions, out.totals.Messages, out.totals.SnapshotsTaken, out.totals.SnapshotsInstalled,
-		out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.linUnk)
+		out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.totals.MembershipChanges, out.totals.Decommissioned, out.linUnk)
 	for _, f := range out.failures[min(1, len(out.failures)):] {
 		first, _, _ := strings.Cut(f.Err.Error(), "\n")
 		t.Errorf("also failing: seed %d: %s", f.Seed, first)
