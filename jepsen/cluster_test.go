@@ -184,6 +184,14 @@ func (c *cluster) unexpectedExits() []string {
 	return slices.Clone(c.crashes)
 }
 
+// restart starts n unless it runs: heals of overlapping faults may both
+// want to restart the same node.
+func (c *cluster) restart(n *node) {
+	if !c.running(n) {
+		c.start(n)
+	}
+}
+
 // signal sends sig to n's process if it runs. "ip netns exec" execs the
 // binary, so the process is raftkv itself.
 func (c *cluster) signal(n *node, sig syscall.Signal) {

@@ -33,12 +33,13 @@ var (
 
 // scenario is a named fault schedule against a cluster.
 type scenario struct {
-	name  string
-	size  int
-	extra []string // node flags
-	kinds []faultKind
-	quiet time.Duration
-	hold  time.Duration
+	name    string
+	size    int
+	extra   []string // node flags
+	kinds   []faultKind
+	quiet   time.Duration
+	hold    time.Duration
+	overlap bool
 }
 
 // scenarios are the named failure hunts; doc.go says what each looks for.
@@ -54,7 +55,7 @@ var scenarios = []scenario{
 	{name: "snapshot-restart", size: 3, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{faultKillNode, faultKillAll}},
 	{name: "mixed", size: 5, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{
 		faultKillLeader, faultPartitionLeader, faultSplit, faultOneWay, faultBridge,
-		faultPauseLeader, faultKillAll, faultTornTail, faultKillNode}},
+		faultPauseLeader, faultKillAll, faultTornTail, faultKillNode}, overlap: true},
 }
 
 // defaultScenarios is the bounded run of plain `go test ./jepsen/`.
@@ -193,7 +194,7 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 		hold = 4 * time.Second
 	}
 	start := time.Now()
-	nem := newNemesis(c, nemesisConfig{kinds: kinds, quiet: quiet, hold: hold, seed: seed}, start)
+	nem := newNemesis(c, nemesisConfig{kinds: kinds, quiet: quiet, hold: hold, seed: seed, overlap: sc.overlap}, start)
 	ctx, cancel := context.WithTimeout(context.Background(), runFor)
 	defer cancel()
 	var h history

@@ -47,10 +47,11 @@ type fault struct {
 
 // nemesisConfig is the schedule: quiet, fault, hold, heal, quiet, ...
 type nemesisConfig struct {
-	kinds []faultKind // chosen at random (one kind: always that one)
-	quiet time.Duration
-	hold  time.Duration
-	seed  uint64
+	kinds   []faultKind // chosen at random (one kind: always that one)
+	quiet   time.Duration
+	hold    time.Duration
+	seed    uint64
+	overlap bool // sometimes inject a second fault before healing the first
 }
 
 // nemesis injects faults into a cluster and remembers them.
@@ -82,6 +83,26 @@ func (m *nemesis) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("inject %s: %w", kind, err)
 		}
+		if second, ok := m.overlapWith(kind); ok {
+			// A second fault on top of the first, healed together: the
+			// combinations (a partition while the new leader is killed, a
+			// pause during a split) are where lost updates hide.
+			firstHeal := m.heal
+			m.heal = nil
+			more, err := m.inject(ctx, second)
+			if err != nil {
+				m.heal = firstHeal
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("inject %s on top of %s: %w", second, kind, err)
+			}
+			secondHeal := m.heal
+			m.heal = func(ctx context.Context) error {
+				return errors.Join(secondHeal(ctx), firstHeal(ctx))
+			}
+			kind, detail = kind+"+"+second, detail+"; then "+more
+		}
 		// The fault starts when it has taken effect (the kill reaped, the
 		// rules in place), not when the nemesis began looking for the leader.
 		at := time.Since(m.start)
@@ -98,6 +119,25 @@ func (m *nemesis) run(ctx context.Context) error {
 			return fmt.Errorf("heal %s: %w", kind, err)
 		}
 	}
+}
+
+// overlapWith picks, when the schedule overlaps faults, a second fault to
+// add to first. Torn tails and whole-cluster kills never overlap: both are
+// about one clean restart, and a torn tail is only survivable alone.
+func (m *nemesis) overlapWith(first faultKind) (faultKind, bool) {
+	if !m.cfg.overlap || first == faultTornTail || first == faultKillAll || m.rng.IntN(3) != 0 {
+		return "", false
+	}
+	var pool []faultKind
+	for _, k := range m.cfg.kinds {
+		if k != faultTornTail && k != faultKillAll && k != first {
+			pool = append(pool, k)
+		}
+	}
+	if len(pool) == 0 {
+		return "", false
+	}
+	return pool[m.rng.IntN(len(pool))], true
 }
 
 // wait returns false if ctx ended first.
@@ -171,7 +211,7 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 			n = c.nodes[m.rng.IntN(len(c.nodes))]
 		}
 		c.kill(n)
-		m.heal = func(context.Context) error { c.start(n); return nil }
+		m.heal = func(context.Context) error { c.restart(n); return nil }
 		return fmt.Sprintf("node %d (%s)", n.id, what), nil
 	case faultPauseLeader:
 		n, what := m.leaderOrAny(ctx)
@@ -184,7 +224,7 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 		}
 		m.heal = func(context.Context) error {
 			for _, n := range c.nodes {
-				c.start(n)
+				c.restart(n)
 			}
 			return nil
 		}
@@ -211,7 +251,7 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 			c.start(n)
 			return "", fmt.Errorf("torn tail: %w", err)
 		}
-		m.heal = func(context.Context) error { c.start(n); return nil }
+		m.heal = func(context.Context) error { c.restart(n); return nil }
 		return fmt.Sprintf("node %d: %d bytes cut from %s", n.id, cut, seg), nil
 	}
 	// Network faults.
