@@ -29,6 +29,7 @@ type options struct {
 	keep           bool
 	loadKeys       int
 	raftkvBin      string
+	raftkvArgs     string
 	profileDir     string
 	profileSeconds int
 	skipMemory     bool
@@ -62,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (data and server logs) at the end")
 	fs.IntVar(&o.loadKeys, "keys", 1_000_000, "keys loaded for the memory and restart figures")
 	fs.StringVar(&o.raftkvBin, "raftkv", "", "raftkv binary to measure (default: build ./cmd/raftkv)")
+	fs.StringVar(&o.raftkvArgs, "raftkv-args", "", "extra raftkv flags for every node, e.g. \"--read-mode lease\"")
 	fs.StringVar(&o.profileDir, "profile", "", "also profile a 3-node cluster under SET and GET -P 1 into this directory")
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 15, "CPU profile duration per case")
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory and restart phase")
@@ -148,7 +150,7 @@ func runBench(ctx context.Context, o options, stdout io.Writer, logger *slog.Log
 		}
 	}
 	redisBin, _ := exec.LookPath("redis-server")
-	l := &launcher{root: work, raftkvBin: bin, redisBin: redisBin, logger: logger}
+	l := &launcher{root: work, raftkvBin: bin, redisBin: redisBin, raftkvExtra: strings.Fields(o.raftkvArgs), logger: logger}
 	hz := clockTicksPerSecond()
 
 	if !o.skipThroughput {

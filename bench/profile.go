@@ -29,7 +29,7 @@ func profilePhase(ctx context.Context, l *launcher, o options, modRoot string, l
 	if err := goBuild(ctx, modRoot, bin, "./bench/raftkvpprof"); err != nil {
 		return err
 	}
-	pl := &launcher{root: l.root, raftkvBin: bin, redisBin: l.redisBin, pprofPorts: true, logger: logger, seq: l.seq + 100}
+	pl := &launcher{root: l.root, raftkvBin: bin, redisBin: l.redisBin, pprofPorts: true, raftkvExtra: l.raftkvExtra, logger: logger, seq: l.seq + 100}
 	sys, err := pl.startRaftKV(ctx, "profiled-3", 3)
 	if err != nil {
 		return err

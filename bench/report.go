@@ -72,14 +72,17 @@ func spreadOf(vs []float64) Spread {
 }
 
 // format prints "median (min–max)", or just the value when there is one.
-func (s Spread) format(prec int) string {
+func (s Spread) format(prec int) string { return s.formatUnit(prec, "") }
+
+// formatUnit is format with a unit after each number ("0.50x (0.40x–0.60x)").
+func (s Spread) formatUnit(prec int, unit string) string {
 	if s.N == 0 {
 		return "-"
 	}
 	if s.N == 1 || s.Min == s.Max {
-		return fmt.Sprintf("%.*f", prec, s.Median)
+		return fmt.Sprintf("%.*f%s", prec, s.Median, unit)
 	}
-	return fmt.Sprintf("%.*f (%.*f–%.*f)", prec, s.Median, prec, s.Min, prec, s.Max)
+	return fmt.Sprintf("%.*f%s (%.*f–%.*f%s)", prec, s.Median, unit, prec, s.Min, prec, s.Max, unit)
 }
 
 // Target is one goal of issue 6: Num/Den (or Num alone when Den is the zero
@@ -227,7 +230,7 @@ func writeTables(w io.Writer, obs Observations, targets []Target) error {
 				verdict = "met"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s %.1f%s\t%s%s\t%s\n", v.Name, op, v.Bound, v.Unit, v.Ratio.format(2), v.Unit, verdict)
+		fmt.Fprintf(tw, "%s\t%s %.1f%s\t%s\t%s\n", v.Name, op, v.Bound, v.Unit, v.Ratio.formatUnit(2, v.Unit), verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

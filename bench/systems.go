@@ -148,12 +148,13 @@ func freePorts(n int) ([]int, error) {
 
 // launcher starts systems with fresh data directories under root.
 type launcher struct {
-	root       string // all data dirs and logs, on the disk being measured
-	raftkvBin  string
-	redisBin   string
-	pprofPorts bool // raftkvBin is the pprof wrapper: give each node --pprof-addr
-	logger     *slog.Logger
-	seq        int
+	root        string // all data dirs and logs, on the disk being measured
+	raftkvBin   string
+	redisBin    string
+	pprofPorts  bool     // raftkvBin is the pprof wrapper: give each node --pprof-addr
+	raftkvExtra []string // more raftkv flags for every node (-raftkv-args)
+	logger      *slog.Logger
+	seq         int
 }
 
 func (l *launcher) freshDir(name string) (string, error) {
@@ -215,6 +216,7 @@ func (l *launcher) startRaftKV(ctx context.Context, name string, n int) (*system
 		args := []string{"--port", strconv.Itoa(ports[i]), "--bind", "127.0.0.1", "--dir", dir,
 			"--node-id", strconv.Itoa(i + 1), "--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[n+i]),
 			"--loglevel", "warning"}
+		args = append(args, l.raftkvExtra...)
 		if n > 1 {
 			args = append(args, "--cluster", strings.Join(members, ","), "--cluster-id", "bench")
 		}
