@@ -444,6 +444,13 @@ func (r *Raft) becomeLeader() {
 	if e, err := r.log.entries(last, last+1, 0); err == nil && len(e) == 1 && e[0].TimeMs > r.lastStampMs {
 		r.lastStampMs = e[0].TimeMs
 	}
+	if r.cfg.Snapshots != nil {
+		// The last entry may be compacted into a snapshot taken after we
+		// started (sim seed 1019763): its stamp is in the snapshot's meta.
+		if meta, ok := r.cfg.Snapshots.Latest(); ok && meta.TimeMs > r.lastStampMs {
+			r.lastStampMs = meta.TimeMs
+		}
+	}
 	// The no-op of the new term (thesis §6.4): committing it commits every
 	// earlier entry and lets ReadIndex start.
 	r.appendEntries(Entry{Type: EntryNoop})
