@@ -138,6 +138,9 @@ func describe(args [][]byte) string {
 // streamResult counts what one stream did.
 type streamResult struct {
 	commands int
+	// watchAborts counts EXECs that both servers aborted (null reply)
+	// because a watched key changed: evidence the WATCH path is exercised.
+	watchAborts int
 }
 
 // runStream sends one seeded stream to both servers and reports the first
@@ -189,6 +192,9 @@ func runStream(t *testing.T, seed uint64, proto int, steps int, redisAddr, raftk
 			if err != nil {
 				t.Errorf("seed %d proto %d step %d: raftkv reply to %s: %v", seed, proto, i, describe(c.args), err)
 				return res
+			}
+			if c.mode == modeExec && want.null && got.null {
+				res.watchAborts++
 			}
 			if why := compareReply(c, want, got); why != "" {
 				from := max(0, len(history)-30)
@@ -277,7 +283,7 @@ func differential(t *testing.T, redisAddr, raftkvAddr string, firstSeed uint64, 
 	t.Helper()
 	seeds, bounded := seedsToRun(firstSeed)
 	start := time.Now()
-	streams, commands := 0, 0
+	streams, commands, aborts := 0, 0, 0
 	for _, seed := range seeds {
 		if bounded && time.Since(start) > budget {
 			break
@@ -286,13 +292,14 @@ func differential(t *testing.T, redisAddr, raftkvAddr string, firstSeed uint64, 
 			res := runStream(t, seed, proto, *flagCmds, redisAddr, raftkvAddr)
 			streams++
 			commands += res.commands
+			aborts += res.watchAborts
 			if t.Failed() {
 				return
 			}
 		}
 	}
-	t.Logf("differential: %d streams (seeds × RESP2/RESP3), %d commands, %v, no difference",
-		streams, commands, time.Since(start).Round(time.Millisecond))
+	t.Logf("differential: %d streams (seeds × RESP2/RESP3), %d commands (%d EXECs aborted by WATCH on both), %v, no difference",
+		streams, commands, aborts, time.Since(start).Round(time.Millisecond))
 }
 
 // TestDifferential compares raftkv (one node) with redis-server on seeded

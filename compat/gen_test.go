@@ -66,9 +66,15 @@ func newGenerator(seed uint64) *generator {
 }
 
 func (g *generator) pick(xs []string) []byte { return []byte(xs[g.r.IntN(len(xs))]) }
-func (g *generator) key() []byte             { return g.keys[g.r.IntN(len(g.keys))] }
-func (g *generator) field() []byte           { return g.fields[g.r.IntN(len(g.fields))] }
-func (g *generator) chance(p float64) bool   { return g.r.Float64() < p }
+func (g *generator) pick2(a, b gcmd) gcmd {
+	if g.chance(0.5) {
+		return a
+	}
+	return b
+}
+func (g *generator) key() []byte           { return g.keys[g.r.IntN(len(g.keys))] }
+func (g *generator) field() []byte         { return g.fields[g.r.IntN(len(g.fields))] }
+func (g *generator) chance(p float64) bool { return g.r.Float64() < p }
 
 // value returns a string value: mostly small numbers and words, sometimes
 // binary, empty or 1 MiB.
@@ -469,6 +475,32 @@ func (g *generator) next() step {
 		} else {
 			s.cmds = append(s.cmds, gcmd{args: args(b("EXEC")), mode: modeExec, sub: sub})
 		}
+		return s
+	case n < 17: // WATCH, maybe a write to a watched key, then a transaction
+		w := g.key()
+		s := step{cmds: []gcmd{exact(b("WATCH"), w, g.key())}}
+		for k := g.r.IntN(3); k > 0; k-- {
+			s.cmds = append(s.cmds, g.command())
+		}
+		if g.chance(0.4) {
+			// A write to a watched key (here from the same connection,
+			// which aborts EXEC just the same).
+			s.cmds = append(s.cmds, g.pick2(exact(b("SET"), w, g.value()), exact(b("DEL"), w)))
+		}
+		if g.chance(0.1) {
+			s.cmds = append(s.cmds, exact(b("UNWATCH")))
+		}
+		s.cmds = append(s.cmds, exact(b("MULTI")))
+		var sub []gcmd
+		for k := g.r.IntN(4); k > 0; k-- {
+			c := g.command()
+			if !keyspace(c) {
+				continue
+			}
+			s.cmds = append(s.cmds, c)
+			sub = append(sub, c)
+		}
+		s.cmds = append(s.cmds, gcmd{args: args(b("EXEC")), mode: modeExec, sub: sub})
 		return s
 	default:
 		return step{cmds: []gcmd{g.command()}}

@@ -94,7 +94,7 @@
 // No lock is held while it is written out. The format:
 //
 //	8 bytes  magic "RKVSNAP\x00"
-//	uvarint  version = 1
+//	uvarint  version = 2 (version 1, without modIndex, is still read)
 //	uvarint  applied index
 //	uvarint  number of databases D (must match the store's)
 //	D times:
@@ -103,6 +103,7 @@
 //	  K times:
 //	    byte     kind: 0 string, 1 hash
 //	    uvarint  deadline, Unix ms (0: none)
+//	    uvarint  modIndex: log index of the key's last write (version 2)
 //	    uvarint  key length, key bytes
 //	    string:  uvarint length, value bytes
 //	    hash:    uvarint field count F (>= 1), F times: name (length, bytes),

@@ -38,7 +38,13 @@ func (c *execCtx) hashForWrite(key []byte, create bool) (item, *object, *Reply) 
 		r := ErrorReply(errWrongType)
 		return it, nil, &r
 	}
-	return it, c.mutableObject(&it), nil
+	o := c.mutableObject(&it)
+	if it.modIndex != c.index {
+		// The fields change in place: stamp the key as written (WATCH).
+		it.obj = o
+		c.put(c.db, it)
+	}
+	return it, o, nil
 }
 
 func fieldProbe(name []byte) field {

@@ -17,7 +17,7 @@ import (
 // Snapshot format constants; see doc.go for the layout.
 const (
 	snapshotMagic     = "RKVSNAP\x00"
-	snapshotVersion   = 1
+	snapshotVersion   = 2 // 2 adds each key's modIndex; 1 is still read
 	snapshotBufBytes  = 64 << 10
 	snapshotChunkMax  = 1 << 20 // largest single read while restoring a long string
 	snapshotKindStr   = 0
@@ -95,6 +95,7 @@ func (sr *snapshotReader) WriteTo(w io.Writer) (int64, error) {
 			}
 			buf = append(buf, kind)
 			buf = binary.AppendUvarint(buf, uint64(it.expireAtMs))
+			buf = binary.AppendUvarint(buf, it.modIndex)
 			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
 			buf = append(buf, it.key...)
 			if it.obj == nil {
@@ -231,7 +232,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if version != snapshotVersion {
+	if version != snapshotVersion && version != 1 {
 		return fmt.Errorf("%w: unknown version %d at offset %d", ErrBadSnapshot, version, len(snapshotMagic))
 	}
 	applied, err := cr.uvarint("applied index", math.MaxUint64)
@@ -258,7 +259,7 @@ func (s *Store) Restore(r io.Reader) error {
 		}
 		d := newDatabase()
 		dbs[i] = d
-		if err := restoreDatabase(cr, &c, d, epoch); err != nil {
+		if err := restoreDatabase(cr, &c, d, epoch, version); err != nil {
 			return err
 		}
 	}
@@ -286,7 +287,7 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch uint64) error {
+func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch, version uint64) error {
 	nkeys, err := cr.uvarint("key count", math.MaxInt64)
 	if err != nil {
 		return err
@@ -304,11 +305,17 @@ func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch uint64) error
 		if err != nil {
 			return err
 		}
+		var modIndex uint64
+		if version >= 2 {
+			if modIndex, err = cr.uvarint("modification index", math.MaxUint64); err != nil {
+				return err
+			}
+		}
 		key, err := cr.bytes("key")
 		if err != nil {
 			return err
 		}
-		it := item{order: keyOrder(key), key: string(key), expireAtMs: int64(exp)}
+		it := item{order: keyOrder(key), key: string(key), expireAtMs: int64(exp), modIndex: modIndex}
 		if kind == snapshotKindStr {
 			if it.str, err = cr.bytes("string value"); err != nil {
 				return err

@@ -51,6 +51,10 @@ type item struct {
 	str        []byte  // the value when obj == nil; never changed in place below len
 	obj        *object // non-nil for compound values (hash)
 	expireAtMs int64   // Unix ms deadline; 0 = none
+	// modIndex is the log index of the entry that last wrote the key (0:
+	// unknown, from a version-1 snapshot). WATCH compares it; it is part
+	// of snapshots so that every replica decides EXEC the same way.
+	modIndex uint64
 }
 
 func (it *item) kind() valueKind {
@@ -256,15 +260,26 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 		return []Reply{ErrorReply(fmt.Sprintf("ERR entry %d: %v", e.Index, err))}
 	}
 	replies := make([]Reply, len(cmds))
+	skip := 0
 	for i := range cmds {
 		c := &s.ctx
 		*c = execCtx{
 			s:     s,
 			nowMs: e.TimeMs,
 			apply: true,
+			index: e.Index,
 			rand:  splitmix(e.Index*0x9E3779B97F4A7C15 ^ uint64(i)),
 		}
+		if skip > 0 {
+			// A failed WATCH guard: the transaction it guards does not run.
+			skip--
+			replies[i] = ReplyNilValue
+			continue
+		}
 		replies[i] = c.run(cmds[i].DB, cmds[i].Args)
+		if n, failed := guardFailed(cmds[i].Args, &replies[i]); failed {
+			skip = n
+		}
 	}
 	return replies
 }
@@ -286,7 +301,8 @@ type execCtx struct {
 	db    *database
 	dbIdx int
 	nowMs int64
-	apply bool // true in Apply: may write, deletes expired keys it meets
+	apply bool   // true in Apply: may write, deletes expired keys it meets
+	index uint64 // the entry's log index in Apply (stamped on written keys)
 	rand  uint64
 }
 
@@ -374,6 +390,9 @@ func (c *execCtx) lookupRead(key []byte) (item, bool) {
 // put stores it in d, replacing any item with the same key and keeping the
 // deadline index in step.
 func (c *execCtx) put(d *database, it item) {
+	if c.apply {
+		it.modIndex = c.index
+	}
 	prev, replaced := d.keys.Set(it)
 	if replaced && prev.expireAtMs != 0 && prev.expireAtMs != it.expireAtMs {
 		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})

@@ -100,6 +100,8 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{"flushall", -1, true}, cmdFlushAll},
 		{CommandInfo{"swapdb", 3, true}, cmdSwapDB},
 		{CommandInfo{purgeExpiredName, -2, true}, cmdPurgeExpired},
+		{CommandInfo{watchVersionsName, -2, false}, cmdWatchVersions},
+		{CommandInfo{watchGuardName, -2, true}, cmdWatchGuard},
 		// Hashes.
 		{CommandInfo{"hset", -4, true}, cmdHSet},
 		{CommandInfo{"hmset", -4, true}, cmdHMSet},

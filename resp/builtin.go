@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftkv/raftkv/kvsm"
 	"github.com/tidwall/redcon"
 )
 
@@ -22,20 +23,27 @@ const (
 
 func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 	return map[string]func(c *client, args [][]byte){
-		"ping":    (*client).cmdPing,
-		"echo":    (*client).cmdEcho,
-		"quit":    (*client).cmdQuit,
-		"select":  (*client).cmdSelect,
-		"hello":   (*client).cmdHello,
-		"auth":    (*client).cmdAuth,
-		"client":  (*client).cmdClient,
-		"command": (*client).cmdCommand,
-		"info":    (*client).cmdInfo,
-		"config":  (*client).cmdConfig,
-		"time":    (*client).cmdTime,
-		"multi":   (*client).cmdMulti,
-		"exec":    (*client).cmdExec,
-		"discard": (*client).cmdDiscard,
+		"ping":      (*client).cmdPing,
+		"echo":      (*client).cmdEcho,
+		"quit":      (*client).cmdQuit,
+		"select":    (*client).cmdSelect,
+		"hello":     (*client).cmdHello,
+		"auth":      (*client).cmdAuth,
+		"client":    (*client).cmdClient,
+		"command":   (*client).cmdCommand,
+		"info":      (*client).cmdInfo,
+		"config":    (*client).cmdConfig,
+		"time":      (*client).cmdTime,
+		"multi":     (*client).cmdMulti,
+		"exec":      (*client).cmdExec,
+		"discard":   (*client).cmdDiscard,
+		"watch":     (*client).cmdWatch,
+		"unwatch":   (*client).cmdUnwatch,
+		"reset":     (*client).cmdReset,
+		"readonly":  (*client).cmdReadOnly,
+		"readwrite": (*client).cmdReadOnly,
+		"lastsave":  (*client).cmdLastSave,
+		"wait":      (*client).cmdWait,
 	}
 }
 
@@ -221,6 +229,7 @@ func (c *client) cmdDiscard(args [][]byte) {
 		return
 	}
 	c.endMulti()
+	c.unwatch()
 	c.out = append(c.out, "+OK\r\n"...)
 }
 
@@ -232,18 +241,34 @@ func (c *client) cmdExec(args [][]byte) {
 		return
 	}
 	defer c.endMulti()
+	defer c.unwatch()
 	if c.multiDirty {
 		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	if len(c.multiCmds) == 0 {
+	cmds, write := c.multiCmds, c.multiWrite
+	if len(c.watched) > 0 {
+		// The guard leads the transaction in the same log entry; the
+		// state machine skips the rest when a watched key changed.
+		cmds = append(make([]kvsm.Command, 0, 1+len(c.multiCmds)), kvsm.WatchGuardCommand(len(c.multiCmds), c.watched))
+		cmds = append(cmds, c.multiCmds...)
+		write = true
+	}
+	if len(cmds) == 0 {
 		c.out = redcon.AppendArray(c.out, 0)
 		return
 	}
-	replies, err := c.callBackend(c.multiCmds, c.multiWrite)
+	replies, err := c.callBackend(cmds, write)
 	if err != nil {
-		c.out = appendError(c.out, backendErrorText(err, c.multiWrite))
+		c.out = appendError(c.out, backendErrorText(err, write))
 		return
+	}
+	if len(c.watched) > 0 {
+		if !kvsm.GuardPassed(replies[0]) {
+			c.out = appendNilArray(c.out, c.proto)
+			return
+		}
+		replies = replies[1:]
 	}
 	c.out = redcon.AppendArray(c.out, len(replies))
 	for i := range replies {

@@ -65,6 +65,10 @@ type client struct {
 	multiWrite bool
 	multiBytes int
 
+	// WATCH: keys (own copies) with the versions WATCH read.
+	watched      []kvsm.WatchedKey
+	watchedBytes int
+
 	// deadlineSet: a read deadline is armed (skip clearing it otherwise).
 	deadlineSet bool
 }
@@ -254,7 +258,7 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 	}
 	if c.multi {
 		switch cmd.spec.name {
-		case "exec", "discard", "multi", "quit":
+		case "exec", "discard", "multi", "quit", "watch", "reset":
 		default:
 			if !cmd.keyspace {
 				c.multiDirty = true

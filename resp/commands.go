@@ -98,5 +98,12 @@ var commandSpecs = []commandSpec{
 	{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast"}, keyspace: false},
 	{name: "multi", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@transaction"}, keyspace: false},
 	{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale", "skip_slowlog"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow", "@transaction"}, keyspace: false},
+	{name: "watch", arity: -2, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 1, lastKey: -1, keyStep: 1, categories: []string{"@fast", "@transaction"}, keyspace: false},
+	{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@transaction"}, keyspace: false},
+	{name: "reset", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
+	{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
+	{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
+	{name: "lastsave", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@fast", "@dangerous"}, keyspace: false},
+	{name: "wait", arity: 3, flags: []string{"noscript"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow", "@connection"}, keyspace: false},
 	{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@transaction"}, keyspace: false},
 }

@@ -1,0 +1,142 @@
+package resp
+
+import (
+	"github.com/raftkv/raftkv/kvsm"
+	"github.com/tidwall/redcon"
+)
+
+// Bounds of a connection's watched keys: they travel in the EXEC entry's
+// guard, which must stay small next to the transaction itself.
+const (
+	watchKeysMax  = 10_000
+	watchBytesMax = 1 << 20
+)
+
+// cmdWatch reads the watched keys' versions at a linearizable point (any
+// node can: the versions are replicated state) and remembers them; EXEC
+// sends them in a guard that the state machine checks when it applies the
+// transaction, so every replica decides the same. See kvsm/watch.go.
+func (c *client) cmdWatch(args [][]byte) {
+	if c.multi {
+		c.out = appendError(c.out, "ERR WATCH inside MULTI is not allowed")
+		return
+	}
+	keys := args[1:]
+	size := 0
+	for _, k := range keys {
+		size += len(k)
+	}
+	if len(c.watched)+len(keys) > watchKeysMax || c.watchedBytes+size > watchBytesMax {
+		c.out = appendError(c.out, "ERR too many watched keys (at most "+itoa(watchKeysMax)+" keys, "+itoa(watchBytesMax)+" bytes)")
+		return
+	}
+	replies, err := c.callBackend([]kvsm.Command{kvsm.WatchVersionsCommand(c.db, keys)}, false)
+	if err != nil {
+		c.out = appendError(c.out, backendErrorText(err, false))
+		return
+	}
+	r := replies[0]
+	if r.Kind != kvsm.ReplyArray || len(r.Elems) != len(keys) {
+		c.out = appendError(c.out, "ERR internal error: unexpected reply to a watch")
+		return
+	}
+	for i, k := range keys {
+		if c.isWatched(c.db, k) {
+			continue // Redis keeps the first WATCH of a key
+		}
+		owned := append([]byte(nil), k...)
+		c.watched = append(c.watched, kvsm.WatchedKey{DB: c.db, Key: owned, Version: r.Elems[i].Int})
+		c.watchedBytes += len(k)
+	}
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+func (c *client) isWatched(db int, key []byte) bool {
+	for _, w := range c.watched {
+		if w.DB == db && string(w.Key) == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *client) unwatch() {
+	clear(c.watched)
+	c.watched = c.watched[:0]
+	c.watchedBytes = 0
+}
+
+func (c *client) cmdUnwatch(args [][]byte) {
+	c.unwatch()
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+// cmdReset returns the connection to its state after connect, as Redis's
+// RESET: no transaction, no watched keys, database 0, RESP2, replies on,
+// no name, and authenticated only if no password is required.
+func (c *client) cmdReset(args [][]byte) {
+	c.endMulti()
+	c.unwatch()
+	c.replyMode = replyOn
+	c.authed = *c.srv.requirePass.Load() == ""
+	c.mu.Lock()
+	c.db = 0
+	c.proto = proto2
+	c.name = ""
+	c.noEvict, c.noTouch = false, false
+	c.mu.Unlock()
+	c.out = append(c.out, "+RESET\r\n"...)
+}
+
+// cmdReadOnly and cmdReadWrite are Redis Cluster's replica-read switches.
+// Clients configured for replica reads send READONLY on connect; every
+// raftkv node serves linearizable reads anyway, so both are accepted.
+func (c *client) cmdReadOnly(args [][]byte) { c.out = append(c.out, "+OK\r\n"...) }
+
+// cmdLastSave answers the server's start time: raftkv has no RDB saves;
+// its log is durable as it is written.
+func (c *client) cmdLastSave(args [][]byte) {
+	c.out = redcon.AppendInt(c.out, c.srv.startTime.Unix())
+}
+
+// cmdWait answers at once with the number of replicas known to hold every
+// committed write, which includes every write this client was acknowledged:
+// on the leader, the voters whose match index has reached the commit
+// index; elsewhere a majority minus this node (what commit guarantees).
+// It never blocks, so a client asking for more replicas than that gets the
+// smaller number right away rather than after its timeout.
+func (c *client) cmdWait(args [][]byte) {
+	if _, ok := parseInt(args[1]); !ok {
+		c.out = appendError(c.out, errTextNotInteger)
+		return
+	}
+	timeout, ok := parseInt(args[2])
+	if !ok {
+		c.out = appendError(c.out, "ERR timeout is not an integer or out of range")
+		return
+	}
+	if timeout < 0 {
+		c.out = appendError(c.out, "ERR timeout is negative")
+		return
+	}
+	c.out = redcon.AppendInt(c.out, int64(replicasHoldingCommitted(c.srv.backend.Status())))
+}
+
+func replicasHoldingCommitted(st ClusterStatus) int {
+	voters := 1
+	for _, p := range st.Peers {
+		if p.Voter {
+			voters++
+		}
+	}
+	if !st.IsLeader() {
+		return voters / 2
+	}
+	n := 0
+	for _, p := range st.Peers {
+		if p.Voter && p.MatchIndex >= st.CommitIndex {
+			n++
+		}
+	}
+	return max(n, voters/2)
+}
