@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // options are the command-line flags.
@@ -79,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// go-redis logs every refused dial while a server restarts, which the
+	// restart probe does on purpose; keep those lines at debug level.
+	redis.SetLogger(goRedisLogger{logger})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runBench(ctx, o, stdout, logger); err != nil {
@@ -137,9 +142,14 @@ func runBench(ctx context.Context, o options, stdout io.Writer, logger *slog.Log
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return fmt.Errorf("work dir: %w", err)
 	}
-	if !o.keep && o.workDir == "" {
-		defer os.RemoveAll(work)
-	}
+	defer func() {
+		// A failed run keeps its data and server logs: they are the evidence.
+		if err == nil && !o.keep && o.workDir == "" {
+			os.RemoveAll(work)
+		} else {
+			logger.Info("bench: work dir kept", "dir", work)
+		}
+	}()
 	logger.Info("bench: work dir", "dir", work)
 
 	bin := o.raftkvBin
@@ -243,6 +253,13 @@ func commandLine(ctx context.Context, dir, name string, args ...string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// goRedisLogger sends go-redis's internal log lines to slog at debug level.
+type goRedisLogger struct{ logger *slog.Logger }
+
+func (g goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	g.logger.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
