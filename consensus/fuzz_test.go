@@ -42,7 +42,7 @@ func runFuzzOne(t *testing.T, data []byte) {
 			data = data[recBytes:]
 			switch typ := MessageType(rec[0]); {
 			case typ == 255: // a local event, chosen by rec[1]
-				switch rec[1] % 5 {
+				switch rec[1] % 6 {
 				case 0:
 					r.Tick(int64(rec[2]))
 				case 1:
@@ -51,6 +51,11 @@ func runFuzzOne(t *testing.T, data []byte) {
 					r.ReadIndex(uint64(rec[3]))
 				case 3:
 					r.TransferLeader(NodeID(rec[3] % 4))
+				case 5:
+					cc := fuzzConfChanges[int(rec[2])%len(fuzzConfChanges)]
+					if c, err := DecodeConfChange(cc); err == nil {
+						r.ProposeConfChange(uint64(rec[3]), c)
+					}
 				case 4:
 					if r.HasReady() {
 						rd := r.Ready()
@@ -71,7 +76,11 @@ func runFuzzOne(t *testing.T, data []byte) {
 				if typ == MsgApp && rec[6]&2 != 0 {
 					n := int(rec[6]>>2) % 3
 					for i := range n {
-						m.Entries = append(m.Entries, Entry{Index: m.Index + 1 + uint64(i), Term: m.Term})
+						e := Entry{Index: m.Index + 1 + uint64(i), Term: m.Term}
+						if k := int(rec[5]>>3) % (len(fuzzConfChanges) + 1); k > 0 {
+							e.Type, e.Data = EntryConfChange, fuzzConfChanges[k-1]
+						}
+						m.Entries = append(m.Entries, e)
 					}
 				}
 				if typ == MsgSnap {
@@ -89,6 +98,17 @@ func runFuzzOne(t *testing.T, data []byte) {
 			}
 		}
 	}
+}
+
+// fuzzConfChanges are the conf change entries FuzzStep may put in a
+// MsgApp or propose: every kind, for members and strangers, and garbage.
+var fuzzConfChanges = [][]byte{
+	ConfChange{Type: ConfChangeAddLearner, NodeID: 4}.Encode(nil),
+	ConfChange{Type: ConfChangePromoteVoter, NodeID: 4}.Encode(nil),
+	ConfChange{Type: ConfChangeRemoveNode, NodeID: 1}.Encode(nil),
+	ConfChange{Type: ConfChangeRemoveNode, NodeID: 2}.Encode(nil),
+	ConfChange{Type: ConfChangeRemoveNode, NodeID: 4}.Encode(nil),
+	[]byte("not a conf change"),
 }
 
 // byteSource turns fuzz input into choices; zeros once it is used up.

@@ -240,3 +240,24 @@ func (r *Raft) ConfStateAt(index uint64) (ConfState, error) {
 	}
 	return ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}, nil
 }
+
+// committedIndexCountingLearners is the planted bug LearnerCountsForCommit:
+// the highest index held by majority(voters) members, learners included.
+func (r *Raft) committedIndexCountingLearners() uint64 {
+	var all []uint64
+	for _, ids := range [2][]NodeID{r.voters, r.learners} {
+		for _, id := range ids {
+			if pr := r.progress[id]; pr != nil {
+				all = append(all, pr.match)
+			} else {
+				all = append(all, 0)
+			}
+		}
+	}
+	slices.Sort(all)
+	q := majority(len(r.voters))
+	if q > len(all) {
+		return 0
+	}
+	return all[len(all)-q]
+}

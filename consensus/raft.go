@@ -844,6 +844,9 @@ func (r *Raft) maybeCommit() bool {
 	}
 	r.matchScratch = matches
 	mci := committedIndex(matches)
+	if r.bugs.LearnerCountsForCommit {
+		mci = r.committedIndexCountingLearners()
+	}
 	if mci <= r.log.committed {
 		return false
 	}

@@ -116,4 +116,7 @@ type BugHooks struct {
 	// ReadWithoutQuorum serves ReadIndex at once on the leader, without a
 	// heartbeat round confirming leadership.
 	ReadWithoutQuorum bool
+	// LearnerCountsForCommit counts learners' acknowledgements towards the
+	// voters' commit majority (learners must count for nothing, §4.2.1).
+	LearnerCountsForCommit bool
 }

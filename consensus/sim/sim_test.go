@@ -226,6 +226,16 @@ var plantedBugs = []struct {
 		o.Workload.ReadPercent = max(o.Workload.ReadPercent, 50)
 		o.Workload.LeaderPercent = 90
 	}},
+	{"LearnerCountsForCommit", consensus.BugHooks{LearnerCountsForCommit: true}, func(o *Options) {
+		// A leader and a learner on one side of a partition commit alone;
+		// the voters on the other side elect a leader without the entry.
+		o.Nodes = 3
+		o.SpareNodes = 2
+		o.MembershipPerTenThousand = 30
+		o.Network.PartitionModes = []PartitionMode{PartitionSymmetric, PartitionLeaderMinority}
+		o.Network.PartitionPerMille = max(o.Network.PartitionPerMille, 8)
+		o.Workload.LeaderPercent = 90
+	}},
 }
 
 // sharpenFigure8 is the schedule of Raft's Figure 8: short reigns that leave
