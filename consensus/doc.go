@@ -21,8 +21,9 @@
 //   - Step(m): a message from a peer. Malformed messages (unknown type,
 //     wrong recipient, entries whose indexes or terms do not line up) are
 //     refused with an error and change nothing.
-//   - Propose(requestID, data), ReadIndex(requestID), TransferLeader(to):
-//     client requests; their outcomes come back in a later Ready.
+//   - Propose(requestID, data), ProposeConfChange(requestID, cc),
+//     ReadIndex(requestID), TransferLeader(to): client requests; their
+//     outcomes come back in a later Ready.
 //
 // # Effects (Ready) and the loop contract
 //
@@ -74,6 +75,53 @@
 // an incoming snapshot (MaxSnapshotBytes). Effects gathered between two
 // Readys are bounded by the events fed in between.
 //
+// # Membership changes (membership.go, confchange.go)
+//
+// One server at a time (thesis §4.1): ProposeConfChange appends an
+// EntryConfChange whose Data is an encoded ConfChange — AddLearner,
+// PromoteVoter or RemoveNode, with the new node's addresses in Addr and
+// Context for the node loop. Why not joint consensus (§4.3)? A change of
+// one server keeps every majority of the old configuration overlapping
+// every majority of the new one, so no intermediate configuration, no
+// two-majority commit rule and no second log entry per change are needed;
+// joint consensus buys arbitrary changes in one step, which a cache
+// cluster that grows and shrinks by one machine does not need, at the cost
+// of a quorum module that reasons about two configurations everywhere
+// (commit, votes, check-quorum, ReadIndex). Replacing a server is two or
+// three single steps: add as learner, promote, remove the old one.
+//
+// A configuration takes effect when its entry is appended, on the leader
+// and on every follower, committed or not (§4.1): each server uses the
+// latest configuration in its log. The core keeps the history
+// (confHistory: the snapshot's ConfState, then one record per conf entry
+// after it), so a new leader truncating an uncommitted conf entry rolls the
+// membership back, and ConfStateAt(index) gives the membership a snapshot
+// at index must carry. At start the history is rebuilt from the latest
+// snapshot's ConfState (else Config.Voters/Learners) and the conf entries
+// of the log after it; a conf entry that does not decode or does not apply
+// is skipped the same way on every server.
+//
+// Safety rules: the leader accepts a change only once an entry of its own
+// term has committed and no other conf change is uncommitted (the fix in
+// the thesis errata, as in etcd: otherwise a leader could commit a change
+// conflicting with an uncommitted one of an earlier term, and two disjoint
+// majorities could form). A learner is promoted only when its match is
+// within Config.PromoteLagEntriesMax of the leader's last index
+// (ErrLearnerBehind), so that a new voter can help commit at once.
+// Learners get the log and snapshots but never vote, never count for
+// commit, check-quorum or ReadIndex, and never campaign; a node that is
+// not a voter in its latest configuration (a learner, a removed node, a
+// fresh node that has not yet received the log) never campaigns.
+//
+// A leader that removes itself keeps leading until the removal commits,
+// without counting itself in that quorum (§4.2.2), then steps down (at the
+// next Ready, once the commit index went out). Progress is created for
+// added members and dropped for removed ones when the entry is appended.
+// Changes are proposed on the leader only: a follower answers
+// ErrNotLeader (naming the leader) rather than forwarding, so the caller
+// learns the refusal reason (ErrConfChangePending, ErrLearnerBehind,
+// ErrConfChangeInvalid) which a forwarded MsgPropResp could not carry.
+//
 // # Where the thesis lives in the code
 //
 //   - §3.4 / Raft §5.2 election, randomized timeouts: campaign, poll,
@@ -87,6 +135,10 @@
 //   - §5, Raft §7 snapshots, InstallSnapshot in chunks: snapshot.go.
 //   - §6.4 ReadIndex, batched per heartbeat round: readindex.go.
 //   - §3.10 leader transfer: transferTo, MsgTimeoutNow (raft.go).
+//   - §4.1 single-server membership changes, config on append, errata
+//     rule: ProposeConfChange, checkConfChange, noteAppended, confHistory
+//     (membership.go, confchange.go); §4.2.1 learners: isLearner,
+//     PromoteLagEntriesMax; §4.2.2 removed leader: maybeStepDownRemoved.
 //   - §9.6 pre-vote and check-quorum (leader lease on votes): Step, hup,
 //     tickHeartbeat (raft.go).
 //   - §10.2.1 leader writes in parallel: the Messages/MessagesAfterPersist
@@ -138,8 +190,11 @@
 //     term 0: they are not part of the term protocol.
 //   - The leader refuses proposals while transferring leadership and when
 //     MaxUncommittedEntries are not yet committed.
-//   - Membership is fixed at start (Config or the latest snapshot's
-//     ConfState) for now; EntryConfChange entries are carried, not applied.
+//   - Conf changes are not forwarded from followers (ErrNotLeader).
+//   - A node that is not in its own configuration (removed, or new and
+//     waiting for the log) stays a follower forever; it is not shut down
+//     by the core (the thesis §4.2.3 disruption is left to pre-vote and
+//     check-quorum, and to the operator stopping removed servers).
 //
 // # Tests
 //
@@ -151,8 +206,11 @@
 // model Ready/Advance loop); chaos_test.go adds loss, duplication,
 // reordering, partitions, restarts and compaction with safety checks after
 // every step; interaction_test.go runs the scripts in testdata/interaction
-// against golden output (-rewrite regenerates it); FuzzStep feeds one core
-// arbitrary message sequences, FuzzCluster lets the fuzzer pick a whole
+// against golden output (-rewrite regenerates it); membership_test.go has
+// the §4 rules (learners, promotion, removing the leader, rollback on
+// truncation, restart from log and snapshot); FuzzStep feeds one core
+// arbitrary message sequences (conf change entries and proposals among
+// them), FuzzDecodeConfChange the conf change codec, FuzzCluster lets the fuzzer pick a whole
 // cluster's schedule under the same safety checks; BenchmarkCommit3Nodes
 // measures committed proposals per second.
 //
@@ -160,5 +218,6 @@
 //
 // Each hook turns off one rule where it lives: CommitOldTermByCount in
 // maybeCommit, ForgetVotePersist in handleVoteRequest, SkipLogMatching in
-// handleAppend, ReadWithoutQuorum in maybeStartReadRound.
+// handleAppend, ReadWithoutQuorum in maybeStartReadRound,
+// LearnerCountsForCommit in maybeCommit.
 package consensus

@@ -77,6 +77,13 @@
 //   - leader transfer requests to random nodes (TimeoutNow);
 //   - torn syncs: a node that crashes during a sync may keep a random
 //     prefix of its batch (entries in order, then the hard state);
+//   - membership changes (SpareNodes, MembershipPerTenThousand, half the
+//     seeds): the leader is asked to add a spare machine as learner,
+//     promote a learner (or now and then remove it), or remove a random
+//     voter, the leader included, one server at a time and never below
+//     Nodes voters. A node whose removal committed is decommissioned: down
+//     for good, its id never reused (coming back with a wiped disk under
+//     the same id could vote twice in a term);
 //   - fsync latency, tick skew between nodes, and wall-clock jumps of up to
 //     a minute either way (TigerBeetle's time.zig): entry stamps must stay
 //     monotonic whatever the clocks do.
@@ -84,9 +91,10 @@
 // The run has a safety phase (SafetySteps of faults and client load) and a
 // liveness phase: every fault heals, every node restarts, and a leader must
 // be elected and commit a new write within LivenessElectionTimeouts election
-// timeouts (three times as many when pre-vote is off: a node whose log is too
+// timeouts (every member restarts, so a quorum of the current configuration
+// is up; decommissioned nodes stay down) (three times as many when pre-vote is off: a node whose log is too
 // stale to win still raises everyone's term and restarts their timers), after
-// which every node must catch up with every acknowledged write. While logs or
+// which every member must catch up with every acknowledged write. While logs or
 // applied indexes are growing the deadline moves (a leader feeding a long
 // backlog one small message at a time is slow, not stuck), up to five times
 // the budget.
@@ -126,7 +134,9 @@
 // entry commits there or the ack carries an error (such a write must then
 // never be applied: checked), and has an unknown outcome when the client
 // gives up, which the linearizability check models as an operation that never
-// returns. At the end: every acknowledged write is applied on every node, and
+// returns. At the end: every acknowledged write is applied on every current
+// member (the leader's latest configuration; a removed node keeps only a
+// prefix, checked by State Machine Safety as it applied it), and
 // the history of every key is linearizable (porcupine, one register per key).
 //
 // # Running it
@@ -153,7 +163,10 @@
 //
 // # Limits
 //
-// Membership is fixed (no ConfChange entries are proposed). The disk loses unsynced writes
+// Membership changes come only from the leader's view of its latest
+// configuration, so the schedule never proposes a change the core would
+// refuse as invalid (the refusals it does see are ErrConfChangePending and
+// ErrLearnerBehind). The disk loses unsynced writes
 // whole; it does not tear a write in the middle (that is the WAL's own tests'
 // job). Reads whose outcome is unknown are left out of the history (they
 // change nothing), so a stale read is caught only when a client saw it.
