@@ -320,7 +320,19 @@ var commandGens = map[string]genCommand{
 		return exact(b("SELECT"), g.pick([]string{"0", "0", "0", "1", "2", "16", "-1", "abc"}))
 	},
 	"unknown": func(g *generator) gcmd { return exact(b("NOSUCHCOMMAND"), g.key(), g.value()) },
+	"command docs": func(g *generator) gcmd {
+		a := args(b("COMMAND"), b("DOCS"))
+		for n := 1 + g.r.IntN(3); n > 0; n-- {
+			a = append(a, g.pick(documentedNames))
+		}
+		return gcmd{args: a}
+	},
 }
+
+// documentedNames are names COMMAND DOCS is asked about: commands of
+// every kind, in any case, and a name neither server knows.
+var documentedNames = []string{"get", "SET", "hscan", "expire", "getex", "copy", "watch", "multi",
+	"ping", "hello", "wait", "reset", "nosuchcommand", "keys", "swapdb", "Info"}
 
 // commandNames lists commandGens' keys in a fixed order (map order must
 // not decide the stream).
@@ -444,7 +456,7 @@ func (g *generator) command() gcmd {
 // raftkv (only keyspace commands can).
 func keyspace(c gcmd) bool {
 	switch string(bytes.ToUpper(c.args[0])) {
-	case "PING", "ECHO", "SELECT", "NOSUCHCOMMAND":
+	case "PING", "ECHO", "SELECT", "NOSUCHCOMMAND", "COMMAND":
 		return false
 	}
 	return true

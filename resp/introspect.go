@@ -327,19 +327,48 @@ func (c *client) cmdCommand(args [][]byte) {
 			}
 		}
 	case equalFold(sub, "docs"):
-		// We ship no documentation; an empty map makes redis-cli fall back
-		// to plain input without hints.
-		c.out = appendMapHeader(c.out, 0, c.proto)
+		c.commandDocs(args[2:])
 	case equalFold(sub, "help") && len(args) == 2:
 		c.appendHelp("COMMAND", []string{
 			"(no subcommand)", "    Return details about all commands.",
 			"COUNT", "    Return the total number of commands in this server.",
 			"LIST", "    Return a list of all commands in this server.",
 			"INFO [<command-name> ...]", "    Return details about multiple commands.",
-			"DOCS [<command-name> ...]", "    Return documentation details about multiple commands (none).",
+			"DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
 		})
 	default:
 		c.subcommandError("command", sub, "count", "list", "info", "docs", "help")
+	}
+}
+
+// commandDocs answers COMMAND DOCS: redis-server's own documents for our
+// commands (docs.go), all of them or those named; unknown names are left
+// out, as Redis does.
+func (c *client) commandDocs(names [][]byte) {
+	var list []*command
+	if len(names) == 0 {
+		list = c.srv.cmdList
+	} else {
+		for _, n := range names {
+			if cmd := c.srv.lookup(n); cmd != nil {
+				list = append(list, cmd)
+			}
+		}
+	}
+	found := 0
+	for _, cmd := range list {
+		if _, ok := c.srv.docs[cmd.spec.name]; ok {
+			found++
+		}
+	}
+	c.out = appendMapHeader(c.out, found, c.proto)
+	for _, cmd := range list {
+		doc, ok := c.srv.docs[cmd.spec.name]
+		if !ok {
+			continue
+		}
+		c.out = redcon.AppendBulkString(c.out, cmd.spec.name)
+		c.out = appendReply(c.out, &doc, c.proto)
 	}
 }
 

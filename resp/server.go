@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/conf"
+	"github.com/raftkv/raftkv/kvsm"
 )
 
 // RedisVersion is the Redis version we answer as (HELLO, INFO): the one
@@ -91,6 +92,8 @@ type Server struct {
 
 	commands map[string]*command
 	cmdList  []*command // table order, for COMMAND
+	// docs holds COMMAND DOCS's answer per command name (read-only).
+	docs map[string]kvsm.Reply
 
 	// Live settings, read on every request without a lock.
 	requirePass   atomic.Pointer[string]
@@ -152,6 +155,11 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 		s.databases = 16
 	}
 	s.applyLive(cfg.Config)
+	docs, err := parseCommandDocs(commandDocsRESP3)
+	if err != nil {
+		s.log.Error("command docs unavailable; COMMAND DOCS will answer an empty map", "err", err)
+	}
+	s.docs = docs
 	handlers := s.localHandlers()
 	for i := range commandSpecs {
 		spec := &commandSpecs[i]
