@@ -184,6 +184,20 @@ func (c *cluster) unexpectedExits() []string {
 	return slices.Clone(c.crashes)
 }
 
+// mark writes a line into every node's log, so that logs show when the
+// nemesis acted. O_APPEND writes do not interleave with the node's own.
+func (c *cluster) mark(line string) {
+	stamp := time.Now().Format(time.RFC3339Nano)
+	for _, n := range c.nodes {
+		f, err := os.OpenFile(n.logPath, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(f, "==== jepsen: %s %s\n", stamp, line)
+		f.Close()
+	}
+}
+
 // restart starts n unless it runs: heals of overlapping faults may both
 // want to restart the same node.
 func (c *cluster) restart(n *node) {

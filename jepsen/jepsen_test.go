@@ -250,7 +250,15 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 	for _, f := range rep.faults {
 		rep.windows = append(rep.windows, measureWindow(acks, f))
 	}
-	rep.spurious = countSpurious(h, rep.faults, end)
+	spurious := spuriousNoLeader(h, rep.faults, end)
+	rep.spurious = len(spurious)
+	for i, r := range spurious {
+		if i == 5 {
+			break
+		}
+		t.Logf("no-leader error while healthy: %s %s on node %d at %v (+%v): %s", r.in.kind, r.in.key, r.node,
+			r.call.Round(time.Millisecond), (r.ret - r.call).Round(time.Millisecond), r.failure)
+	}
 
 	res, vis, err := checkLinearizable(porcupineHistory(h.ops, final.reads), *flagCheckTimeout, outDir, sc.name)
 	rep.checker = res
@@ -278,6 +286,11 @@ func (r *runReport) count(c outcomeClass) {
 // cluster was healthy: before the first fault, and from healthySettle
 // after each heal to the next fault.
 func countSpurious(h history, faults []fault, end time.Duration) int {
+	return len(spuriousNoLeader(h, faults, end))
+}
+
+// spuriousNoLeader returns the CLUSTERDOWN replies countSpurious counts.
+func spuriousNoLeader(h history, faults []fault, end time.Duration) []record {
 	type span struct{ from, to time.Duration }
 	var healthy []span
 	from := time.Duration(0)
@@ -286,19 +299,19 @@ func countSpurious(h history, faults []fault, end time.Duration) int {
 		from = f.healed + healthySettle
 	}
 	healthy = append(healthy, span{from, end})
-	n := 0
+	var out []record
 	for _, r := range h.ops {
 		if r.class != classFailed || !strings.HasPrefix(r.failure, "CLUSTERDOWN") {
 			continue
 		}
 		for _, s := range healthy {
 			if r.call >= s.from && r.call < s.to {
-				n++
+				out = append(out, r)
 				break
 			}
 		}
 	}
-	return n
+	return out
 }
 
 // logReport writes one run's report to the test log.

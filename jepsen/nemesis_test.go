@@ -110,6 +110,7 @@ func (m *nemesis) run(ctx context.Context) error {
 			m.faults[n-1].end = at
 		}
 		m.faults = append(m.faults, fault{kind: kind, detail: detail, start: at})
+		m.c.mark(fmt.Sprintf("fault %s at +%v: %s", kind, at.Round(time.Millisecond), detail))
 		hold := m.cfg.hold
 		if kind == faultKillAll || kind == faultTornTail {
 			hold = time.Second // the point is the restart, not the outage
@@ -159,6 +160,7 @@ func (m *nemesis) healNow(ctx context.Context) error {
 	}
 	err := m.heal(ctx)
 	m.heal = nil
+	m.c.mark(fmt.Sprintf("healed at +%v", time.Since(m.start).Round(time.Millisecond)))
 	if n := len(m.faults); n > 0 {
 		m.faults[n-1].healed = time.Since(m.start)
 	}
