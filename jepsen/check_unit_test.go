@@ -214,12 +214,13 @@ func TestCountSpurious(t *testing.T) {
 	}
 	h := history{ops: []record{
 		down(s),      // before the first fault: spurious
+		down(10 * s), // the nemesis has begun (a kill-all kills one node at a time): expected
 		down(11 * s), // during the fault: expected
 		down(16 * s), // within the settle time after the heal: expected
 		down(30 * s), // healthy again: spurious
 		{class: classFailed, failure: "TRYAGAIN x", call: 30 * s},
 	}}
-	faults := []fault{{start: 10 * s, healed: 14 * s, end: 40 * s}}
+	faults := []fault{{begin: 10 * s, start: 11 * s, healed: 14 * s, end: 40 * s}}
 	if got := countSpurious(h, faults, 40*s); got != 2 {
 		t.Fatalf("spurious = %d, want 2", got)
 	}

@@ -91,8 +91,8 @@
 //     never sent, acknowledged tokens of a worker in order.
 //   - Crashes: a node process that exits without the nemesis killing it.
 //   - Spurious no-leader errors: CLUSTERDOWN replies to commands invoked
-//     while the cluster was healthy (before the first fault, and from 4 s
-//     after each heal).
+//     while the cluster was healthy (before the nemesis begins the first
+//     fault, and from 4 s after each heal until it begins the next).
 //
 // Each run reports ops ok/failed/indeterminate, and per fault its kind,
 // target, the time to the first acknowledged write invoked after it, and

@@ -295,7 +295,7 @@ func spuriousNoLeader(h history, faults []fault, end time.Duration) []record {
 	var healthy []span
 	from := time.Duration(0)
 	for _, f := range faults {
-		healthy = append(healthy, span{from, f.start})
+		healthy = append(healthy, span{from, f.begin})
 		from = f.healed + healthySettle
 	}
 	healthy = append(healthy, span{from, end})

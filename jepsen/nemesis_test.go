@@ -40,7 +40,8 @@ func (k faultKind) needsNet() bool {
 type fault struct {
 	kind   faultKind
 	detail string
-	start  time.Duration // since the run's start
+	begin  time.Duration // since the run's start: the nemesis began to act
+	start  time.Duration // the fault has taken effect (all kills reaped, all rules in)
 	healed time.Duration
 	end    time.Duration // next fault's start, or the end of the workload
 }
@@ -76,6 +77,7 @@ func (m *nemesis) run(ctx context.Context) error {
 			return nil
 		}
 		kind := m.cfg.kinds[m.rng.IntN(len(m.cfg.kinds))]
+		begin := time.Since(m.start)
 		detail, err := m.inject(ctx, kind)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -109,7 +111,7 @@ func (m *nemesis) run(ctx context.Context) error {
 		if n := len(m.faults); n > 0 {
 			m.faults[n-1].end = at
 		}
-		m.faults = append(m.faults, fault{kind: kind, detail: detail, start: at})
+		m.faults = append(m.faults, fault{kind: kind, detail: detail, begin: begin, start: at})
 		m.c.mark(fmt.Sprintf("fault %s at +%v: %s", kind, at.Round(time.Millisecond), detail))
 		hold := m.cfg.hold
 		if kind == faultKillAll || kind == faultTornTail {
