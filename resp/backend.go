@@ -44,6 +44,11 @@ type ClusterStatus struct {
 	AppliedIndex     uint64
 	Peers            []PeerStatus // every other member
 	Keyspace         []DBStatus   // non-empty databases only
+	// Keyspace statistics of the local state machine (kvsm.Stats), for
+	// INFO stats: keys removed by expiry, and read hits and misses.
+	ExpiredKeys    uint64
+	KeyspaceHits   uint64
+	KeyspaceMisses uint64
 }
 
 // PeerStatus is one other member as the local node sees it.

@@ -395,9 +395,10 @@ func (c *client) appendCommandInfo(cmd *command) {
 	c.out = redcon.AppendArray(b, 0)
 }
 
-// infoSections lists INFO's sections in order; "default" and "all" show them
-// all (we have no expensive sections).
-var infoSections = []string{"server", "clients", "memory", "stats", "replication", "raft", "keyspace"}
+// infoSections lists INFO's sections in Redis 7.0's order, with ours
+// (raft) before keyspace; "default", "all" and "everything" show them all
+// (we have no expensive sections).
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "raft", "keyspace"}
 
 func (c *client) cmdInfo(args [][]byte) {
 	want := map[string]bool{}
@@ -436,29 +437,20 @@ func appendUintField(b []byte, key string, v uint64) []byte {
 func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) []byte {
 	switch section {
 	case "server":
-		b = append(b, "# Server\r\n"...)
-		b = appendField(b, "redis_version", RedisVersion)
-		b = appendField(b, "raftkv_version", s.cfg.Version)
-		b = appendField(b, "redis_mode", "standalone")
-		b = appendField(b, "os", runtime.GOOS+" "+runtime.GOARCH)
-		b = appendField(b, "arch_bits", strconv.Itoa(strconv.IntSize))
-		b = appendField(b, "go_version", runtime.Version())
-		b = appendField(b, "process_id", strconv.Itoa(os.Getpid()))
-		if addr := s.Addr(); addr != nil {
-			if _, port, err := net.SplitHostPort(addr.String()); err == nil {
-				b = appendField(b, "tcp_port", port)
-			}
-		}
-		up := time.Since(s.startTime)
-		b = appendField(b, "uptime_in_seconds", itoa(int64(up/time.Second)))
-		b = appendField(b, "uptime_in_days", itoa(int64(up/(24*time.Hour))))
+		b = s.appendServerInfo(b)
 	case "clients":
 		s.mu.Lock()
 		n := len(s.clients)
 		s.mu.Unlock()
 		b = append(b, "# Clients\r\n"...)
 		b = appendField(b, "connected_clients", strconv.Itoa(n))
+		b = appendField(b, "cluster_connections", "0")
 		b = appendField(b, "maxclients", itoa(s.maxClients.Load()))
+		b = appendField(b, "client_recent_max_input_buffer", "0")
+		b = appendField(b, "client_recent_max_output_buffer", "0")
+		b = appendField(b, "blocked_clients", "0")
+		b = appendField(b, "tracking_clients", "0")
+		b = appendField(b, "clients_in_timeout_table", "0")
 	case "memory":
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -469,28 +461,57 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 		b = appendUintField(b, "used_memory", ms.HeapAlloc)
 		b = appendField(b, "used_memory_human", humanBytes(ms.HeapAlloc))
 		b = appendUintField(b, "used_memory_rss", ms.Sys)
+		b = appendField(b, "used_memory_rss_human", humanBytes(ms.Sys))
 		b = appendField(b, "maxmemory", itoa(maxMem))
+		b = appendField(b, "maxmemory_human", humanBytes(uint64(max(maxMem, 0))))
 		b = appendField(b, "maxmemory_policy", policy)
+		b = appendField(b, "mem_allocator", "go-"+runtime.Version())
+	case "persistence":
+		// Our durability is the Raft log, fsynced per appendfsync: it is
+		// reported as an always-on AOF, and there are no RDB saves.
+		s.confMu.Lock()
+		fsync := s.cfg.Config.AppendFsync
+		s.confMu.Unlock()
+		b = append(b, "# Persistence\r\n"...)
+		b = appendField(b, "loading", "0")
+		b = appendField(b, "async_loading", "0")
+		b = appendField(b, "rdb_changes_since_last_save", "0")
+		b = appendField(b, "rdb_bgsave_in_progress", "0")
+		b = appendField(b, "rdb_last_save_time", itoa(s.startTime.Unix()))
+		b = appendField(b, "rdb_last_bgsave_status", "ok")
+		b = appendField(b, "aof_enabled", "1")
+		b = appendField(b, "aof_rewrite_in_progress", "0")
+		b = appendField(b, "aof_last_write_status", "ok")
+		b = appendField(b, "aof_fsync", fsync)
 	case "stats":
 		b = append(b, "# Stats\r\n"...)
 		b = appendUintField(b, "total_connections_received", s.totalConns.Load())
 		b = appendUintField(b, "total_commands_processed", s.totalCommands.Load())
+		b = appendField(b, "instantaneous_ops_per_sec", "0")
 		b = appendUintField(b, "rejected_connections", s.rejected.Load())
+		b = appendUintField(b, "expired_keys", st.ExpiredKeys)
+		b = appendField(b, "evicted_keys", "0")
+		b = appendUintField(b, "keyspace_hits", st.KeyspaceHits)
+		b = appendUintField(b, "keyspace_misses", st.KeyspaceMisses)
+		b = appendField(b, "pubsub_channels", "0")
+		b = appendField(b, "pubsub_patterns", "0")
+		b = appendField(b, "total_error_replies", "0")
 	case "replication":
-		b = append(b, "# Replication\r\n"...)
-		if st.IsLeader() {
-			b = appendField(b, "role", "master")
-			b = appendField(b, "connected_slaves", strconv.Itoa(len(st.Peers)))
-		} else {
-			b = appendField(b, "role", "slave")
-			if host, port, err := net.SplitHostPort(st.LeaderClientAddr); err == nil {
-				b = appendField(b, "master_host", host)
-				b = appendField(b, "master_port", port)
-				b = appendField(b, "master_link_status", "up")
-			} else {
-				b = appendField(b, "master_link_status", "down")
-			}
-		}
+		b = s.appendReplicationInfo(b, st)
+	case "cpu":
+		b = append(b, "# CPU\r\n"...)
+		sys, user := cpuSeconds()
+		b = appendField(b, "used_cpu_sys", strconv.FormatFloat(sys, 'f', 6, 64))
+		b = appendField(b, "used_cpu_user", strconv.FormatFloat(user, 'f', 6, 64))
+		b = appendField(b, "used_cpu_sys_children", "0.000000")
+		b = appendField(b, "used_cpu_user_children", "0.000000")
+	case "modules":
+		b = append(b, "# Modules\r\n"...)
+	case "cluster":
+		// raftkv is not a Redis Cluster: clients must not try cluster
+		// routing (every node serves the whole keyspace).
+		b = append(b, "# Cluster\r\n"...)
+		b = appendField(b, "cluster_enabled", "0")
 	case "raft":
 		b = append(b, "# Raft\r\n"...)
 		b = appendUintField(b, "raft_node_id", st.NodeID)
@@ -531,6 +552,96 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 			b = append(b, ",avg_ttl=0\r\n"...)
 		}
 	}
+	return b
+}
+
+// appendServerInfo writes "# Server" with Redis 7.0's fields in its order
+// (values we have no equivalent for are Redis's neutral ones), plus
+// raftkv_version and go_version.
+func (s *Server) appendServerInfo(b []byte) []byte {
+	now := time.Now()
+	up := now.Sub(s.startTime)
+	b = append(b, "# Server\r\n"...)
+	b = appendField(b, "redis_version", RedisVersion)
+	b = appendField(b, "redis_git_sha1", "00000000")
+	b = appendField(b, "redis_git_dirty", "0")
+	b = appendField(b, "redis_build_id", "0")
+	b = appendField(b, "redis_mode", "standalone")
+	b = appendField(b, "os", runtime.GOOS+" "+runtime.GOARCH)
+	b = appendField(b, "arch_bits", strconv.Itoa(strconv.IntSize))
+	b = appendField(b, "monotonic_clock", "POSIX clock_gettime")
+	b = appendField(b, "multiplexing_api", "go-netpoll")
+	b = appendField(b, "atomicvar_api", "go-sync/atomic")
+	b = appendField(b, "gcc_version", "0.0.0")
+	b = appendField(b, "process_id", strconv.Itoa(os.Getpid()))
+	b = appendField(b, "process_supervised", "no")
+	b = appendField(b, "run_id", s.runID)
+	if addr := s.Addr(); addr != nil {
+		if _, port, err := net.SplitHostPort(addr.String()); err == nil {
+			b = appendField(b, "tcp_port", port)
+		}
+	}
+	b = appendField(b, "server_time_usec", itoa(now.UnixMicro()))
+	b = appendField(b, "uptime_in_seconds", itoa(int64(up/time.Second)))
+	b = appendField(b, "uptime_in_days", itoa(int64(up/(24*time.Hour))))
+	b = appendField(b, "hz", "10")
+	b = appendField(b, "configured_hz", "10")
+	b = appendField(b, "lru_clock", itoa(now.Unix()&(1<<24-1)))
+	exe, _ := os.Executable()
+	b = appendField(b, "executable", exe)
+	b = appendField(b, "config_file", "")
+	b = appendField(b, "io_threads_active", "0")
+	b = appendField(b, "raftkv_version", s.cfg.Version)
+	b = appendField(b, "go_version", runtime.Version())
+	return b
+}
+
+// appendReplicationInfo writes "# Replication" as Redis does for a master
+// with replicas (the leader and its peers) or for a replica (a follower and
+// its leader), so that tools that read role and slaveN lines work. Offsets
+// are log indexes: the commit index on the leader, each peer's match index,
+// the applied index on a follower.
+func (s *Server) appendReplicationInfo(b []byte, st *ClusterStatus) []byte {
+	b = append(b, "# Replication\r\n"...)
+	if st.IsLeader() {
+		b = appendField(b, "role", "master")
+		b = appendField(b, "connected_slaves", strconv.Itoa(len(st.Peers)))
+		for i, p := range st.Peers {
+			host, port, err := net.SplitHostPort(p.ClientAddr)
+			if err != nil {
+				host, port = p.ClientAddr, "0"
+			}
+			b = append(b, "slave"...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, ":ip="...)
+			b = append(b, host...)
+			b = append(b, ",port="...)
+			b = append(b, port...)
+			b = append(b, ",state=online,offset="...)
+			b = strconv.AppendUint(b, p.MatchIndex, 10)
+			b = append(b, ",lag=0\r\n"...)
+		}
+		b = appendField(b, "master_failover_state", "no-failover")
+		b = appendField(b, "master_replid", s.runID)
+		b = appendUintField(b, "master_repl_offset", st.CommitIndex)
+		return b
+	}
+	b = appendField(b, "role", "slave")
+	if host, port, err := net.SplitHostPort(st.LeaderClientAddr); err == nil {
+		b = appendField(b, "master_host", host)
+		b = appendField(b, "master_port", port)
+		b = appendField(b, "master_link_status", "up")
+	} else {
+		b = appendField(b, "master_link_status", "down")
+	}
+	b = appendField(b, "master_sync_in_progress", "0")
+	b = appendUintField(b, "slave_repl_offset", st.AppliedIndex)
+	b = appendField(b, "slave_priority", "100")
+	b = appendField(b, "slave_read_only", "0")
+	b = appendField(b, "connected_slaves", "0")
+	b = appendField(b, "master_failover_state", "no-failover")
+	b = appendField(b, "master_replid", s.runID)
+	b = appendUintField(b, "master_repl_offset", st.AppliedIndex)
 	return b
 }
 

@@ -109,6 +109,7 @@ type Server struct {
 	closing       atomic.Bool
 
 	startTime time.Time
+	runID     string // 40 hex digits, new at every start, as Redis's run_id
 	databases int
 
 	confMu sync.Mutex // guards cfg.Config
@@ -147,6 +148,7 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 		commands:  make(map[string]*command, len(commandSpecs)),
 		calls:     make([]atomic.Uint64, len(commandSpecs)),
 		startTime: time.Now(),
+		runID:     newRunID(),
 		databases: cfg.Config.Databases,
 		clients:   make(map[uint64]*client),
 		listeners: make(map[net.Listener]struct{}),
