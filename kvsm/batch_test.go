@@ -80,6 +80,8 @@ func TestDecodeBatchErrors(t *testing.T) {
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(AppendBatch(nil, []Command{{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}}))
 	f.Add(AppendBatch(nil, []Command{{DB: 2, Args: [][]byte{[]byte("MGET"), []byte("a"), {}}}, {Args: [][]byte{[]byte("X")}}}))
+	f.Add(AppendBatch(nil, []Command{WatchGuardCommand(1, []WatchedKey{{DB: 1, Key: []byte("k"), Version: 3}}),
+		{Args: [][]byte{[]byte("SET"), []byte("k"), []byte("v")}}, WatchVersionsCommand(0, [][]byte{[]byte("k")})}))
 	f.Add([]byte{1, 0})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -80,6 +80,21 @@
 // accepts NOVALUES (Redis 7.4); numbers beyond float64's range (1e400) are
 // not valid floats here.
 //
+// # WATCH
+//
+// Every key carries modIndex, the log index of the entry that last wrote it
+// (stamped by put, the one place items are stored, and by hash writes that
+// change fields in place). WATCH reads versions with the internal read
+// command watchversions; EXEC's entry starts with the internal command
+// watchguard (db, key, version triples and the number of commands it
+// guards): Apply recomputes the versions at that entry and, if any
+// differs, skips the guarded commands. Versions are in snapshots (format
+// version 2) so a replica restored from one decides as the others. A write
+// that changes nothing (SET k v over v, HDEL of a missing field) still
+// counts as a change, as Redis's signalModifiedKey mostly does; a key
+// created and deleted again between WATCH and EXEC reads as unchanged
+// (Redis aborts then). See watch.go.
+//
 // Values are never changed in place below their length: a new value is a
 // new slice (APPEND may grow into spare capacity past the length, which no
 // reader can see; COPY clones so a backing array has one owner). Replies may

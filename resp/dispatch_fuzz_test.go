@@ -37,6 +37,8 @@ func FuzzDispatch(f *testing.F) {
 		"client kill id 1 skipme no\r\nclient reply skip\r\nping\r\n",
 		"command info get nosuch\r\ncommand docs\r\ninfo raft keyspace\r\n",
 		"*2\r\n$6\r\nselect\r\n$2\r\n15\r\nhgetall h\r\nmget a b\r\n",
+		"watch a b\r\nset a 1\r\nmulti\r\nwatch c\r\nincr a\r\nexec\r\nunwatch\r\n",
+		"reset\r\nwait 1 0\r\nlastsave\r\nreadonly\r\ncommand docs get watch\r\ninfo everything\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -4,8 +4,8 @@
 // serves reads at a linearizable point. It owns the command table (name,
 // arity, flags, key positions), Redis's error texts, and the commands a
 // connection answers itself: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT,
-// COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD. It never touches Raft
-// state.
+// COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
+// READONLY/READWRITE, LASTSAVE, WAIT. It never touches Raft state.
 //
 // # One connection, one goroutine, one Backend call per run
 //
@@ -27,7 +27,19 @@
 // MULTI/EXEC is simply a run that the Backend applies as one entry (hence
 // atomically on every replica). Inside MULTI only keyspace commands may be
 // queued (at most 10000 commands and 32 MiB, so that the entry stays well
-// inside the peer transport's 64 MiB frame limit); WATCH is not supported.
+// inside the peer transport's 64 MiB frame limit).
+//
+// # WATCH, decided where the transaction is applied
+//
+// A check on the connection ("did the key change since WATCH?") would be
+// racy against writes from other nodes and could differ between replicas.
+// Instead WATCH reads each key's version (the log index of its last write,
+// kvsm/watch.go) through Backend.Read, at a linearizable point, so it works
+// on followers too; EXEC sends the transaction as one entry led by a guard
+// carrying (db, key, version) triples. The state machine compares the
+// versions when it applies that entry and skips the transaction if any
+// changed: every replica decides the same, and EXEC answers the null array
+// as Redis does. A connection watches at most 10000 keys (1 MiB of names).
 // For the same reason a pipeline's run is split into several Backend calls
 // once its arguments pass ServerConfig.RunBytesMax (8 MiB): a pipeline is
 // not atomic, so this changes only the number of log entries.
@@ -105,11 +117,24 @@
 //
 //   - CONFIG SET's reason after "ERR CONFIG SET failed (possibly related to
 //     argument 'x') - " is conf's own text (e.g. "\"x\" is not an integer").
-//   - COMMAND INFO has empty tips, key specs and subcommands; COMMAND DOCS
-//     is an empty map (redis-cli then shows no hints).
+//   - COMMAND INFO has empty tips, key specs and subcommands. COMMAND DOCS
+//     answers redis-server 7.0.15's own documents (command_docs.resp3,
+//     written by `go generate` from a real server, never typed), so
+//     redis-cli shows its argument hints.
 //   - CLIENT LIST/INFO: fd=-1 and zero buffer sizes; cmd= names the command
 //     without its subcommand; lib-name/lib-ver and CLIENT NO-TOUCH and
 //     SETINFO are accepted as in Redis 7.2.
 //   - CONFIG GET appendonly is "yes" (our log is always on).
-//   - WATCH/UNWATCH, pub/sub, scripting and blocking commands are unknown.
+//   - READONLY and READWRITE answer OK (Redis without cluster mode: an
+//     error): clients configured for replica reads send them.
+//   - LASTSAVE answers the start time (there are no RDB saves).
+//   - WAIT never blocks: it answers with the replicas known to hold every
+//     committed write (on the leader those whose match index reached the
+//     commit index, elsewhere a majority minus one).
+//   - Inside MULTI only keyspace commands may be queued (PING, UNWATCH...
+//     are refused and abort the transaction).
+//   - Pub/sub, scripting and blocking commands are unknown.
+//
+// The whole list, with reasons, is compat/differences_test.go; compat's
+// differential test enforces it against a real redis-server.
 package resp
