@@ -130,8 +130,11 @@ func NewRaft(cfg Config) (*Raft, error) {
 	baseIndex := first - 1
 	if cfg.Snapshots != nil {
 		if meta, ok := cfg.Snapshots.Latest(); ok {
-			if len(meta.ConfState.Voters) > 0 && meta.Index >= baseIndex && meta.Index <= last {
-				base, baseIndex = meta.ConfState, meta.Index
+			if len(meta.ConfState.Voters) > 0 {
+				// The membership at the snapshot's index; the conf entries
+				// of the log after it follow. (A snapshot outside the log's
+				// range is odd: its membership is the best guess there is.)
+				base, baseIndex = meta.ConfState, min(max(meta.Index, baseIndex), last)
 			}
 			r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
 		}
