@@ -452,16 +452,6 @@ func (g *generator) command() gcmd {
 	return c
 }
 
-// keyspace reports whether a generated command may be queued in MULTI in
-// raftkv (only keyspace commands can).
-func keyspace(c gcmd) bool {
-	switch string(bytes.ToUpper(c.args[0])) {
-	case "PING", "ECHO", "SELECT", "NOSUCHCOMMAND", "COMMAND":
-		return false
-	}
-	return true
-}
-
 // next returns the next step of the stream.
 func (g *generator) next() step {
 	switch n := g.r.IntN(100); {
@@ -476,9 +466,6 @@ func (g *generator) next() step {
 		var sub []gcmd
 		for k := g.r.IntN(6); k > 0; k-- {
 			c := g.command()
-			if !keyspace(c) {
-				continue
-			}
 			s.cmds = append(s.cmds, c)
 			sub = append(sub, c)
 		}
@@ -506,9 +493,6 @@ func (g *generator) next() step {
 		var sub []gcmd
 		for k := g.r.IntN(4); k > 0; k-- {
 			c := g.command()
-			if !keyspace(c) {
-				continue
-			}
 			s.cmds = append(s.cmds, c)
 			sub = append(sub, c)
 		}

@@ -213,14 +213,15 @@ func (c *client) cmdMulti(args [][]byte) {
 		return
 	}
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = true, false, false, 0
-	c.multiCmds = c.multiCmds[:0]
+	c.multiCmds, c.multiLocal, c.multiHasLocal, c.multiDB = c.multiCmds[:0], c.multiLocal[:0], false, c.db
 	c.out = append(c.out, "+OK\r\n"...)
 }
 
 func (c *client) endMulti() {
 	clear(c.multiCmds)
+	clear(c.multiLocal)
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = false, false, false, 0
-	c.multiCmds = c.multiCmds[:0]
+	c.multiCmds, c.multiLocal, c.multiHasLocal = c.multiCmds[:0], c.multiLocal[:0], false
 }
 
 func (c *client) cmdDiscard(args [][]byte) {
@@ -246,22 +247,30 @@ func (c *client) cmdExec(args [][]byte) {
 		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	cmds, write := c.multiCmds, c.multiWrite
+	keyspace, write := c.multiCmds, c.multiWrite
+	if c.multiHasLocal {
+		keyspace = make([]kvsm.Command, 0, len(c.multiCmds))
+		for i := range c.multiCmds {
+			if c.multiLocal[i] == nil {
+				keyspace = append(keyspace, c.multiCmds[i])
+			}
+		}
+	}
+	cmds := keyspace
 	if len(c.watched) > 0 {
 		// The guard leads the transaction in the same log entry; the
 		// state machine skips the rest when a watched key changed.
-		cmds = append(make([]kvsm.Command, 0, 1+len(c.multiCmds)), kvsm.WatchGuardCommand(len(c.multiCmds), c.watched))
-		cmds = append(cmds, c.multiCmds...)
+		cmds = append(make([]kvsm.Command, 0, 1+len(keyspace)), kvsm.WatchGuardCommand(len(keyspace), c.watched))
+		cmds = append(cmds, keyspace...)
 		write = true
 	}
-	if len(cmds) == 0 {
-		c.out = redcon.AppendArray(c.out, 0)
-		return
-	}
-	replies, err := c.callBackend(cmds, write)
-	if err != nil {
-		c.out = appendError(c.out, backendErrorText(err, write))
-		return
+	var replies []kvsm.Reply
+	if len(cmds) > 0 {
+		var err error
+		if replies, err = c.callBackend(cmds, write); err != nil {
+			c.out = appendError(c.out, backendErrorText(err, write))
+			return
+		}
 	}
 	if len(c.watched) > 0 {
 		if !kvsm.GuardPassed(replies[0]) {
@@ -270,9 +279,17 @@ func (c *client) cmdExec(args [][]byte) {
 		}
 		replies = replies[1:]
 	}
-	c.out = redcon.AppendArray(c.out, len(replies))
-	for i := range replies {
-		c.out = appendReply(c.out, &replies[i], c.proto)
+	// Replies in queue order: the state machine's for keyspace commands,
+	// the connection commands run now, in their place.
+	c.out = redcon.AppendArray(c.out, len(c.multiCmds))
+	next := 0
+	for i := range c.multiCmds {
+		if local := c.multiLocal[i]; local != nil {
+			local.handler(c, c.multiCmds[i].Args)
+			continue
+		}
+		c.out = appendReply(c.out, &replies[next], c.proto)
+		next++
 	}
 }
 

@@ -59,11 +59,17 @@ type client struct {
 	runBytes    int
 
 	// MULTI state: queued commands own copies of their arguments.
-	multi      bool
-	multiDirty bool
-	multiCmds  []kvsm.Command
-	multiWrite bool
-	multiBytes int
+	// multiLocal[i] is the connection command queued at i (nil for a
+	// keyspace command); multiDB is the database the queued commands will
+	// run in (a queued SELECT changes it for those after it).
+	multi         bool
+	multiDirty    bool
+	multiCmds     []kvsm.Command
+	multiLocal    []*command
+	multiHasLocal bool
+	multiDB       int
+	multiWrite    bool
+	multiBytes    int
 
 	// WATCH: keys (own copies) with the versions WATCH read.
 	watched      []kvsm.WatchedKey
@@ -260,11 +266,6 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		switch cmd.spec.name {
 		case "exec", "discard", "multi", "quit", "watch", "reset":
 		default:
-			if !cmd.keyspace {
-				c.multiDirty = true
-				c.out = appendError(c.out, "ERR '"+cmd.spec.name+"' inside MULTI is not supported by raftkv")
-				return
-			}
 			if !c.queueMulti(cmd, args) {
 				c.multiDirty = true
 				c.out = appendError(c.out, "ERR MULTI queue is full (at most "+itoa(multiCommandsMax)+" commands, "+itoa(multiBytesMax)+" bytes)")
@@ -346,8 +347,20 @@ func (c *client) queueMulti(cmd *command, args [][]byte) bool {
 		backing = append(backing, a...)
 		owned[i] = backing[len(backing)-len(a) : len(backing) : len(backing)]
 	}
-	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.db, Args: owned})
-	c.multiWrite = c.multiWrite || cmd.write
+	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.multiDB, Args: owned})
+	if cmd.keyspace {
+		c.multiLocal = append(c.multiLocal, nil)
+		c.multiWrite = c.multiWrite || cmd.write
+		return true
+	}
+	// A connection command runs at EXEC, in its place among the others.
+	c.multiLocal = append(c.multiLocal, cmd)
+	c.multiHasLocal = true
+	if cmd.spec.name == "select" {
+		if n, ok := parseInt(args[1]); ok && n >= 0 && n < int64(c.srv.databases) {
+			c.multiDB = int(n)
+		}
+	}
 	return true
 }
 

@@ -25,9 +25,11 @@
 //
 // A pipeline of N commands therefore costs one Raft round trip, not N, and
 // MULTI/EXEC is simply a run that the Backend applies as one entry (hence
-// atomically on every replica). Inside MULTI only keyspace commands may be
-// queued (at most 10000 commands and 32 MiB, so that the entry stays well
-// inside the peer transport's 64 MiB frame limit).
+// atomically on every replica); connection commands queued in MULTI (PING,
+// SELECT, INFO...) run at EXEC in their place among the replies, and a
+// queued SELECT sets the database of the keyspace commands after it. A
+// transaction holds at most 10000 commands and 32 MiB, so that its entry
+// stays well inside the peer transport's 64 MiB frame limit.
 //
 // # WATCH, decided where the transaction is applied
 //
@@ -131,8 +133,6 @@
 //   - WAIT never blocks: it answers with the replicas known to hold every
 //     committed write (on the leader those whose match index reached the
 //     commit index, elsewhere a majority minus one).
-//   - Inside MULTI only keyspace commands may be queued (PING, UNWATCH...
-//     are refused and abort the transaction).
 //   - Pub/sub, scripting and blocking commands are unknown.
 //
 // The whole list, with reasons, is compat/differences_test.go; compat's
