@@ -214,6 +214,7 @@ func (c *client) cmdMulti(args [][]byte) {
 	}
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = true, false, false, 0
 	c.multiCmds, c.multiLocal, c.multiHasLocal, c.multiDB = c.multiCmds[:0], c.multiLocal[:0], false, c.db
+	c.multiQueued.Store(0)
 	c.out = append(c.out, "+OK\r\n"...)
 }
 
@@ -222,6 +223,7 @@ func (c *client) endMulti() {
 	clear(c.multiLocal)
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = false, false, false, 0
 	c.multiCmds, c.multiLocal, c.multiHasLocal = c.multiCmds[:0], c.multiLocal[:0], false
+	c.multiQueued.Store(-1)
 }
 
 func (c *client) cmdDiscard(args [][]byte) {

@@ -35,6 +35,9 @@ type client struct {
 
 	lastInteractionNs atomic.Int64
 	lastCmd           atomic.Int32 // command index + 1, 0 = none
+	// multiQueued is the number of commands queued in MULTI, -1 outside
+	// (CLIENT LIST's multi= and flag x, read by other connections).
+	multiQueued atomic.Int32
 
 	mu      sync.Mutex
 	name    string
@@ -99,6 +102,7 @@ func newClient(s *Server, nc net.Conn) *client {
 		authed:    *s.requirePass.Load() == "",
 	}
 	c.lastInteractionNs.Store(c.createdAt.UnixNano())
+	c.multiQueued.Store(-1)
 	return c
 }
 
@@ -348,6 +352,7 @@ func (c *client) queueMulti(cmd *command, args [][]byte) bool {
 		owned[i] = backing[len(backing)-len(a) : len(backing) : len(backing)]
 	}
 	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.multiDB, Args: owned})
+	c.multiQueued.Store(int32(len(c.multiCmds)))
 	if cmd.keyspace {
 		c.multiLocal = append(c.multiLocal, nil)
 		c.multiWrite = c.multiWrite || cmd.write

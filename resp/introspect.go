@@ -177,12 +177,19 @@ func (c *client) clientList(filter [][]byte) {
 func (c *client) appendInfoLine(b []byte, now time.Time) []byte {
 	c.mu.Lock()
 	name, libName, libVer, db, proto := c.name, c.libName, c.libVer, c.db, c.proto
-	flags := "N"
+	flags := ""
+	multi := c.multiQueued.Load()
+	if multi >= 0 {
+		flags += "x"
+	}
 	if c.noEvict {
-		flags = "e"
+		flags += "e"
 	}
 	if c.noTouch {
 		flags += "T"
+	}
+	if flags == "" {
+		flags = "N"
 	}
 	c.mu.Unlock()
 	cmd := "NULL"
@@ -207,7 +214,9 @@ func (c *client) appendInfoLine(b []byte, now time.Time) []byte {
 	b = append(b, flags...)
 	b = append(b, " db="...)
 	b = strconv.AppendInt(b, int64(db), 10)
-	b = append(b, " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, " sub=0 psub=0 ssub=0 multi="...)
+	b = strconv.AppendInt(b, int64(multi), 10)
+	b = append(b, " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, cmd...)
 	b = append(b, " user=default redir=-1 resp="...)
 	b = strconv.AppendInt(b, int64(proto), 10)

@@ -1,7 +1,13 @@
 package resp
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestTransactionsWithStore runs WATCH, MULTI/EXEC, RESET and friends on a
@@ -106,4 +112,48 @@ func TestWaitCountsReplicas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientListShowsMulti: another connection sees a client inside MULTI
+// with flag x and its queue length, as Redis shows them.
+func TestClientListShowsMulti(t *testing.T) {
+	addr, _ := startStoreServer(t)
+	mine, other := dial(t, addr), dial(t, addr)
+	if got := roundTrip(t, mine, "MULTI\r\nSET a 1\r\nPING\r\n", len("+OK\r\n+QUEUED\r\n+QUEUED\r\n")); got != "+OK\r\n+QUEUED\r\n+QUEUED\r\n" {
+		t.Fatalf("MULTI: %q", got)
+	}
+	list := readBulk(t, other, "CLIENT LIST ID 1\r\n")
+	if !strings.Contains(list, " flags=x ") || !strings.Contains(list, " multi=2 ") {
+		t.Fatalf("CLIENT LIST of a client in MULTI: %q, want flags=x and multi=2", list)
+	}
+	if got := roundTrip(t, mine, "DISCARD\r\n", 5); got != "+OK\r\n" {
+		t.Fatalf("DISCARD: %q", got)
+	}
+	list = readBulk(t, other, "CLIENT LIST ID 1\r\n")
+	if !strings.Contains(list, " flags=N ") || !strings.Contains(list, " multi=-1 ") {
+		t.Fatalf("CLIENT LIST after DISCARD: %q, want flags=N and multi=-1", list)
+	}
+}
+
+// readBulk sends req and reads one bulk-string reply.
+func readBulk(t *testing.T, nc net.Conn, req string) string {
+	t.Helper()
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rd := bufio.NewReader(nc)
+	hdr, err := rd.ReadString('\n')
+	if err != nil || len(hdr) < 4 || hdr[0] != '$' {
+		t.Fatalf("bulk header %q: %v", hdr, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(hdr[1:]))
+	if err != nil || n < 0 || n > 1<<20 {
+		t.Fatalf("bulk header %q", hdr)
+	}
+	body := make([]byte, n+2)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		t.Fatal(err)
+	}
+	return string(body[:n])
 }
