@@ -136,7 +136,10 @@ func (r *Raft) membershipChanged() {
 				pr.learner = r.isLearner(id)
 				continue
 			}
-			pr := newProgress(last+1, r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes, r.isLearner(id))
+			// next = last, not last+1: every probe to the new member then
+			// carries an entry, so a lost first probe is made good by the
+			// next heartbeat answer instead of waiting for a new write.
+			pr := newProgress(max(last, 1), r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes, r.isLearner(id))
 			// Give the new member one election timeout before check-quorum
 			// holds its silence against us.
 			pr.recentActive = true

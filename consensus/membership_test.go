@@ -501,3 +501,26 @@ func TestAddedNodeCatchesUpBySnapshot(t *testing.T) {
 	nw.stabilize()
 	mustConf(t, r4, ids3, []NodeID{4})
 }
+
+// A new member whose first MsgApp is lost still catches up on heartbeat
+// answers alone, with no new write to carry entries (found with a planted
+// bug in the simulator: a progress created with next = last+1 probed with
+// nothing after its empty first probe was lost).
+func TestAddedMemberCatchesUpWithoutWrites(t *testing.T) {
+	nw := newNetwork(t, 3)
+	nw.addNode(4)
+	l := nw.electLeader()
+	nw.isolate(4)
+	if ack := nw.confChange(l, ConfChange{Type: ConfChangeAddLearner, NodeID: 4}); ack.Err != nil {
+		t.Fatal(ack.Err)
+	}
+	nw.stabilize() // the first probe to 4 is dropped
+	nw.heal()
+	for range 5 {
+		nw.tick()
+		nw.stabilize()
+	}
+	if got, want := nw.nodes[4].r.log.lastIndex(), nw.nodes[l].r.log.lastIndex(); got != want {
+		t.Fatalf("new member holds up to %d, leader %d", got, want)
+	}
+}
