@@ -750,3 +750,14 @@ func (n *Node) Compact(ctx context.Context, upTo uint64) error {
 	}
 	return err
 }
+
+// ConfStateAt returns the membership in force at log index, as a snapshot
+// taken at index must record it.
+func (n *Node) ConfStateAt(ctx context.Context, index uint64) (ConfState, error) {
+	var cs ConfState
+	var err error
+	if cerr := n.control(ctx, func() { cs, err = n.core.ConfStateAt(index) }); cerr != nil {
+		return ConfState{}, cerr
+	}
+	return cs, err
+}

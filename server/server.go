@@ -375,16 +375,15 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	if index <= s.lastSnapshot.Load() {
 		return nil
 	}
-	st, err := s.node.Status(rctx)
+	confState, err := s.node.ConfStateAt(rctx, index)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return fmt.Errorf("snapshot at %d: membership: %w", index, err)
 	}
 	last, err := s.log.Entry(index)
 	if err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
-	meta := consensus.SnapshotMeta{Index: index, Term: last.Term, TimeMs: last.TimeMs,
-		ConfState: consensus.ConfState{Voters: st.Voters, Learners: st.Learners}}
+	meta := consensus.SnapshotMeta{Index: index, Term: last.Term, TimeMs: last.TimeMs, ConfState: confState}
 	if err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := view.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
