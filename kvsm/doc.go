@@ -10,10 +10,11 @@
 // stored flat in the tree's nodes: the key as a string, the string value as
 // a []byte, a pointer to an object for compound types (a hash today, lists
 // and sets later: object carries a kind tag, and item.kind() is the one
-// place that tells types apart) and the deadline in Unix ms. A string's key
-// and value share one allocation. A 16-byte key with a 32-byte value costs
-// the 64-byte item plus node slack and one 48-byte allocation: 147 bytes per
-// key measured (TestMemoryPerKey), Redis's ballpark.
+// place that tells types apart), the deadline in Unix ms and the index of
+// the key's last write (WATCH, below). A string's key and value share one
+// allocation. A 16-byte key with a 32-byte value costs the 72-byte item
+// plus node slack and one 48-byte allocation: 173 bytes per key measured
+// (TestMemoryPerKey; 147 before the 8-byte write index), Redis's ballpark.
 //
 // Two uses of package unsafe keep the hot paths free of allocations: a
 // lookup views the argument bytes as a string for the duration of the tree
