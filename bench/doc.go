@@ -57,6 +57,8 @@
 // at the leader, takes -profile-seconds CPU profiles of the leader and of a
 // follower: DIR/<case>-<role>.pprof and a -top summary next to each.
 //
+// Results and the profile analysis of the first full run: RESULTS.md.
+//
 // Limits: servers and redis-benchmark share the machine's cores, so the
 // client takes CPU from the servers (equally for all systems); redis-server
 // and redis-benchmark must be on PATH; ports are picked free and released
