@@ -90,9 +90,12 @@
 // watchguard (db, key, version triples and the number of commands it
 // guards): Apply recomputes the versions at that entry and, if any
 // differs, skips the guarded commands. Versions are in snapshots (format
-// version 2) so a replica restored from one decides as the others. A write
-// that changes nothing (SET k v over v, HDEL of a missing field) still
-// counts as a change, as Redis's signalModifiedKey mostly does; a key
+// version 2) so a replica restored from one decides as the others, and a
+// copy-on-write clone (whose timing depends on each replica's snapshots)
+// keeps the index (putKeepIndex): only real writes stamp. As in Redis, a
+// write that stores a key counts even if the value is the same (SET k v
+// over v) and one that changes nothing does not (HDEL of a missing field,
+// a failed HINCRBY); the differential test compares this with Redis. A key
 // created and deleted again between WATCH and EXEC reads as unchanged
 // (Redis aborts then). See watch.go.
 //

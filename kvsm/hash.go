@@ -38,13 +38,18 @@ func (c *execCtx) hashForWrite(key []byte, create bool) (item, *object, *Reply) 
 		r := ErrorReply(errWrongType)
 		return it, nil, &r
 	}
-	o := c.mutableObject(&it)
-	if it.modIndex != c.index {
-		// The fields change in place: stamp the key as written (WATCH).
-		it.obj = o
-		c.put(c.db, it)
+	return it, c.mutableObject(&it), nil
+}
+
+// touchHash stamps a hash whose fields changed in place as written at this
+// entry (WATCH); callers call it only when something did change, as Redis
+// signals a modified key only then.
+func (c *execCtx) touchHash(it item, o *object) {
+	if it.modIndex == c.index {
+		return // created, or already stamped, in this entry
 	}
-	return it, o, nil
+	it.obj = o
+	c.put(c.db, it)
 }
 
 func fieldProbe(name []byte) field {
@@ -78,10 +83,11 @@ func cmdHMSet(c *execCtx, args [][]byte) Reply {
 }
 
 func (c *execCtx) hset(args [][]byte, ok bool) Reply {
-	_, o, errR := c.hashForWrite(args[1], true)
+	it, o, errR := c.hashForWrite(args[1], true)
 	if errR != nil {
 		return *errR
 	}
+	defer c.touchHash(it, o)
 	var created int64
 	for i := 2; i < len(args); i += 2 {
 		if _, replaced := o.hash.Set(newField(args[i], args[i+1])); !replaced {
@@ -103,11 +109,12 @@ func cmdHSetNX(c *execCtx, args [][]byte) Reply {
 			return IntReply(0)
 		}
 	}
-	_, o, errR := c.hashForWrite(args[1], true)
+	it, o, errR := c.hashForWrite(args[1], true)
 	if errR != nil {
 		return *errR
 	}
 	o.hash.Set(newField(args[2], args[3]))
+	c.touchHash(it, o)
 	return IntReply(1)
 }
 
@@ -160,6 +167,9 @@ func cmdHDel(c *execCtx, args [][]byte) Reply {
 		if _, ok := o.hash.Delete(fieldProbe(name)); ok {
 			n++
 		}
+	}
+	if n > 0 && o.hash.Len() > 0 {
+		c.touchHash(it, o)
 	}
 	c.dropIfEmpty(it, o)
 	return IntReply(n)
@@ -265,6 +275,7 @@ func cmdHIncrBy(c *execCtx, args [][]byte) Reply {
 	cur += delta
 	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]),
 		val: strconv.AppendInt(nil, cur, 10)})
+	c.touchHash(it, o)
 	return IntReply(cur)
 }
 
@@ -294,6 +305,7 @@ func cmdHIncrByFloat(c *execCtx, args [][]byte) Reply {
 	}
 	val := formatFloat(nil, cur)
 	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]), val: val})
+	c.touchHash(it, o)
 	return BulkReply(val)
 }
 

@@ -375,6 +375,7 @@ func (s *Store) Digest() uint64 {
 			buf = append(buf, it.key...)
 			buf = append(buf, byte(it.kind()))
 			buf = binary.AppendVarint(buf, it.expireAtMs)
+			buf = binary.AppendUvarint(buf, it.modIndex) // WATCH decisions depend on it
 			if it.obj == nil {
 				buf = binary.AppendUvarint(buf, uint64(len(it.str)))
 				buf = append(buf, it.str...)

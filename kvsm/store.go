@@ -393,6 +393,13 @@ func (c *execCtx) put(d *database, it item) {
 	if c.apply {
 		it.modIndex = c.index
 	}
+	c.putKeepIndex(d, it)
+}
+
+// putKeepIndex is put without stamping it as written: for a copy-on-write
+// clone, which happens when a snapshot was taken (at a different moment on
+// each replica) and must not change what WATCH sees.
+func (c *execCtx) putKeepIndex(d *database, it item) {
 	prev, replaced := d.keys.Set(it)
 	if replaced && prev.expireAtMs != 0 && prev.expireAtMs != it.expireAtMs {
 		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})
@@ -452,7 +459,7 @@ func (c *execCtx) mutableObject(it *item) *object {
 	if o.epoch != c.s.epoch {
 		o = &object{kind: o.kind, epoch: c.s.epoch, hash: o.hash.Copy()}
 		it.obj = o
-		c.put(c.db, *it)
+		c.putKeepIndex(c.db, *it)
 	}
 	return o
 }

@@ -16,9 +16,10 @@ import "strconv"
 //     commands are skipped (nil replies): the client gets EXEC's null
 //     reply. Otherwise it answers 1 and they run.
 //
-// Any write that stores a key stamps it, even one that leaves the value as
-// it was (SET k v over v), as Redis's signalModifiedKey does. A key deleted
-// and recreated reads as a new version; a key created and deleted again
+// A write that stores a key stamps it, even one that leaves the value as
+// it was (SET k v over v), as Redis's signalModifiedKey does; one that
+// changes nothing (HDEL of a missing field) does not. A key deleted and
+// recreated reads as a new version; a key created and deleted again
 // between WATCH and EXEC reads as unchanged (Redis aborts then).
 
 const (

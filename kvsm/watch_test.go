@@ -59,6 +59,10 @@ func TestWatchGuard(t *testing.T) {
 		{"flushed but was missing", nil, []string{"k"}, []string{"FLUSHALL"}, true},
 		{"swapped away", []string{"SET k v"}, []string{"k"}, []string{"SWAPDB 0 1"}, false},
 		{"one of two changed", []string{"SET a 1", "SET b 1"}, []string{"a", "b"}, []string{"INCR b"}, false},
+		{"hdel of a missing field changes nothing", []string{"HSET h f 1"}, []string{"h"}, []string{"HDEL h nofield"}, true},
+		{"hdel of a field", []string{"HSET h f 1 g 2"}, []string{"h"}, []string{"HDEL h f"}, false},
+		{"hsetnx on an existing field changes nothing", []string{"HSET h f 1"}, []string{"h"}, []string{"HSETNX h f 2"}, true},
+		{"failed hincrby changes nothing", []string{"HSET h f x"}, []string{"h"}, []string{"HINCRBY h f 1"}, true},
 		{"read only in between", []string{"SET k v"}, []string{"k"}, []string{"GET k", "GETRANGE k 0 1"}, true},
 	}
 	for _, tc := range tests {
