@@ -22,8 +22,8 @@ import (
 // their ProposalAcks never meet a client operation's id.
 const confRequestBit = uint64(1) << 63
 
-// pendingRemoval is a RemoveNode the leader appended: id goes for good once
-// the entry at (index, term) commits.
+// pendingRemoval is a RemoveNode some node applied: id goes for good at the
+// next step, as the entry at (index, term) committed.
 type pendingRemoval struct {
 	id          consensus.NodeID
 	index, term uint64
@@ -62,6 +62,12 @@ func (s *Simulator) membershipStep() error {
 		}
 		cc = consensus.ConfChange{Type: consensus.ConfChangeAddLearner, NodeID: spares[s.rng.IntN(len(spares))]}
 	}
+	if cc.Type == consensus.ConfChangeRemoveNode {
+		// From now on the node is never a spare to add again: were the
+		// removal to commit after we added it back, it would be
+		// decommissioned while a member.
+		s.nodes[cc.NodeID].removing = true
+	}
 	s.nextConfID++
 	in := input{kind: inputConfChange, cc: cc, confID: confRequestBit | s.nextConfID}
 	s.trace.note(s.step, l, "MEMBERSHIP %s n%d requested (voters %v learners %v)", cc.Type, cc.NodeID, st.Voters, st.Learners)
@@ -81,14 +87,33 @@ func (s *Simulator) confAck(n *simNode, ack consensus.ProposalAck) {
 	delete(s.confRequests, ack.RequestID)
 	if ack.Err != nil {
 		s.trace.note(s.step, n.id, "MEMBERSHIP %s n%d refused: %v", cc.Type, cc.NodeID, ack.Err)
+		if cc.Type == consensus.ConfChangeRemoveNode {
+			s.nodes[cc.NodeID].removing = false
+		}
 		return
 	}
 	s.res.MembershipChanges++
 	s.trace.note(s.step, n.id, "MEMBERSHIP %s n%d appended at %d/t%d", cc.Type, cc.NodeID, ack.Index, ack.Term)
-	if cc.Type == consensus.ConfChangeRemoveNode {
-		s.removals = append(s.removals, pendingRemoval{id: cc.NodeID, index: ack.Index, term: ack.Term})
-		s.nodes[cc.NodeID].removing = true
+}
+
+// appliedConfChange notes a committed RemoveNode (whoever proposed it, and
+// even if its ack was lost): the node is decommissioned at the next step,
+// not here, as it may be the very node applying the entry.
+func (s *Simulator) appliedConfChange(e *consensus.Entry) {
+	cc, err := consensus.DecodeConfChange(e.Data)
+	if err != nil || cc.Type != consensus.ConfChangeRemoveNode || int(cc.NodeID) >= len(s.nodes) {
+		return
 	}
+	if s.nodes[cc.NodeID].decommissioned {
+		return
+	}
+	for _, rm := range s.removals {
+		if rm.id == cc.NodeID {
+			return
+		}
+	}
+	s.nodes[cc.NodeID].removing = true
+	s.removals = append(s.removals, pendingRemoval{id: cc.NodeID, index: e.Index, term: e.Term})
 }
 
 // settleRemovals decommissions the nodes whose removal committed, and

@@ -521,6 +521,9 @@ func (s *Simulator) apply(n *simNode, e *consensus.Entry) error {
 		return err
 	}
 	n.sm.applied = e.Index
+	if e.Type == consensus.EntryConfChange {
+		s.appliedConfChange(e)
+	}
 	if e.Type == consensus.EntryNormal && len(e.Data) > 0 {
 		key, value, err := decodeSetCommand(e.Data)
 		if err != nil {
@@ -959,6 +962,10 @@ func (s *Simulator) liveness(ctx context.Context) error {
 			return nil
 		}
 		if s.step > deadline {
+			if s.nodes[behind].sm == nil {
+				return violation("liveness: member n%d is down (decommissioned %v), %d steps after the last replication progress",
+					behind, s.nodes[behind].decommissioned, budget)
+			}
 			return violation("liveness: n%d has applied %d, not index %d, %d steps after the last replication progress",
 				behind, s.nodes[behind].sm.applied, target, budget)
 		}
