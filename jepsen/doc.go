@@ -111,7 +111,8 @@
 //	kill-restart-all   SIGKILL every node, restart: empty or stale reads after a restart
 //	torn-tail          kill a node, cut 1-48 bytes off its newest WAL segment, restart
 //	snapshot-restart   --snapshot-threshold 200, kill one or all nodes: snapshot/log
-//	                   index mismatch at restart
+//	                   index mismatch at restart; a restarted node restores its
+//	                   snapshot and usually receives one (InstallSnapshot)
 //	mixed              5 nodes, snapshots, every fault above at random; one
 //	                   time in three a second fault lands before the first heals
 //
