@@ -134,8 +134,14 @@ func TestCommands(t *testing.T) {
 			{cmd: "INCRBYFLOAT hex 0x10", want: "$16"}, // strtold reads hex without an exponent
 			{cmd: "INCRBYFLOAT hex -0X1p1", want: "$14"},
 			{cmd: "INCRBYFLOAT hex 0x", want: "-ERR value is not a valid float"},
-			// Redis adds in long double and prints 5005.60000000000000009.
-			{cmd: "INCRBYFLOAT f 5.0e3", want: "$5005.6", noDiff: true},
+			// Long double arithmetic, as Redis (float64 would give 5005.6).
+			{cmd: "INCRBYFLOAT f 5.0e3", want: "$5005.60000000000000009"},
+			{cmd: "SET big -9223372036854775808", want: "+OK"},
+			{cmd: "INCRBYFLOAT big -3.75", want: "$-9223372036854775812"},
+			{cmd: "INCRBYFLOAT huge2 1e4933", want: "-ERR value is not a valid float"},
+			{cmd: "INCRBYFLOAT tiny 1e-5000", want: "-ERR value is not a valid float"},
+			{cmd: "INCRBYFLOAT bin 0b1", want: "-ERR value is not a valid float"},
+			{cmd: "INCRBYFLOAT hexb 0x1b", want: "$27"},
 			{cmd: "INCRBYFLOAT g 0.1", want: "$0.1"},
 			{cmd: "INCRBYFLOAT g 0.2", want: "$0.3"},
 			{cmd: "INCRBYFLOAT g 1e-20", want: "$0.3"},

@@ -73,13 +73,12 @@
 // now. It hides keys past their deadline but never deletes them: deletion
 // only happens through the log. Write commands get an error. Commands,
 // options and error texts follow Redis 7; the table tests were checked
-// against redis-server 7.0 (see commands_test.go). Known differences:
-// INCRBYFLOAT and HINCRBYFLOAT compute in float64 (Redis: long double), so
-// the last digits of some results differ; HRANDFIELD WITHVALUES is always a
-// flat array (RESP3 Redis nests pairs); HRANDFIELD with a negative count is
-// capped at 1M picks; HSCAN
-// accepts NOVALUES (Redis 7.4); numbers beyond float64's range (1e400) are
-// not valid floats here.
+// against redis-server 7.0 (see commands_test.go). INCRBYFLOAT and
+// HINCRBYFLOAT compute in long double as Redis does, emulated with
+// math/big at 64 bits of mantissa (float.go), so results match to the last
+// digit. Known differences: HRANDFIELD WITHVALUES is always a flat array
+// (RESP3 Redis nests pairs); HRANDFIELD with a negative count is capped at
+// 1M picks; HSCAN accepts NOVALUES (Redis 7.4).
 //
 // # WATCH
 //

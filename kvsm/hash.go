@@ -2,6 +2,7 @@ package kvsm
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/tidwall/btree"
@@ -280,30 +281,30 @@ func cmdHIncrBy(c *execCtx, args [][]byte) Reply {
 }
 
 func cmdHIncrByFloat(c *execCtx, args [][]byte) Reply {
-	incr, ok := parseFloat(args[3])
+	incr, ok := parseLongDouble(args[3])
 	if !ok {
 		return ErrorReply(errNotFloat)
 	}
-	if math.IsInf(incr, 0) {
+	if incr.IsInf() {
 		return ErrorReply("ERR value is NaN or Infinity")
 	}
 	it, o, errR := c.hashForWrite(args[1], true)
 	if errR != nil {
 		return *errR
 	}
-	var cur float64
+	cur := new(big.Float)
 	if f, exists := o.hash.Get(fieldProbe(args[2])); exists {
-		if cur, ok = parseFloat(f.val); !ok {
+		if cur, ok = parseLongDouble(f.val); !ok {
 			c.dropIfEmpty(it, o)
 			return ErrorReply(errHashNotFloat)
 		}
 	}
-	cur += incr
-	if math.IsNaN(cur) || math.IsInf(cur, 0) {
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
 		c.dropIfEmpty(it, o)
 		return ErrorReply(errNaN)
 	}
-	val := formatFloat(nil, cur)
+	val := formatLongDouble(nil, sum)
 	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]), val: val})
 	c.touchHash(it, o)
 	return BulkReply(val)

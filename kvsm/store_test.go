@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -537,27 +536,51 @@ func TestMemoryPerKey(t *testing.T) {
 	}
 }
 
-func TestFormatFloat(t *testing.T) {
+// TestLongDouble: INCRBYFLOAT's arithmetic and printing give what
+// redis-server 7.0.15 (x87 long double) answered for the same operands.
+func TestLongDouble(t *testing.T) {
 	tests := []struct {
-		in   float64
-		want string
+		cur, incr string
+		want      string // "" = one operand is not a valid float
 	}{
-		{0, "0"},
-		{math.Copysign(0, -1), "0"},
-		{10.6, "10.6"},
-		{-5.25, "-5.25"},
-		{3, "3"},
-		{1e-20, "0"},
-		{1.5e-10, "0.00000000015"},
-		{1 << 63, "9223372036854775808"},
-		{1e20, "100000000000000000000"},
-		{6.0009999999999994, "6.001"},
-		{0.1 + 0.2, "0.3"},
-		{9007199254740991, "9007199254740991"},
+		{"0.1", "0.2", "0.3"},
+		{"10.5", "0.1", "10.6"},
+		{"5.6", "5.0e3", "5005.60000000000000009"},
+		{"-9223372036854775808", "-3.75", "-9223372036854775812"},
+		{"0", "0x1b", "27"},
+		{"27", "0x1.8p1", "30"},
+		{"30", "0x.8", "30.5"},
+		{"30.5", "1e-4950", "30.5"},
+		{"1", "-1", "0"},
+		{"-0", "0", "0"},
+		{"0", "1e4933", ""},
+		{"0", "1e-5000", ""},
+		{"0", "0b1", ""},
+		{"0", "nan", ""},
+		{"0", " 1", ""},
+		{"0", "1_0", ""},
+		{"0", "", ""},
 	}
 	for _, tt := range tests {
-		if got := string(formatFloat(nil, tt.in)); got != tt.want {
-			t.Errorf("formatFloat(%g) = %s, want %s", tt.in, got, tt.want)
+		a, ok1 := parseLongDouble([]byte(tt.cur))
+		b, ok2 := parseLongDouble([]byte(tt.incr))
+		if !ok1 || !ok2 {
+			if tt.want != "" {
+				t.Errorf("%s + %s: not parsed", tt.cur, tt.incr)
+			}
+			continue
+		}
+		if tt.want == "" {
+			t.Errorf("%s + %s: parsed, want an invalid float", tt.cur, tt.incr)
+			continue
+		}
+		sum, ok := addLongDouble(a, b)
+		if !ok {
+			t.Errorf("%s + %s: add failed", tt.cur, tt.incr)
+			continue
+		}
+		if got := string(formatLongDouble(nil, sum)); got != tt.want {
+			t.Errorf("%s + %s = %s, want %s", tt.cur, tt.incr, got, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package kvsm
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 )
 
@@ -354,26 +355,26 @@ func cmdDecrBy(c *execCtx, args [][]byte) Reply {
 
 func cmdIncrByFloat(c *execCtx, args [][]byte) Reply {
 	it, found := c.lookup(args[1])
-	var cur float64
+	cur := new(big.Float)
 	if found {
 		if it.obj != nil {
 			return ErrorReply(errWrongType)
 		}
-		v, ok := parseFloat(it.str)
+		v, ok := parseLongDouble(it.str)
 		if !ok {
 			return ErrorReply(errNotFloat)
 		}
 		cur = v
 	}
-	incr, ok := parseFloat(args[2])
+	incr, ok := parseLongDouble(args[2])
 	if !ok {
 		return ErrorReply(errNotFloat)
 	}
-	cur += incr
-	if math.IsNaN(cur) || math.IsInf(cur, 0) {
+	sum, ok := addLongDouble(cur, incr)
+	if !ok {
 		return ErrorReply(errNaN)
 	}
-	val := formatFloat(nil, cur)
+	val := formatLongDouble(nil, sum)
 	if found {
 		it.str = val
 		c.put(c.db, it)

@@ -1,9 +1,6 @@
 package kvsm
 
 import (
-	"bytes"
-	"math"
-	"strconv"
 	"strings"
 )
 
@@ -264,78 +261,4 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
-}
-
-// parseFloat parses like Redis's string2ld for INCRBYFLOAT: no spaces, no
-// NaN, nothing out of range; Go's syntax otherwise (which also accepts
-// Redis's "inf"). The range is float64's, not long double's.
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 5000 {
-		return 0, false
-	}
-	if b[0] == ' ' || b[0] == '\t' || b[len(b)-1] == ' ' || b[len(b)-1] == '\t' {
-		return 0, false
-	}
-	// Go accepts '_' digit separators and hex floats with 'p'; Redis's
-	// strtold accepts hex too, but not '_'.
-	for _, ch := range b {
-		if ch == '_' {
-			return 0, false
-		}
-	}
-	text := unsafeString(b)
-	if isHexWithoutExponent(b) {
-		// strtold reads "0x10" as 16; Go wants a binary exponent.
-		text += "p0"
-	}
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil {
-		// Syntax, or out of range: strtold's ERANGE is refused too.
-		return 0, false
-	}
-	if f != f { // NaN
-		return 0, false
-	}
-	return f, true
-}
-
-// isHexWithoutExponent reports whether b is [sign]0x... with no 'p'
-// exponent, which strtold accepts and strconv.ParseFloat does not.
-func isHexWithoutExponent(b []byte) bool {
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		b = b[1:]
-	}
-	if len(b) < 3 || b[0] != '0' || (b[1] != 'x' && b[1] != 'X') {
-		return false
-	}
-	return bytes.IndexAny(b, "pP") < 0
-}
-
-// formatFloat prints like Redis's human-friendly long double output
-// (ld2string with LD_STR_HUMAN: "%.17Lf", trailing zeros trimmed, "-0" as
-// "0"). Redis computes in long double, whose extra digits hide binary
-// rounding (0.1+0.2 prints 0.3); we compute in float64, so we round to 15
-// significant digits for the same effect, print integers exactly, and cut
-// at 17 decimals as Redis does.
-func formatFloat(dst []byte, f float64) []byte {
-	start := len(dst)
-	if f == math.Trunc(f) {
-		dst = strconv.AppendFloat(dst, f, 'f', 0, 64)
-	} else {
-		var buf [32]byte
-		rounded, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], f, 'e', 14, 64)), 64)
-		if err != nil {
-			rounded = f
-		}
-		dst = strconv.AppendFloat(dst, rounded, 'f', -1, 64)
-		if dot := bytes.IndexByte(dst[start:], '.'); dot >= 0 && len(dst)-start-dot-1 > 17 {
-			dst = strconv.AppendFloat(dst[:start], rounded, 'f', 17, 64)
-			dst = bytes.TrimRight(dst, "0")
-			dst = bytes.TrimSuffix(dst, []byte("."))
-		}
-	}
-	if string(dst[start:]) == "-0" {
-		dst = append(dst[:start], '0')
-	}
-	return dst
 }
