@@ -1126,8 +1126,11 @@ type Status struct {
 	FirstIndex     uint64
 	LastIndex      uint64
 	LeadTransferee NodeID
-	Voters         []NodeID
-	Learners       []NodeID
+	// Voters and Learners are the membership in force: the latest in the
+	// log, committed or not. A snapshot must carry the membership at its
+	// own index instead (Raft.ConfStateAt).
+	Voters   []NodeID
+	Learners []NodeID
 	// Progress is set on the leader only.
 	Progress map[NodeID]PeerStatus
 }
