@@ -295,6 +295,9 @@ var commandGens = map[string]genCommand{
 		a := args(b("HRANDFIELD"), g.key())
 		if g.chance(0.6) {
 			a = append(a, g.pick([]string{"1", "2", "10", "-3", "0", "abc"}))
+			if g.chance(0.5) {
+				a = append(a, g.pick([]string{"WITHVALUES", "withvalues", "BOGUS"}))
+			}
 		}
 		return gcmd{args: a, mode: modeRandom}
 	},

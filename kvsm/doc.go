@@ -76,8 +76,7 @@
 // against redis-server 7.0 (see commands_test.go). INCRBYFLOAT and
 // HINCRBYFLOAT compute in long double as Redis does, emulated with
 // math/big at 64 bits of mantissa (float.go), so results match to the last
-// digit. Known differences: HRANDFIELD WITHVALUES is always a flat array
-// (RESP3 Redis nests pairs); HRANDFIELD with a negative count is capped at
+// digit. Known differences: HRANDFIELD with a negative count is capped at
 // 1M picks; HSCAN accepts NOVALUES (Redis 7.4).
 //
 // # WATCH

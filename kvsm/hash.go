@@ -344,6 +344,11 @@ func cmdHRandField(c *execCtx, args [][]byte) Reply {
 		return Reply{Kind: ReplyArray, Elems: []Reply{}}
 	}
 	n := h.Len()
+	// With values, Redis 7 nests [field, value] pairs in RESP3.
+	kind := ReplyArray
+	if withValues {
+		kind = ReplyPairs
+	}
 	emit := func(elems []Reply, f field) []Reply {
 		elems = append(elems, BulkReply([]byte(f.name)))
 		if withValues {
@@ -359,7 +364,7 @@ func cmdHRandField(c *execCtx, args [][]byte) Reply {
 			f, _ := h.GetAt(int(c.next() % uint64(n)))
 			elems = emit(elems, f)
 		}
-		return Reply{Kind: ReplyArray, Elems: elems}
+		return Reply{Kind: kind, Elems: elems}
 	}
 	elems := []Reply{}
 	if count >= int64(n) {
@@ -367,7 +372,7 @@ func cmdHRandField(c *execCtx, args [][]byte) Reply {
 			elems = emit(elems, f)
 			return true
 		})
-		return Reply{Kind: ReplyArray, Elems: elems}
+		return Reply{Kind: kind, Elems: elems}
 	}
 	// A partial Fisher-Yates shuffle of the ranks: count distinct fields.
 	perm := make([]int, n)
@@ -380,7 +385,7 @@ func cmdHRandField(c *execCtx, args [][]byte) Reply {
 		f, _ := h.GetAt(perm[i])
 		elems = emit(elems, f)
 	}
-	return Reply{Kind: ReplyArray, Elems: elems}
+	return Reply{Kind: kind, Elems: elems}
 }
 
 func cmdHScan(c *execCtx, args [][]byte) Reply {

@@ -66,7 +66,7 @@ func fmtReply(r Reply, sorted bool) string {
 		return "$" + strconv.FormatFloat(r.Float, 'f', -1, 64)
 	case ReplyNilArray:
 		return "(nilarray)"
-	case ReplyArray, ReplyMap, ReplySet:
+	case ReplyArray, ReplyMap, ReplySet, ReplyPairs:
 		parts := make([]string, len(r.Elems))
 		for i, e := range r.Elems {
 			parts[i] = fmtReply(e, sorted)

@@ -215,7 +215,9 @@ func (c *execCtx) ttl(key []byte, ms, abs bool) Reply {
 		v = max(v-c.nowMs, 0)
 	}
 	if !ms {
-		v = (v + 500) / 1000
+		// Rounded to the nearest second without overflowing near
+		// math.MaxInt64 (PEXPIREAT k 9223372036854775807 is accepted).
+		v = v/1000 + (v%1000+500)/1000
 	}
 	return IntReply(v)
 }

@@ -17,6 +17,10 @@ const (
 	ReplyMap                       // RESP3 '%' ; RESP2: flat array of key, value
 	ReplySet                       // RESP3 '~' ; RESP2: array
 	ReplyBool                      // RESP3 '#' ; RESP2: integer 0/1
+	// ReplyPairs is an array of [a, b] pairs (HRANDFIELD WITHVALUES):
+	// RESP3 *N of *2 arrays; RESP2 a flat array of 2N. Elems holds a, b,
+	// a, b... flat, like a Map (pairs may repeat, so it is not one).
+	ReplyPairs
 )
 
 // Reply is one command's answer.

@@ -382,11 +382,13 @@ func unknownCommandText(args [][]byte) string {
 		if listed >= partBytesMax {
 			break
 		}
-		n := min(len(a), partBytesMax-listed)
+		// Redis prints each argument with "'%.*s' ", at most the room left
+		// of 128 bytes and up to its first NUL, and counts what it printed.
+		printed := cString(a[:min(len(a), partBytesMax-listed)])
 		b = append(b, '\'')
-		b = append(b, cString(a[:n])...)
+		b = append(b, printed...)
 		b = append(b, '\'', ' ')
-		listed += n + 3
+		listed += len(printed) + 3
 	}
 	return string(b)
 }

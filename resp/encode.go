@@ -165,6 +165,19 @@ func appendReplyDepth(b []byte, r *kvsm.Reply, proto int, depth int) []byte {
 			b = appendReplyDepth(b, &elems[i], proto, depth+1)
 		}
 		return b
+	case kvsm.ReplyPairs:
+		elems := r.Elems[:len(r.Elems)/2*2]
+		if proto != proto3 {
+			b = redcon.AppendArray(b, len(elems))
+			break
+		}
+		b = redcon.AppendArray(b, len(elems)/2)
+		for i := 0; i < len(elems); i += 2 {
+			b = redcon.AppendArray(b, 2)
+			b = appendReplyDepth(b, &elems[i], proto, depth+1)
+			b = appendReplyDepth(b, &elems[i+1], proto, depth+1)
+		}
+		return b
 	case kvsm.ReplySet:
 		b = appendSetHeader(b, len(r.Elems), proto)
 	case kvsm.ReplyBool:

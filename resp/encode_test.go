@@ -2,6 +2,7 @@ package resp
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/raftkv/raftkv/kvsm"
@@ -36,6 +37,9 @@ func TestAppendReply(t *testing.T) {
 			"*2\r\n$1\r\nk\r\n:1\r\n", "%1\r\n$1\r\nk\r\n:1\r\n"},
 		{"odd map", kvsm.Reply{Kind: kvsm.ReplyMap, Elems: []kvsm.Reply{bulk("k"), kvsm.IntReply(1), bulk("x")}},
 			"*2\r\n$1\r\nk\r\n:1\r\n", "%1\r\n$1\r\nk\r\n:1\r\n"},
+		{"pairs", kvsm.Reply{Kind: kvsm.ReplyPairs, Elems: []kvsm.Reply{bulk("a"), bulk("1"), bulk("a"), bulk("1")}},
+			"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\na\r\n$1\r\n1\r\n", "*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"},
+		{"empty pairs", kvsm.Reply{Kind: kvsm.ReplyPairs, Elems: []kvsm.Reply{}}, "*0\r\n", "*0\r\n"},
 		{"set", kvsm.Reply{Kind: kvsm.ReplySet, Elems: []kvsm.Reply{bulk("m")}}, "*1\r\n$1\r\nm\r\n", "~1\r\n$1\r\nm\r\n"},
 		{"bool true", kvsm.Reply{Kind: kvsm.ReplyBool, Int: 1}, ":1\r\n", "#t\r\n"},
 		{"bool false", kvsm.Reply{Kind: kvsm.ReplyBool}, ":0\r\n", "#f\r\n"},
@@ -85,6 +89,9 @@ func TestUnknownCommandText(t *testing.T) {
 		{[]string{string(long)}, "ERR unknown command '" + string(long[:128]) + "', with args beginning with: "},
 		// Redis prints with %s, which stops at NUL.
 		{[]string{"fo\x00o", "a\x00b", "c"}, "ERR unknown command 'fo', with args beginning with: 'a' 'c' "},
+		// The room left after an argument cut at NUL counts what was printed
+		// (checked against redis-server 7.0.15).
+		{[]string{"FOO", "x\x00yz", strings.Repeat("0123456789", 20)}, "ERR unknown command 'FOO', with args beginning with: 'x' '" + strings.Repeat("0123456789", 12) + "0123' "},
 	}
 	for _, tc := range cases {
 		args := make([][]byte, len(tc.args))
