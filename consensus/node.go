@@ -378,12 +378,22 @@ func (n *Node) run(applierDone chan struct{}) {
 			fn()
 		}
 		n.drain()
-		if err := n.handleReady(); err != nil {
-			n.logger.Error("consensus: node stops: storage failed", "err", err)
-			return
+		// Advance can make more work ready at once (the leader's own
+		// persisted entries complete a quorum that followers' acks had
+		// already half made): take it now rather than at the next event,
+		// which may be a tick away.
+		for i := 0; i < readyRoundsMax && n.core.HasReady(); i++ {
+			if err := n.handleReady(); err != nil {
+				n.logger.Error("consensus: node stops: storage failed", "err", err)
+				return
+			}
 		}
 	}
 }
+
+// readyRoundsMax bounds the Readys handled in one loop turn, so that new
+// events are still taken between them.
+const readyRoundsMax = 4
 
 // drain takes every event already queued, up to EventBatchMax, so that they
 // share one Ready (one fsync, one AppendEntries per follower).
@@ -511,26 +521,6 @@ func (n *Node) handleReady() error {
 		task.snapshot = rd.Snapshot
 		n.dispatched = rd.Snapshot.Meta.Index
 	}
-	persistStart := n.now()
-	if rd.HardStateChanged {
-		if err := n.cfg.State.SaveHardState(rd.HardState); err != nil {
-			return fmt.Errorf("save hard state: %w", err)
-		}
-		n.metrics.commit.Store(rd.HardState.Commit)
-		n.metrics.term.Store(rd.HardState.Term)
-	}
-	if len(rd.Entries) > 0 {
-		if err := n.cfg.Log.Append(rd.Entries); err != nil {
-			return fmt.Errorf("append %d entries at %d: %w", len(rd.Entries), rd.Entries[0].Index, err)
-		}
-		n.metrics.persistBatches.Add(1)
-		n.metrics.persistEntries.Add(uint64(len(rd.Entries)))
-		n.metrics.lastIndex.Store(rd.Entries[len(rd.Entries)-1].Index)
-	}
-	if rd.HardStateChanged || len(rd.Entries) > 0 {
-		n.cfg.Observer.ObservePersist(n.now().Sub(persistStart), len(rd.Entries))
-	}
-	n.send(rd.MessagesAfterPersist)
 
 	for _, ack := range rd.ProposalAcks {
 		n.settleAck(ack)
@@ -562,9 +552,33 @@ func (n *Node) handleReady() error {
 			}
 		}
 	}
+	// Committed entries go to the applier before this Ready's new entries
+	// are made durable: a quorum holds them already, so applying them need
+	// not wait for our fsync (which would add one fsync to every write's
+	// latency on the leader).
 	if task.snapshot != nil || len(task.entries) > 0 || len(task.reads) > 0 {
 		n.applyc <- task
 	}
+	persistStart := n.now()
+	if rd.HardStateChanged {
+		if err := n.cfg.State.SaveHardState(rd.HardState); err != nil {
+			return fmt.Errorf("save hard state: %w", err)
+		}
+		n.metrics.commit.Store(rd.HardState.Commit)
+		n.metrics.term.Store(rd.HardState.Term)
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.cfg.Log.Append(rd.Entries); err != nil {
+			return fmt.Errorf("append %d entries at %d: %w", len(rd.Entries), rd.Entries[0].Index, err)
+		}
+		n.metrics.persistBatches.Add(1)
+		n.metrics.persistEntries.Add(uint64(len(rd.Entries)))
+		n.metrics.lastIndex.Store(rd.Entries[len(rd.Entries)-1].Index)
+	}
+	if rd.HardStateChanged || len(rd.Entries) > 0 {
+		n.cfg.Observer.ObservePersist(n.now().Sub(persistStart), len(rd.Entries))
+	}
+	n.send(rd.MessagesAfterPersist)
 	n.core.Advance(rd)
 	if rd.SoftState != nil && n.leaderKnown {
 		n.retryParked()

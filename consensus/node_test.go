@@ -272,3 +272,36 @@ func TestNodeStopAnswersWaiters(t *testing.T) {
 		t.Fatalf("propose after stop: %v, want ErrStopped", err)
 	}
 }
+
+// TestNodeCommitsWithoutTicks: a proposal completes on its own events, not
+// at the next tick. With an hour-long tick, a loop that only noticed the
+// commit that Advance makes at the next event would hang here.
+func TestNodeCommitsWithoutTicks(t *testing.T) {
+	st := NewMemoryStorage()
+	sm := &listSM{}
+	net := &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}}
+	nd, err := StartNode(NodeConfig{
+		Raft: Config{ID: 1, Voters: []NodeID{1}, ElectionTicks: 10, HeartbeatTicks: 1,
+			PreVote: true, CheckQuorum: true, Seed: 1},
+		Log: st, State: st, Transport: net.transport(1), StateMachine: sm,
+		TickInterval: time.Hour,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Stop()
+	// The single voter campaigns at its first tick, which StartNode's loop
+	// takes at once; every proposal after that must finish without one.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 20 {
+		res, err := nd.Propose(ctx, []byte(fmt.Sprintf("x%d", i)))
+		if err != nil {
+			t.Fatalf("proposal %d did not complete without a tick: %v", i, err)
+		}
+		if res.(int) != i+1 {
+			t.Fatalf("proposal %d: result %v", i, res)
+		}
+	}
+}

@@ -69,7 +69,9 @@ type ReadAck struct {
 //     one fsync; the first entry may overwrite a suffix);
 //  4. only then send MessagesAfterPersist (votes, append acks);
 //  5. hand CommittedEntries to the applier in order, and settle ReadStates,
-//     ProposalAcks and ReadAcks with the waiting clients;
+//     ProposalAcks and ReadAcks with the waiting clients (this may come
+//     before 3: committed entries are held by a quorum already, so applying
+//     them need not wait for this node's fsync);
 //  6. call Advance(rd).
 type Ready struct {
 	SoftState            *SoftState // nil when unchanged since the last Ready
