@@ -7,7 +7,10 @@
 // seeded random command stream: every command raftkv implements, with
 // wrong types, wrong arity, out-of-range and non-numeric numbers, negative
 // and huge TTLs, binary values holding \r\n and \0, empty strings, 1 MiB
-// values, pipelines, MULTI/EXEC and, for half the seeds, RESP3 (HELLO 3).
+// values, pipelines, MULTI/EXEC (with connection commands queued too),
+// WATCH with writes to the watched keys in between, COMMAND DOCS, and each
+// stream once in RESP2 and once in RESP3 (HELLO 3). At the end the
+// contents of the first databases are compared key by key.
 // Replies are compared byte for byte. Raw sockets, not a client library,
 // because a library would hide exactly what we want to see: the reply
 // types, the error texts, and RESP2/RESP3 encodings.
@@ -36,6 +39,8 @@
 // 3-node cluster. Tests that need an outside program (redis-server,
 // python3, node) skip loudly when it is missing and fail under CI=true.
 //
-// Flags: -compat.seeds=N (default a bounded run of about a minute),
-// -compat.seed=S to replay one seed, -compat.cmds=N commands per stream.
+// Flags (after the package: go test ./compat -compat.seeds=30):
+// -compat.seeds=N (default: as many seeds as fit in 40 s, plus 10 s
+// through a follower), -compat.seed=S to replay one seed, -compat.cmds=N
+// steps per stream.
 package compat
