@@ -87,6 +87,8 @@ func (b *backend) Status() resp.ClusterStatus {
 		}
 		st.Peers = append(st.Peers, ps)
 	}
+	ks := s.store.Stats()
+	st.ExpiredKeys, st.KeyspaceHits, st.KeyspaceMisses = ks.ExpiredKeys, ks.KeyspaceHits, ks.KeyspaceMisses
 	keys, expires := s.store.KeyCount()
 	for db := range keys {
 		if keys[db] > 0 {

@@ -183,3 +183,28 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoStatsCounters: INFO stats counts keyspace hits and misses and
+// expired keys from the state machine.
+func TestInfoStatsCounters(t *testing.T) {
+	addr, stop := startServer(t, t.TempDir())
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	rc.Set(ctx, "hit", "1", 0)
+	rc.Get(ctx, "hit")
+	rc.Get(ctx, "miss")
+	rc.Set(ctx, "gone", "1", 20*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info := rc.Info(ctx, "stats").Val()
+		if strings.Contains(info, "keyspace_hits:1\r\n") && strings.Contains(info, "keyspace_misses:1\r\n") && strings.Contains(info, "expired_keys:1\r\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INFO stats never showed 1 hit, 1 miss, 1 expired key:\n%s", info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
