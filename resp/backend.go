@@ -49,7 +49,27 @@ type ClusterStatus struct {
 	ExpiredKeys    uint64
 	KeyspaceHits   uint64
 	KeyspaceMisses uint64
+	// LastSaveUnix is when this node last made a snapshot durable (Unix
+	// seconds; 0: none since start), for LASTSAVE and INFO persistence.
+	LastSaveUnix int64
+	// SaveInProgress: a snapshot is being written now.
+	SaveInProgress bool
 }
+
+// Saver is what SAVE and BGSAVE need; a Backend that does not implement it
+// answers both with an error.
+type Saver interface {
+	// Save makes a snapshot of the applied state durable and compacts the
+	// log behind it, and returns when it is done.
+	Save(ctx context.Context) error
+	// BackgroundSave starts the same in the background; it fails with
+	// ErrSaveInProgress when one is already running.
+	BackgroundSave() error
+}
+
+// ErrSaveInProgress is BackgroundSave's (and Save's) answer while another
+// snapshot is being written.
+var ErrSaveInProgress = errors.New("Background save already in progress")
 
 // PeerStatus is one other member as the local node sees it.
 type PeerStatus struct {

@@ -43,6 +43,8 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"readonly":  (*client).cmdReadOnly,
 		"readwrite": (*client).cmdReadOnly,
 		"lastsave":  (*client).cmdLastSave,
+		"save":      (*client).cmdSave,
+		"bgsave":    (*client).cmdBgSave,
 		"wait":      (*client).cmdWait,
 	}
 }

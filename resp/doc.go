@@ -5,7 +5,8 @@
 // arity, flags, key positions), Redis's error texts, and the commands a
 // connection answers itself: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT,
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
-// READONLY/READWRITE, LASTSAVE, WAIT. It never touches Raft state.
+// READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
+// interface), WAIT. It never touches Raft state.
 //
 // # One connection, one goroutine, one Backend call per run
 //
@@ -129,7 +130,11 @@
 //   - CONFIG GET appendonly is "yes" (our log is always on).
 //   - READONLY and READWRITE answer OK (Redis without cluster mode: an
 //     error): clients configured for replica reads send them.
-//   - LASTSAVE answers the start time (there are no RDB saves).
+//   - SAVE and BGSAVE take a Raft snapshot (and compact the log behind it)
+//     instead of writing an RDB file; LASTSAVE and INFO persistence's
+//     rdb_last_save_time answer when this node last made one durable, or
+//     the start time before the first (the log is durable as it is written).
+//     BGSAVE SCHEDULE starts at once: there is no child process to wait for.
 //   - WAIT never blocks: it answers with the replicas known to hold every
 //     committed write (on the leader those whose match index reached the
 //     commit index, elsewhere a majority minus one).

@@ -1,6 +1,9 @@
 package resp
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/raftkv/raftkv/kvsm"
 	"github.com/tidwall/redcon"
 )
@@ -93,10 +96,62 @@ func (c *client) cmdReset(args [][]byte) {
 // raftkv node serves linearizable reads anyway, so both are accepted.
 func (c *client) cmdReadOnly(args [][]byte) { c.out = append(c.out, "+OK\r\n"...) }
 
-// cmdLastSave answers the server's start time: raftkv has no RDB saves;
-// its log is durable as it is written.
+// cmdLastSave answers when this node last made a snapshot durable, or the
+// server's start time when it has made none: its log is durable as it is
+// written, so that is when it last held everything on disk as well.
 func (c *client) cmdLastSave(args [][]byte) {
-	c.out = redcon.AppendInt(c.out, c.srv.startTime.Unix())
+	c.out = redcon.AppendInt(c.out, c.srv.lastSaveUnix(c.srv.backend.Status()))
+}
+
+// lastSaveUnix is LASTSAVE's and INFO's rdb_last_save_time.
+func (s *Server) lastSaveUnix(st ClusterStatus) int64 {
+	if st.LastSaveUnix != 0 {
+		return st.LastSaveUnix
+	}
+	return s.startTime.Unix()
+}
+
+// cmdSave snapshots the state machine (a Raft snapshot, then log
+// compaction) and answers when it is durable: Redis's SAVE, for a server
+// whose "RDB" is its snapshot.
+func (c *client) cmdSave(args [][]byte) {
+	saver, ok := c.srv.backend.(Saver)
+	if !ok {
+		c.out = appendError(c.out, "ERR SAVE is not supported by this server")
+		return
+	}
+	if err := saver.Save(c.srv.ctx); err != nil {
+		if errors.Is(err, ErrSaveInProgress) {
+			c.out = appendError(c.out, "ERR "+ErrSaveInProgress.Error())
+			return
+		}
+		c.out = appendError(c.out, "ERR "+err.Error())
+		return
+	}
+	c.out = append(c.out, "+OK\r\n"...)
+}
+
+// cmdBgSave starts a snapshot in the background. BGSAVE SCHEDULE is
+// accepted and behaves as BGSAVE (there is no child process to wait for).
+func (c *client) cmdBgSave(args [][]byte) {
+	if len(args) > 2 || (len(args) == 2 && !strings.EqualFold(string(args[1]), "schedule")) {
+		c.out = appendError(c.out, "ERR syntax error")
+		return
+	}
+	saver, ok := c.srv.backend.(Saver)
+	if !ok {
+		c.out = appendError(c.out, "ERR BGSAVE is not supported by this server")
+		return
+	}
+	if err := saver.BackgroundSave(); err != nil {
+		c.out = appendError(c.out, "ERR "+err.Error())
+		return
+	}
+	if len(args) == 2 {
+		c.out = append(c.out, "+Background saving scheduled\r\n"...)
+		return
+	}
+	c.out = append(c.out, "+Background saving started\r\n"...)
 }
 
 // cmdWait answers at once with the number of replicas known to hold every
@@ -139,4 +194,12 @@ func replicasHoldingCommitted(st ClusterStatus) int {
 		}
 	}
 	return max(n, voters/2)
+}
+
+// boolDigit is INFO's 0/1.
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -13,7 +13,16 @@ import (
 // backend is what the RESP server sees of the replicated state machine.
 type backend struct{ s *Server }
 
-var _ resp.Backend = (*backend)(nil)
+var (
+	_ resp.Backend = (*backend)(nil)
+	_ resp.Saver   = (*backend)(nil)
+)
+
+// Save is SAVE: a snapshot of the applied state, durable when it returns.
+func (b *backend) Save(ctx context.Context) error { return b.s.save(ctx) }
+
+// BackgroundSave is BGSAVE.
+func (b *backend) BackgroundSave() error { return b.s.backgroundSave() }
 
 // Write proposes cmds as one log entry. The batch is encoded (copied) here,
 // so nothing aliases the connection's read buffer after Write returns.
@@ -87,6 +96,8 @@ func (b *backend) Status() resp.ClusterStatus {
 		}
 		st.Peers = append(st.Peers, ps)
 	}
+	st.LastSaveUnix = s.lastSaveUnix.Load()
+	st.SaveInProgress = s.snapshotting.Load()
 	ks := s.store.Stats()
 	st.ExpiredKeys, st.KeyspaceHits, st.KeyspaceMisses = ks.ExpiredKeys, ks.KeyspaceHits, ks.KeyspaceMisses
 	keys, expires := s.store.KeyCount()

@@ -49,6 +49,7 @@ type Server struct {
 
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Uint64
+	lastSaveUnix atomic.Int64 // when a snapshot was last made durable
 	expiredSweep atomic.Uint64
 
 	closeOnce sync.Once
@@ -350,6 +351,31 @@ func (s *Server) maybeSnapshot(ctx context.Context) {
 	}()
 }
 
+// save is SAVE: a snapshot now, unless one is being written.
+func (s *Server) save(ctx context.Context) error {
+	if !s.snapshotting.CompareAndSwap(false, true) {
+		return resp.ErrSaveInProgress
+	}
+	defer s.snapshotting.Store(false)
+	return s.Snapshot(ctx)
+}
+
+// backgroundSave is BGSAVE.
+func (s *Server) backgroundSave() error {
+	if !s.snapshotting.CompareAndSwap(false, true) {
+		return resp.ErrSaveInProgress
+	}
+	go func() {
+		defer s.snapshotting.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Snapshot(ctx); err != nil {
+			s.logger.Warn("BGSAVE failed", "err", err)
+		}
+	}()
+	return nil
+}
+
 // Snapshot writes the state machine to a snapshot file at its applied index
 // and compacts the log before it.
 func (s *Server) Snapshot(ctx context.Context) error {
@@ -373,6 +399,8 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	}
 	defer view.Close()
 	if index <= s.lastSnapshot.Load() {
+		// Nothing applied since: the last snapshot holds it all.
+		s.lastSaveUnix.Store(time.Now().Unix())
 		return nil
 	}
 	confState, err := s.node.ConfStateAt(rctx, index)
@@ -388,6 +416,7 @@ func (s *Server) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
 	s.lastSnapshot.Store(index)
+	s.lastSaveUnix.Store(time.Now().Unix())
 	// Keep a tail of the log so that slightly lagging followers catch up
 	// from entries rather than a whole snapshot: a quarter of the
 	// threshold, at most 10,000 entries.

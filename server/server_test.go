@@ -208,3 +208,39 @@ func TestInfoStatsCounters(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSaveAndBgsave: SAVE writes a snapshot and LASTSAVE moves; BGSAVE
+// starts one in the background; a snapshot already being written is
+// reported as Redis does.
+func TestSaveAndBgsave(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startServer(t, dir)
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	before := rc.LastSave(ctx).Val()
+	for i := 0; i < 50; i++ {
+		rc.Set(ctx, fmt.Sprintf("s%d", i), i, 0)
+	}
+	time.Sleep(1100 * time.Millisecond) // LASTSAVE has a resolution of a second
+	if err := rc.Save(ctx).Err(); err != nil {
+		t.Fatalf("SAVE: %v", err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*.snap"))
+	if len(snaps) != 1 {
+		t.Fatalf("SAVE left %d snapshot files, want 1", len(snaps))
+	}
+	if after := rc.LastSave(ctx).Val(); after <= before {
+		t.Errorf("LASTSAVE %d after SAVE, %d before", after, before)
+	}
+	if got := rc.Do(ctx, "BGSAVE").Val(); got != "Background saving started" {
+		t.Errorf("BGSAVE = %v", got)
+	}
+	if err := rc.Do(ctx, "BGSAVE", "nonsense").Err(); err == nil || err.Error() != "ERR syntax error" {
+		t.Errorf("BGSAVE nonsense: %v", err)
+	}
+	if !strings.Contains(rc.Info(ctx, "persistence").Val(), "rdb_last_save_time:") {
+		t.Errorf("INFO persistence lacks rdb_last_save_time")
+	}
+}
