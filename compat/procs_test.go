@@ -12,62 +12,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // binPath is the raftkv binary, built once for the package by TestMain.
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "raftkv-compat-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "compat:", err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "raftkv")
-	build := exec.Command("go", "build", "-o", binPath, "../cmd/raftkv")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "compat: build raftkv:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testproc.MainWithRaftkv(m, &binPath)) }
 
-// requireProgram returns the path of an outside program; when it is
-// missing the test fails under CI=true and skips loudly elsewhere.
-func requireProgram(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (CI=true: scripts/test must install it)", name)
-	}
-	t.Skipf("SKIPPED LOUDLY: %s is not installed; run scripts/test as root to install it", name)
-	return ""
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
+// requireProgram and freePorts are testproc's, under local names.
+var (
+	requireProgram = testproc.RequireProgram
+	freePorts      = testproc.FreePorts
+)
 
 // process is one server process started by a test; it is killed at cleanup
 // and its log tail is printed when the test failed.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,62 +15,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // binPath is the raftkv binary built once for the whole package.
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "raftkv-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "raftkv")
-	build := exec.Command("go", "build", "-o", binPath, "../cmd/raftkv")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build raftkv:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testproc.MainWithRaftkv(m, &binPath)) }
 
-// requireProgram fails the test under CI=true when an outside program is
-// missing, and skips it loudly elsewhere.
-func requireProgram(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (CI=true: scripts/test must install it)", name)
-	}
-	t.Skipf("SKIPPED LOUDLY: %s is not installed; run scripts/test as root to install it", name)
-	return ""
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
+// requireProgram and freePorts are testproc's, under local names.
+var (
+	requireProgram = testproc.RequireProgram
+	freePorts      = testproc.FreePorts
+)
 
 // node is one raftkv process of a test cluster.
 type node struct {

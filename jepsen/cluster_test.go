@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkv/raftkv/internal/testproc"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -77,7 +78,7 @@ func newCluster(t *testing.T, lab *netLab, spec clusterSpec) *cluster {
 	}
 	var ports []int
 	if lab == nil {
-		ports = freePorts(t, 2*spec.size)
+		ports = testproc.FreePorts(t, 2*spec.size)
 	}
 	var members []string
 	raftAddrs := make([]string, spec.size)
@@ -120,25 +121,6 @@ func newCluster(t *testing.T, lab *netLab, spec clusterSpec) *cluster {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
 }
 
 // start launches n's process (again).

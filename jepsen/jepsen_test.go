@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 var (
@@ -92,14 +91,9 @@ func (s scenario) needsNet() bool {
 // buildRaftkv builds the server binary (with build tags) into a temp dir.
 func buildRaftkv(t *testing.T, tags string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "raftkv")
-	args := []string{"build", "-o", bin}
-	if tags != "" {
-		args = append(args, "-tags", tags)
-	}
-	cmd := exec.Command("go", append(args, "../cmd/raftkv")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	bin, err := testproc.BuildRaftkv(t.TempDir(), tags)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
