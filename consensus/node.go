@@ -69,7 +69,9 @@ type NodeMetrics struct {
 	Role, Term, Leader, Commit, Applied, LastIndex uint64
 	Proposals, ProposalsFailed, Reads              uint64
 	PersistBatches, PersistEntries                 uint64
-	MessagesDropped, SubscriberEventsDropped       uint64
+	// PersistBytes counts entry data made durable (log growth).
+	PersistBytes                             uint64
+	MessagesDropped, SubscriberEventsDropped uint64
 }
 
 // request is a client's proposal or read on its way to the loop.
@@ -136,7 +138,7 @@ type Node struct {
 	metrics struct {
 		role, term, leader, commit, applied, lastIndex atomic.Uint64
 		proposals, proposalsFailed, reads              atomic.Uint64
-		persistBatches, persistEntries                 atomic.Uint64
+		persistBatches, persistEntries, persistBytes   atomic.Uint64
 		messagesDropped, subscriberDropped             atomic.Uint64
 	}
 
@@ -309,7 +311,7 @@ func (n *Node) Metrics() NodeMetrics {
 		Role: m.role.Load(), Term: m.term.Load(), Leader: m.leader.Load(),
 		Commit: m.commit.Load(), Applied: m.applied.Load(), LastIndex: m.lastIndex.Load(),
 		Proposals: m.proposals.Load(), ProposalsFailed: m.proposalsFailed.Load(), Reads: m.reads.Load(),
-		PersistBatches: m.persistBatches.Load(), PersistEntries: m.persistEntries.Load(),
+		PersistBatches: m.persistBatches.Load(), PersistEntries: m.persistEntries.Load(), PersistBytes: m.persistBytes.Load(),
 		MessagesDropped: m.messagesDropped.Load(), SubscriberEventsDropped: m.subscriberDropped.Load(),
 	}
 }
@@ -573,6 +575,11 @@ func (n *Node) handleReady() error {
 		}
 		n.metrics.persistBatches.Add(1)
 		n.metrics.persistEntries.Add(uint64(len(rd.Entries)))
+		var bytes uint64
+		for i := range rd.Entries {
+			bytes += uint64(len(rd.Entries[i].Data))
+		}
+		n.metrics.persistBytes.Add(bytes)
 		n.metrics.lastIndex.Store(rd.Entries[len(rd.Entries)-1].Index)
 	}
 	if rd.HardStateChanged || len(rd.Entries) > 0 {

@@ -11,7 +11,8 @@
 //     removal through the log, so that every replica removes the same keys;
 //     replicas never delete on their own;
 //   - snapshots: when snapshot-threshold entries were applied since the last
-//     one, a copy-on-write view is taken on the applier goroutine (exactly at
+//     one, or the log grew by 64 MiB of entry data (a pipeline is one entry,
+//     so entries alone would not bound the WAL's memory or restart time), a copy-on-write view is taken on the applier goroutine (exactly at
 //     the applied index), written to a snapshot file in the background, and
 //     the log is compacted up to that index less a tail (a quarter of the
 //     threshold, at most 10,000 entries) for followers that lag a little;

@@ -49,8 +49,13 @@ type Server struct {
 
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Uint64
-	lastSaveUnix atomic.Int64 // when a snapshot was last made durable
-	expiredSweep atomic.Uint64
+	// snapshotLogBytesMax: snapshotLogBytesDefault (tests lower it).
+	snapshotLogBytesMax uint64
+	// snapshotBytesMark is the node's PersistBytes when the last snapshot
+	// started: the log grown since is measured from it.
+	snapshotBytesMark atomic.Uint64
+	lastSaveUnix      atomic.Int64 // when a snapshot was last made durable
+	expiredSweep      atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -67,6 +72,8 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		logLevel:       logLevel,
 		peers:          map[consensus.NodeID]conf.Peer{},
 		requestTimeout: time.Duration(cfg.RequestTimeoutMs) * time.Millisecond,
+
+		snapshotLogBytesMax: snapshotLogBytesDefault,
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dir %q: %w", cfg.Dir, err)
@@ -335,14 +342,24 @@ func (s *Server) expireSweep(ctx context.Context) {
 	}
 }
 
+// snapshotLogBytesDefault is how much entry data the log may gain between
+// snapshots, whatever snapshot-threshold says about entries.
+const snapshotLogBytesDefault = 64 << 20
+
 // maybeSnapshot snapshots the state machine when snapshot-threshold entries
 // were applied since the last one, then compacts the log.
 func (s *Server) maybeSnapshot(ctx context.Context) {
 	threshold := s.cfg.SnapshotThresholdEntries
-	applied := s.node.Metrics().Applied
-	if threshold == 0 || applied < s.lastSnapshot.Load()+threshold || !s.snapshotting.CompareAndSwap(false, true) {
+	m := s.node.Metrics()
+	byEntries := threshold > 0 && m.Applied >= s.lastSnapshot.Load()+threshold
+	// Entries can be large (a pipeline is one entry): the log's bytes
+	// count too, so that memory (the WAL keeps its tail segment in
+	// memory) and restart time stay bounded.
+	byBytes := threshold > 0 && m.PersistBytes >= s.snapshotBytesMark.Load()+s.snapshotLogBytesMax
+	if !(byEntries || byBytes) || !s.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
+	s.snapshotBytesMark.Store(m.PersistBytes)
 	go func() {
 		defer s.snapshotting.Store(false)
 		if err := s.Snapshot(ctx); err != nil {
@@ -415,12 +432,14 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	if err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := view.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
-	s.lastSnapshot.Store(index)
+	prev := s.lastSnapshot.Swap(index)
 	s.lastSaveUnix.Store(time.Now().Unix())
 	// Keep a tail of the log so that slightly lagging followers catch up
 	// from entries rather than a whole snapshot: a quarter of the
-	// threshold, at most 10,000 entries.
-	keepEntries := min(s.cfg.SnapshotThresholdEntries/4, 10000)
+	// threshold, at most 10,000 entries, and at most a quarter of what
+	// this snapshot covers anew (entries may be large pipelines: a tail
+	// counted in entries alone could keep the whole log).
+	keepEntries := min(s.cfg.SnapshotThresholdEntries/4, 10000, (index-prev)/4)
 	if index > keepEntries {
 		if err := s.node.Compact(rctx, index-keepEntries); err != nil {
 			return fmt.Errorf("compact log to %d: %w", index-keepEntries, err)

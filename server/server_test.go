@@ -31,6 +31,13 @@ func freePort(t *testing.T) int {
 // called.
 func startServer(t *testing.T, dir string, extra ...string) (addr string, stop func()) {
 	t.Helper()
+	return startServerWith(t, dir, nil, extra...)
+}
+
+// startServerWith is startServer with a chance to adjust the Server before
+// it runs.
+func startServerWith(t *testing.T, dir string, tweak func(*Server), extra ...string) (addr string, stop func()) {
+	t.Helper()
 	port, raftPort := freePort(t), freePort(t)
 	args := append([]string{
 		"--port", fmt.Sprint(port), "--dir", dir,
@@ -45,6 +52,9 @@ func startServer(t *testing.T, dir string, extra ...string) (addr string, stop f
 	srv, err := New(cfg, logger, new(slog.LevelVar))
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if tweak != nil {
+		tweak(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -242,5 +252,38 @@ func TestSaveAndBgsave(t *testing.T) {
 	}
 	if !strings.Contains(rc.Info(ctx, "persistence").Val(), "rdb_last_save_time:") {
 		t.Errorf("INFO persistence lacks rdb_last_save_time")
+	}
+}
+
+// TestSnapshotByLogBytes: a few large entries (pipelines) trigger a
+// snapshot and compaction by the log's bytes, far below snapshot-threshold
+// entries.
+func TestSnapshotByLogBytes(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startServerWith(t, dir, func(s *Server) { s.snapshotLogBytesMax = 256 << 10 })
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	value := strings.Repeat("v", 1024)
+	for round := 0; round < 8; round++ {
+		pipe := rc.Pipeline()
+		for i := 0; i < 100; i++ {
+			pipe.Set(ctx, fmt.Sprintf("big:%d:%d", round, i), value, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		snaps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*.snap"))
+		if len(snaps) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("800 KiB of log in ~10 entries did not trigger a snapshot (threshold 256 KiB)")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
