@@ -44,6 +44,7 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"readwrite": (*client).cmdReadOnly,
 		"lastsave":  (*client).cmdLastSave,
 		"save":      (*client).cmdSave,
+		"monitor":   (*client).cmdMonitor,
 		"bgsave":    (*client).cmdBgSave,
 		"wait":      (*client).cmdWait,
 	}

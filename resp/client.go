@@ -80,6 +80,10 @@ type client struct {
 
 	// deadlineSet: a read deadline is armed (skip clearing it otherwise).
 	deadlineSet bool
+
+	// monitor is set by MONITOR: after the current batch the connection
+	// only streams executed commands (monitor.go).
+	monitor *monitor
 }
 
 // Bounds of a transaction's queue: EXEC becomes one log entry, which must
@@ -185,6 +189,10 @@ func (c *client) serve() {
 		if c.quit {
 			return
 		}
+		if c.monitor != nil {
+			c.streamMonitor()
+			return
+		}
 	}
 }
 
@@ -218,6 +226,7 @@ func (c *client) execBatch(reqs []request) {
 				c.flushRun()
 			}
 			c.runBytes += size
+			s.monitors.feed(c, c.db, args)
 			c.run = append(c.run, kvsm.Command{DB: c.db, Args: args})
 			c.runSuppress = append(c.runSuppress, suppress)
 			c.runWrite = c.runWrite || cmd.write
@@ -226,6 +235,9 @@ func (c *client) execBatch(reqs []request) {
 		c.flushRun()
 		mark := len(c.out)
 		c.execOne(cmd, args)
+		if cmd != nil && arityOK(cmd.spec.arity, len(args)) {
+			s.monitors.feed(c, c.db, args)
+		}
 		if suppress && !c.forceReply(cmd, args) {
 			c.out = c.out[:mark]
 		}

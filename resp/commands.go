@@ -103,6 +103,7 @@ var commandSpecs = []commandSpec{
 	{name: "reset", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
 	{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
 	{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@connection"}, keyspace: false},
+	{name: "monitor", arity: 1, flags: []string{"admin", "noscript", "loading", "stale"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
 	{name: "save", arity: 1, flags: []string{"admin", "noscript", "no_async_loading", "no_multi"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
 	{name: "bgsave", arity: -1, flags: []string{"admin", "noscript", "no_async_loading"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
 	{name: "lastsave", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@fast", "@dangerous"}, keyspace: false},

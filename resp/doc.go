@@ -6,7 +6,8 @@
 // connection answers itself: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT,
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
 // READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
-// interface), WAIT. It never touches Raft state.
+// interface), WAIT, MONITOR (monitor.go: bounded per-monitor queues; a
+// monitor that falls behind is disconnected). It never touches Raft state.
 //
 // # One connection, one goroutine, one Backend call per run
 //

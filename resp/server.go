@@ -112,6 +112,8 @@ type Server struct {
 	runID     string // 40 hex digits, new at every start, as Redis's run_id
 	databases int
 
+	monitors monitors // MONITOR connections (monitor.go)
+
 	confMu sync.Mutex // guards cfg.Config
 
 	mu        sync.Mutex // guards what follows
