@@ -153,15 +153,9 @@ func (d *decoder) uvarintSlow(field string) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.buf[d.off:])
-	if n <= 0 {
-		if n == 0 {
-			d.fail(field, "truncated varint")
-		} else {
-			d.fail(field, "varint overflows 64 bits")
-		}
+	if !d.consumeVarint(field, n) {
 		return 0
 	}
-	d.off += n
 	return v
 }
 
@@ -170,16 +164,25 @@ func (d *decoder) varint(field string) int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.buf[d.off:])
-	if n <= 0 {
-		if n == 0 {
-			d.fail(field, "truncated varint")
-		} else {
-			d.fail(field, "varint overflows 64 bits")
-		}
+	if !d.consumeVarint(field, n) {
 		return 0
 	}
-	d.off += n
 	return v
+}
+
+// consumeVarint moves past a varint of n bytes, as binary.Uvarint and
+// binary.Varint report it, or records why there is none (n <= 0).
+func (d *decoder) consumeVarint(field string, n int) bool {
+	switch {
+	case n == 0:
+		d.fail(field, "truncated varint")
+		return false
+	case n < 0:
+		d.fail(field, "varint overflows 64 bits")
+		return false
+	}
+	d.off += n
+	return true
 }
 
 func (d *decoder) byte(field string) byte {
