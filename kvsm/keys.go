@@ -270,16 +270,9 @@ func parseCursor(b []byte) (uint64, bool) {
 			return 0, false
 		}
 	}
-	var v uint64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		d := uint64(ch - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
+	v, ok := parseDigits(b)
+	if !ok {
+		return 0, false
 	}
 	if neg {
 		v = -v

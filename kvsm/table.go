@@ -240,16 +240,9 @@ func parseInt(b []byte) (int64, bool) {
 	if p[0] < '1' || p[0] > '9' {
 		return 0, false
 	}
-	var v uint64
-	for _, ch := range p {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		d := uint64(ch - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
+	v, ok := parseDigits(p)
+	if !ok {
+		return 0, false
 	}
 	if neg {
 		if v > 1<<63 {
@@ -261,4 +254,21 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(v), true
+}
+
+// parseDigits reads decimal digits only (no sign, no spaces) into a uint64,
+// refusing overflow; an empty input is 0. parseInt and parseCursor share it.
+func parseDigits(p []byte) (uint64, bool) {
+	var v uint64
+	for _, ch := range p {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		d := uint64(ch - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
 }
