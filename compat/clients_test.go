@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // requirePython returns a python3 that can import redis (Debian's
@@ -41,7 +43,7 @@ func requirePython(t *testing.T) string {
 // packages installed.
 func requireNodeModules(t *testing.T) string {
 	t.Helper()
-	node := requireProgram(t, "node")
+	node := testproc.RequireProgram(t, "node")
 	for _, m := range []string{"ioredis", "redis"} {
 		if _, err := os.Stat(filepath.Join("..", "clients", "node", "node_modules", m, "package.json")); err != nil {
 			if os.Getenv("CI") == "true" {

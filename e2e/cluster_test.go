@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 const electionTimeout = time.Second // as newCluster configures it
@@ -22,16 +24,16 @@ const electionTimeout = time.Second // as newCluster configures it
 // forwarded, and every node then reads it (linearizable reads).
 func TestSetThroughFollowerReadEverywhere(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
+	l := c.RequireLeader(10 * time.Second)
 	ctx := context.Background()
-	f := c.followers(l)[0]
+	f := c.Followers(l)[0]
 	if err := c.client(f).Set(ctx, "greeting", "hello", 0).Err(); err != nil {
-		t.Fatalf("SET through follower %d: %v", f.id, err)
+		t.Fatalf("SET through follower %d: %v", f.ID, err)
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Procs {
 		got, err := c.client(n).Get(ctx, "greeting").Result()
 		if err != nil || got != "hello" {
-			t.Errorf("GET on node %d = %q, %v; want hello", n.id, got, err)
+			t.Errorf("GET on node %d = %q, %v; want hello", n.ID, got, err)
 		}
 	}
 	// A pipeline through a follower keeps order and answers every command.
@@ -70,12 +72,12 @@ func (w *writer) run(ctx context.Context, c *cluster, prefix string) {
 	}
 	w.mu.Unlock()
 	clients := map[*node]*redis.Client{}
-	for _, n := range c.nodes {
-		clients[n] = redis.NewClient(&redis.Options{Addr: n.addr(), DialTimeout: 300 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+	for _, n := range c.Procs {
+		clients[n] = redis.NewClient(&redis.Options{Addr: n.ClientAddr, DialTimeout: 300 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
 		defer clients[n].Close()
 	}
 	for i := 0; ctx.Err() == nil; i++ {
-		n := c.nodes[i%len(c.nodes)]
+		n := c.Procs[i%len(c.Procs)]
 		key := fmt.Sprintf("%s:%d", prefix, i)
 		val := fmt.Sprintf("v%d", i)
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -104,15 +106,15 @@ func (w *writer) checkAcked(t *testing.T, c *cluster, n *node) {
 		got, err := rc.Get(context.Background(), k).Result()
 		if err != nil || got != v {
 			missing++
-			t.Errorf("node %d: acknowledged %s=%s, read %q, %v", n.id, k, v, got, err)
+			t.Errorf("node %d: acknowledged %s=%s, read %q, %v", n.ID, k, v, got, err)
 			if missing >= 5 {
-				t.Errorf("node %d: giving up after %d missing writes (of %d)", n.id, missing, len(w.acked))
+				t.Errorf("node %d: giving up after %d missing writes (of %d)", n.ID, missing, len(w.acked))
 				return
 			}
 		}
 	}
 	if missing > 0 {
-		t.Errorf("node %d: %d of %d acknowledged writes missing", n.id, missing, len(w.acked))
+		t.Errorf("node %d: %d of %d acknowledged writes missing", n.ID, missing, len(w.acked))
 	}
 }
 
@@ -121,7 +123,7 @@ func (w *writer) checkAcked(t *testing.T, c *cluster, n *node) {
 // acknowledged write is missing anywhere.
 func TestKillLeader(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	old := c.waitLeader(10 * time.Second)
+	old := c.RequireLeader(10 * time.Second)
 	var w writer
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -130,14 +132,14 @@ func TestKillLeader(t *testing.T) {
 	time.Sleep(time.Second)
 
 	killedAt := time.Now()
-	c.kill(old)
+	old.Kill()
 	// Wait for a write acknowledged after the kill.
 	deadline := killedAt.Add(10 * time.Second)
 	for time.Now().Before(deadline) && w.lastOK.Load() < killedAt.Add(50*time.Millisecond).UnixNano() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	recovered := time.Duration(w.lastOK.Load() - killedAt.UnixNano())
-	t.Logf("first acknowledged write %v after kill -9 of leader %d", recovered, old.id)
+	t.Logf("first acknowledged write %v after kill -9 of leader %d", recovered, old.ID)
 	if recovered > 2*electionTimeout+time.Second {
 		// The second is slack for process scheduling on a loaded 2-core box:
 		// the requirement is two election timeouts from detection.
@@ -147,12 +149,12 @@ func TestKillLeader(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	cancel()
 	wg.Wait()
-	c.waitLeader(10 * time.Second)
+	c.RequireLeader(10 * time.Second)
 	t.Logf("acknowledged %d writes, %d failed attempts", len(w.acked), w.failures.Load())
 	if len(w.acked) < 20 {
 		t.Fatalf("only %d writes acknowledged: the cluster barely served", len(w.acked))
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Procs {
 		w.checkAcked(t, c, n)
 	}
 }
@@ -165,17 +167,17 @@ func TestRestartAll(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	w.run(ctx, c, "restart")
 	cancel()
-	for _, n := range c.nodes {
-		c.kill(n)
+	for _, n := range c.Procs {
+		n.Kill()
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Procs {
 		c.start(n)
 	}
-	c.waitLeader(15 * time.Second)
+	c.RequireLeader(15 * time.Second)
 	if len(w.acked) < 20 {
 		t.Fatalf("only %d writes acknowledged before the restart", len(w.acked))
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Procs {
 		w.checkAcked(t, c, n)
 	}
 }
@@ -184,16 +186,16 @@ func TestRestartAll(t *testing.T) {
 // error within about an election timeout, never a hang.
 func TestNoLeaderAnswersQuickly(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	fs := c.followers(l)
-	c.kill(fs[0])
-	c.kill(fs[1])
+	l := c.RequireLeader(10 * time.Second)
+	fs := c.Followers(l)
+	fs[0].Kill()
+	fs[1].Kill()
 	// Check-quorum: the leader steps down within about two election
 	// timeouts. (A write it accepted before that has an unknown outcome, as
 	// it should: a later leader might still commit it.)
 	deadline := time.Now().Add(4 * electionTimeout)
 	for {
-		kv, err := c.info(l, "raft")
+		kv, err := c.Info(context.Background(), l, "raft")
 		if err == nil && kv["raft_role"] != "leader" {
 			break
 		}
@@ -202,7 +204,7 @@ func TestNoLeaderAnswersQuickly(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rc := redis.NewClient(&redis.Options{Addr: l.addr(), ReadTimeout: 10 * time.Second, MaxRetries: -1})
+	rc := redis.NewClient(&redis.Options{Addr: l.ClientAddr, ReadTimeout: 10 * time.Second, MaxRetries: -1})
 	defer rc.Close()
 	start := time.Now()
 	err := rc.Set(context.Background(), "k", "v", 0).Err()
@@ -228,7 +230,7 @@ func TestNoLeaderAnswersQuickly(t *testing.T) {
 // timeout.
 func TestSIGTERMLeaderHandsOff(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	old := c.waitLeader(10 * time.Second)
+	old := c.RequireLeader(10 * time.Second)
 	start := time.Now()
 	c.stop(old)
 	exited := time.Since(start)
@@ -242,14 +244,14 @@ func TestSIGTERMLeaderHandsOff(t *testing.T) {
 	}
 	firstOK = time.Duration(w.lastOK.Load() - start.UnixNano())
 	cancel()
-	t.Logf("old leader %d exited %v after SIGTERM; first write acknowledged %v after SIGTERM", old.id, exited, firstOK)
+	t.Logf("old leader %d exited %v after SIGTERM; first write acknowledged %v after SIGTERM", old.ID, exited, firstOK)
 	if w.lastOK.Load() == 0 {
 		t.Fatalf("no write succeeded after the leader's SIGTERM")
 	}
 	if firstOK > electionTimeout {
 		t.Errorf("writes resumed %v after SIGTERM; with a handoff they should within an election timeout", firstOK)
 	}
-	logText, _ := os.ReadFile(old.logPath)
+	logText, _ := os.ReadFile(old.LogPath)
 	if !strings.Contains(string(logText), "leadership transferred") {
 		t.Errorf("the old leader did not report a leadership transfer:\n%s", logText)
 	}
@@ -258,37 +260,44 @@ func TestSIGTERMLeaderHandsOff(t *testing.T) {
 // TestExampleConfigs: the three example files of the README form a cluster
 // as they are (only their data directories moved to a temporary place).
 func TestExampleConfigs(t *testing.T) {
-	c := &cluster{t: t}
+	c := &cluster{t: t, Cluster: testproc.NewCluster(t, testproc.Options{ProbeKey: "__e2e_probe"})}
+	var nodes []*node
 	for i := 1; i <= 3; i++ {
-		n := &node{id: i, clientPort: 7000 + i, raftPort: 17000 + i, dir: filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))}
-		n.logPath = n.dir + ".log"
-		n.args = []string{fmt.Sprintf("../conf/examples/node%d.conf", i), "--dir", n.dir}
-		c.nodes = append(c.nodes, n)
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))
+		nodes = append(nodes, &node{
+			ID:         i,
+			ClientAddr: fmt.Sprintf("127.0.0.1:%d", 7000+i),
+			RaftAddr:   fmt.Sprintf("127.0.0.1:%d", 17000+i),
+			Dir:        dir,
+			LogPath:    dir + ".log",
+			Argv:       []string{binPath, fmt.Sprintf("../conf/examples/node%d.conf", i), "--dir", dir},
+		})
 	}
 	// The files name fixed ports; something else on them (a cluster a
 	// developer started from the README) would answer instead of ours.
-	for _, n := range c.nodes {
-		for _, port := range []int{n.clientPort, n.raftPort} {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	for _, n := range nodes {
+		for _, addr := range []string{n.ClientAddr, n.RaftAddr} {
+			l, err := net.Listen("tcp", addr)
 			if err != nil {
-				t.Fatalf("port %d of the example configs is in use: %v", port, err)
+				t.Fatalf("address %s of the example configs is in use: %v", addr, err)
 			}
 			l.Close()
 		}
 	}
-	for _, n := range c.nodes {
-		c.start(n)
+	for _, n := range nodes {
+		if err := c.Add(n); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Cleanup(c.stopAll)
-	l := c.waitLeader(15 * time.Second)
+	l := c.RequireLeader(15 * time.Second)
 	ctx := context.Background()
-	f := c.followers(l)[0]
+	f := c.Followers(l)[0]
 	if err := c.client(f).Set(ctx, "example", "works", 0).Err(); err != nil {
-		t.Fatalf("SET through follower %d: %v", f.id, err)
+		t.Fatalf("SET through follower %d: %v", f.ID, err)
 	}
-	for _, n := range c.nodes {
+	for _, n := range c.Procs {
 		if got, err := c.client(n).Get(ctx, "example").Result(); err != nil || got != "works" {
-			t.Errorf("GET on node %d (port %d) = %q, %v", n.id, n.clientPort, got, err)
+			t.Errorf("GET on node %d (%s) = %q, %v", n.ID, n.ClientAddr, got, err)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // tmuxSession drives an interactive program in a real terminal (tmux), so
@@ -18,7 +20,7 @@ type tmuxSession struct {
 
 func newTmux(t *testing.T, command string) *tmuxSession {
 	t.Helper()
-	tm := &tmuxSession{t: t, tmux: requireProgram(t, "tmux"), socket: fmt.Sprintf("rkv-e2e-%d", time.Now().UnixNano())}
+	tm := &tmuxSession{t: t, tmux: testproc.RequireProgram(t, "tmux"), socket: fmt.Sprintf("rkv-e2e-%d", time.Now().UnixNano())}
 	if out, err := exec.Command(tm.tmux, "-L", tm.socket, "new-session", "-d", "-s", "s", "-x", "200", "-y", "50", command).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v\n%s", err, out)
 	}
@@ -59,12 +61,12 @@ func (tm *tmuxSession) waitScreen(what string, ok func(string) bool) string {
 // follower (it sends COMMAND DOCS for its hints), shows hints, and runs
 // commands.
 func TestRedisCLIInteractive(t *testing.T) {
-	cli := requireProgram(t, "redis-cli")
+	cli := testproc.RequireProgram(t, "redis-cli")
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	f := c.followers(l)[0]
-	tm := newTmux(t, fmt.Sprintf("%s -h 127.0.0.1 -p %d", cli, f.clientPort))
-	prompt := fmt.Sprintf("127.0.0.1:%d>", f.clientPort)
+	l := c.RequireLeader(10 * time.Second)
+	f := c.Followers(l)[0]
+	tm := newTmux(t, fmt.Sprintf("%s -h 127.0.0.1 -p %d", cli, f.ClientPort()))
+	prompt := fmt.Sprintf("127.0.0.1:%d>", f.ClientPort())
 	tm.waitScreen("the prompt", func(s string) bool { return strings.Contains(s, prompt) })
 	tm.keys("set interactive:key hello", "Enter")
 	tm.waitScreen("OK", func(s string) bool { return strings.Contains(s, "OK") })

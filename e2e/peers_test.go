@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // waitLog waits until n's log contains substr.
@@ -17,7 +20,7 @@ func waitLog(t *testing.T, n *node, substr string, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(n.logPath)
+		b, _ := os.ReadFile(n.LogPath)
 		if strings.Contains(string(b), substr) {
 			return true
 		}
@@ -31,8 +34,8 @@ func waitLog(t *testing.T, n *node, substr string, within time.Duration) bool {
 // the cluster keeps working.
 func TestForeignPeersRefused(t *testing.T) {
 	c := newCluster(t, clusterOptions{extra: []string{"--cluster-secret", "s3cret"}})
-	l := c.waitLeader(10 * time.Second)
-	target := c.nodes[0]
+	l := c.RequireLeader(10 * time.Second)
+	target := c.Procs[0]
 
 	cases := []struct {
 		name  string
@@ -44,29 +47,34 @@ func TestForeignPeersRefused(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ports := freePorts(t, 2)
+			ports := testproc.FreePorts(t, 2)
+			in := &node{
+				ID:         9,
+				ClientAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+				RaftAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+				Dir:        filepath.Join(t.TempDir(), "intruder"),
+				LogPath:    filepath.Join(t.TempDir(), fmt.Sprintf("intruder%d.log", i)),
+			}
 			// The intruder claims to be node 9 in a cluster with our node 1,
 			// so it dials node 1's raft port.
-			members := fmt.Sprintf("9=127.0.0.1:%d/127.0.0.1:%d,%d=127.0.0.1:%d/127.0.0.1:%d",
-				ports[1], ports[0], target.id, target.raftPort, target.clientPort)
-			in := &node{id: 9, clientPort: ports[0], raftPort: ports[1], dir: filepath.Join(t.TempDir(), "intruder")}
-			in.logPath = filepath.Join(t.TempDir(), fmt.Sprintf("intruder%d.log", i))
-			in.args = append([]string{
-				"--port", strconv.Itoa(in.clientPort), "--dir", in.dir, "--node-id", "9",
-				"--raft-addr", fmt.Sprintf("127.0.0.1:%d", in.raftPort), "--cluster", members,
+			members := fmt.Sprintf("9=%s/%s,%d=%s/%s", in.RaftAddr, in.ClientAddr, target.ID, target.RaftAddr, target.ClientAddr)
+			in.Argv = append([]string{binPath,
+				"--port", strconv.Itoa(ports[0]), "--dir", in.Dir, "--node-id", "9",
+				"--raft-addr", in.RaftAddr, "--cluster", members,
 				"--election-timeout", "1000", "--heartbeat-interval", "100",
 			}, tc.extra...)
-			ic := &cluster{t: t, nodes: []*node{in}}
-			ic.start(in)
-			defer ic.stopAll()
+			ic := testproc.NewCluster(t, testproc.Options{})
+			if err := ic.Add(in); err != nil {
+				t.Fatal(err)
+			}
 			if !waitLog(t, in, "refused", 10*time.Second) && !waitLog(t, target, "refused", time.Second) {
-				c.dumpLog(target)
-				ic.dumpLog(in)
+				c.DumpLog(target)
+				ic.DumpLog(in)
 				t.Fatalf("no refusal logged by either side")
 			}
 		})
 	}
-	if c.leader() == nil {
+	if c.Leader(context.Background()) == nil {
 		t.Fatalf("the cluster lost its leader to intruders")
 	}
 	_ = l
@@ -76,8 +84,8 @@ func TestForeignPeersRefused(t *testing.T) {
 // without the node allocating it; the node keeps serving.
 func TestOversizedFrameRefused(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	target := c.nodes[1]
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", target.raftPort), time.Second)
+	target := c.Procs[1]
+	conn, err := net.DialTimeout("tcp", target.RaftAddr, time.Second)
 	if err != nil {
 		t.Fatalf("dial raft port: %v", err)
 	}
@@ -95,11 +103,11 @@ func TestOversizedFrameRefused(t *testing.T) {
 	if ne, ok := readErr.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("connection left open after an oversized frame")
 	}
-	c.waitLeader(10 * time.Second)
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", target.cmd.Process.Pid)); err == nil {
+	c.RequireLeader(10 * time.Second)
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", target.Pid())); err == nil {
 		for _, line := range strings.Split(string(st), "\n") {
 			if strings.HasPrefix(line, "VmHWM:") {
-				t.Logf("node %d peak RSS after the oversized frame: %s", target.id, strings.TrimSpace(line[6:]))
+				t.Logf("node %d peak RSS after the oversized frame: %s", target.ID, strings.TrimSpace(line[6:]))
 				f := strings.Fields(line)
 				if kb, _ := strconv.Atoi(f[1]); kb > 1<<20 {
 					t.Errorf("peak RSS %d kB: the frame was allocated", kb)

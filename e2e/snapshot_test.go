@@ -13,9 +13,9 @@ import (
 // snapshot durably, and after another kill -9 starts from it.
 func TestLaggingFollowerGetsSnapshot(t *testing.T) {
 	c := newCluster(t, clusterOptions{extra: []string{"--snapshot-threshold", "100"}})
-	l := c.waitLeader(10 * time.Second)
-	lag := c.followers(l)[0]
-	c.kill(lag)
+	l := c.RequireLeader(10 * time.Second)
+	lag := c.Followers(l)[0]
+	lag.Kill()
 
 	rc := c.client(l)
 	ctx := context.Background()
@@ -28,7 +28,7 @@ func TestLaggingFollowerGetsSnapshot(t *testing.T) {
 	// Wait until the leader has snapshotted past what the follower holds.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		snaps, _ := filepath.Glob(filepath.Join(l.dir, "snapshots", "*.snap"))
+		snaps, _ := filepath.Glob(filepath.Join(l.Dir, "snapshots", "*.snap"))
 		if len(snaps) > 0 {
 			break
 		}
@@ -44,22 +44,22 @@ func TestLaggingFollowerGetsSnapshot(t *testing.T) {
 		for _, i := range []int{0, keys / 2, keys - 1} {
 			got, err := lc.Get(ctx, fmt.Sprintf("snap:%d", i)).Int()
 			if err != nil || got != i {
-				t.Fatalf("%s: node %d GET snap:%d = %d, %v", when, lag.id, i, got, err)
+				t.Fatalf("%s: node %d GET snap:%d = %d, %v", when, lag.ID, i, got, err)
 			}
 		}
 		if n := lc.DBSize(ctx).Val(); n < keys {
-			t.Fatalf("%s: node %d DBSIZE %d, want >= %d", when, lag.id, n, keys)
+			t.Fatalf("%s: node %d DBSIZE %d, want >= %d", when, lag.ID, n, keys)
 		}
 	}
 	check("after catching up")
 	if !waitLog(t, lag, "snapshot received", time.Second) {
-		t.Errorf("node %d caught up without InstallSnapshot: the test did not test it", lag.id)
+		t.Errorf("node %d caught up without InstallSnapshot: the test did not test it", lag.ID)
 	}
-	if snaps, _ := filepath.Glob(filepath.Join(lag.dir, "snapshots", "*.snap")); len(snaps) == 0 {
-		t.Errorf("node %d did not keep the leader's snapshot on disk", lag.id)
+	if snaps, _ := filepath.Glob(filepath.Join(lag.Dir, "snapshots", "*.snap")); len(snaps) == 0 {
+		t.Errorf("node %d did not keep the leader's snapshot on disk", lag.ID)
 	}
-	c.kill(lag)
+	lag.Kill()
 	c.start(lag)
-	c.waitLeader(10 * time.Second)
+	c.RequireLeader(10 * time.Second)
 	check("after a restart from the received snapshot")
 }

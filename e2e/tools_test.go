@@ -11,21 +11,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // TestRedisCLI: redis-cli one-shot commands, and an interactive session
 // (which sends COMMAND DOCS at start-up for its hints), against a follower
 // and the leader.
 func TestRedisCLI(t *testing.T) {
-	cli := requireProgram(t, "redis-cli")
+	cli := testproc.RequireProgram(t, "redis-cli")
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	f := c.followers(l)[0]
+	l := c.RequireLeader(10 * time.Second)
+	f := c.Followers(l)[0]
 	run := func(n *node, stdin string, args ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, cli, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(n.clientPort)}, args...)...)
+		cmd := exec.CommandContext(ctx, cli, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(n.ClientPort())}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -70,19 +72,19 @@ func TestRedisCLI(t *testing.T) {
 // TestRedisBenchmark: redis-benchmark's SET and GET tests run against the
 // cluster without errors.
 func TestRedisBenchmark(t *testing.T) {
-	bench := requireProgram(t, "redis-benchmark")
+	bench := testproc.RequireProgram(t, "redis-benchmark")
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	for _, n := range []*node{l, c.followers(l)[0]} {
+	l := c.RequireLeader(10 * time.Second)
+	for _, n := range []*node{l, c.Followers(l)[0]} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		cmd := exec.CommandContext(ctx, bench, "-h", "127.0.0.1", "-p", strconv.Itoa(n.clientPort), "-t", "set,get", "-n", "100000", "-q")
+		cmd := exec.CommandContext(ctx, bench, "-h", "127.0.0.1", "-p", strconv.Itoa(n.ClientPort()), "-t", "set,get", "-n", "100000", "-q")
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
-			t.Fatalf("redis-benchmark against node %d: %v\n%s", n.id, err, out)
+			t.Fatalf("redis-benchmark against node %d: %v\n%s", n.ID, err, out)
 		}
 		s := string(out)
-		t.Logf("redis-benchmark against node %d:\n%s", n.id, s)
+		t.Logf("redis-benchmark against node %d:\n%s", n.ID, s)
 		if strings.Contains(strings.ToLower(s), "error") || !strings.Contains(s, "SET:") || !strings.Contains(s, "GET:") {
 			t.Fatalf("redis-benchmark output is not clean:\n%s", s)
 		}
@@ -135,8 +137,8 @@ func (r *rawConn) closed() bool {
 // lengths get Redis's replies; the server keeps serving other clients.
 func TestBadInput(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	addr := c.followers(l)[0].addr()
+	l := c.RequireLeader(10 * time.Second)
+	addr := c.Followers(l)[0].ClientAddr
 
 	r := dialRaw(t, addr)
 	r.send("*2\r\n$7\r\nFOOBARX\r\n$1\r\na\r\n")
@@ -184,8 +186,8 @@ func TestBadInput(t *testing.T) {
 // dead member as unreachable; --json gives the same rows.
 func TestStatusCLI(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
-	f := c.followers(l)
+	l := c.RequireLeader(10 * time.Second)
+	f := c.Followers(l)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(binPath, append([]string{"status"}, args...)...).CombinedOutput()
@@ -194,18 +196,18 @@ func TestStatusCLI(t *testing.T) {
 		}
 		return string(out)
 	}
-	table := run(f[0].addr())
+	table := run(f[0].ClientAddr)
 	t.Logf("raftkv status:\n%s", table)
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if len(lines) != 4 || strings.Count(table, " leader ") != 1 {
 		t.Fatalf("want a header and 3 rows with one leader:\n%s", table)
 	}
-	c.kill(f[1])
-	table = run(l.addr())
+	f[1].Kill()
+	table = run(l.ClientAddr)
 	if !strings.Contains(table, "unreachable") {
 		t.Fatalf("a dead member is not shown as unreachable:\n%s", table)
 	}
-	js := run(l.addr(), "--json")
+	js := run(l.ClientAddr, "--json")
 	if !strings.Contains(js, `"reachable": false`) || !strings.Contains(js, `"role": "leader"`) {
 		t.Fatalf("--json:\n%s", js)
 	}

@@ -13,9 +13,9 @@ import (
 // lastSegment returns the path of the newest log segment of n.
 func lastSegment(t *testing.T, n *node) string {
 	t.Helper()
-	segs, err := filepath.Glob(filepath.Join(n.dir, "wal", "log", "[0-9]*"))
+	segs, err := filepath.Glob(filepath.Join(n.Dir, "wal", "log", "[0-9]*"))
 	if err != nil || len(segs) == 0 {
-		t.Fatalf("node %d: no log segments under %s (%v)", n.id, n.dir, err)
+		t.Fatalf("node %d: no log segments under %s (%v)", n.ID, n.Dir, err)
 	}
 	sort.Strings(segs)
 	return segs[len(segs)-1]
@@ -26,14 +26,14 @@ func lastSegment(t *testing.T, n *node) string {
 // is damaged in the middle refuses to start and names the file.
 func TestTornWALTail(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	l := c.waitLeader(10 * time.Second)
+	l := c.RequireLeader(10 * time.Second)
 	var w writer
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	w.run(ctx, c, "torn")
 	cancel()
 
-	torn := c.followers(l)[0]
-	c.kill(torn)
+	torn := c.Followers(l)[0]
+	torn.Kill()
 	seg := lastSegment(t, torn)
 	st, err := os.Stat(seg)
 	if err != nil {
@@ -45,22 +45,22 @@ func TestTornWALTail(t *testing.T) {
 	}
 	c.start(torn)
 	if !waitLog(t, torn, "torn", 10*time.Second) {
-		c.dumpLog(torn)
-		t.Errorf("node %d did not log a torn-tail repair", torn.id)
+		c.DumpLog(torn)
+		t.Errorf("node %d did not log a torn-tail repair", torn.ID)
 	}
-	c.waitLeader(10 * time.Second)
+	c.RequireLeader(10 * time.Second)
 	// Rejoined: it serves every acknowledged write (linearizable reads wait
 	// until it has caught up).
 	w.checkAcked(t, c, torn)
 
 	// Damage in the middle of the log: flip a byte early in the first
 	// segment. The node must refuse to start, naming the file.
-	broken := c.followers(l)[1]
+	broken := c.Followers(l)[1]
 	if broken == torn {
-		broken = c.followers(l)[0]
+		broken = c.Followers(l)[0]
 	}
-	c.kill(broken)
-	segs, _ := filepath.Glob(filepath.Join(broken.dir, "wal", "log", "[0-9]*"))
+	broken.Kill()
+	segs, _ := filepath.Glob(filepath.Join(broken.Dir, "wal", "log", "[0-9]*"))
 	sort.Strings(segs)
 	first := segs[0]
 	b, err := os.ReadFile(first)
@@ -73,14 +73,14 @@ func TestTornWALTail(t *testing.T) {
 	}
 	c.start(broken)
 	select {
-	case <-broken.exit:
+	case <-broken.Exited():
 	case <-time.After(10 * time.Second):
-		t.Fatalf("node %d started on a log damaged in the middle", broken.id)
+		t.Fatalf("node %d started on a log damaged in the middle", broken.ID)
 	}
-	if broken.cmd.ProcessState.ExitCode() == 0 {
-		t.Errorf("node %d exited 0 on a damaged log", broken.id)
+	if broken.ExitCode() == 0 {
+		t.Errorf("node %d exited 0 on a damaged log", broken.ID)
 	}
-	logText, _ := os.ReadFile(broken.logPath)
+	logText, _ := os.ReadFile(broken.LogPath)
 	if !strings.Contains(string(logText), filepath.Base(first)) {
 		t.Errorf("the refusal does not name the damaged file %s:\n%s", first, logText)
 	}

@@ -108,9 +108,9 @@ type finalState struct {
 func readFinal(ctx context.Context, c *cluster, start time.Time) (finalState, []string, error) {
 	var fs finalState
 	var problems []string
-	keySets := make([][]string, len(c.nodes))
-	for i, n := range c.nodes {
-		rc := c.client(n, 2*time.Second)
+	keySets := make([][]string, len(c.Procs))
+	for i, n := range c.Procs {
+		rc := c.Client(n, 2*time.Second)
 		vals := map[string]*string{}
 		for _, key := range allKeys() {
 			var v string
@@ -135,32 +135,32 @@ func readFinal(ctx context.Context, c *cluster, start time.Time) (finalState, []
 				vals[key] = nil
 			case err != nil:
 				rc.Close()
-				return fs, problems, fmt.Errorf("final GET %s on node %d: %w", key, n.id, err)
+				return fs, problems, fmt.Errorf("final GET %s on node %d: %w", key, n.ID, err)
 			default:
 				vals[key] = &v
 			}
 			if !slices.Contains(logKeys, key) {
 				out := regOutput{exists: err == nil, value: v}
-				fs.reads = append(fs.reads, record{worker: -1 - i, node: n.id, in: regInput{kind: opGet, key: key}, out: out, call: call, ret: ret})
+				fs.reads = append(fs.reads, record{worker: -1 - i, node: n.ID, in: regInput{kind: opGet, key: key}, out: out, call: call, ret: ret})
 			}
 		}
 		keys, err := rc.Keys(ctx, "*").Result()
 		rc.Close()
 		if err != nil {
-			return fs, problems, fmt.Errorf("final KEYS on node %d: %w", n.id, err)
+			return fs, problems, fmt.Errorf("final KEYS on node %d: %w", n.ID, err)
 		}
 		sort.Strings(keys)
 		keySets[i] = keys
 		fs.values = append(fs.values, vals)
 	}
-	for i := 1; i < len(c.nodes); i++ {
+	for i := 1; i < len(c.Procs); i++ {
 		if !slices.Equal(keySets[0], keySets[i]) {
-			problems = append(problems, fmt.Sprintf("diverged: node 1 has keys %v, node %d has %v", keySets[0], c.nodes[i].id, keySets[i]))
+			problems = append(problems, fmt.Sprintf("diverged: node 1 has keys %v, node %d has %v", keySets[0], c.Procs[i].ID, keySets[i]))
 		}
 		for _, key := range allKeys() {
 			a, b := fs.values[0][key], fs.values[i][key]
 			if (a == nil) != (b == nil) || (a != nil && *a != *b) {
-				problems = append(problems, fmt.Sprintf("diverged: %s on node 1 = %s, on node %d = %s", key, showValue(a), c.nodes[i].id, showValue(b)))
+				problems = append(problems, fmt.Sprintf("diverged: %s on node 1 = %s, on node %d = %s", key, showValue(a), c.Procs[i].ID, showValue(b)))
 			}
 		}
 	}

@@ -135,20 +135,6 @@ func FuzzParseLog(f *testing.F) {
 	})
 }
 
-// FuzzParseInfo: INFO replies come from the server; parsing never panics
-// and keeps only "key:value" lines.
-func FuzzParseInfo(f *testing.F) {
-	f.Add("# Raft\r\nraft_role:leader\r\nraft_leader_id:1\r\n")
-	f.Add(":x\n#y:z\nk:v:w\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		for k := range parseInfo(s) {
-			if k == "" || strings.ContainsAny(k, "\n") {
-				t.Fatalf("bad key %q from %q", k, s)
-			}
-		}
-	})
-}
-
 func TestCheckLogs(t *testing.T) {
 	logs := []logRecord{
 		{worker: 0, seq: 1, key: "l0", token: "0.1;", class: classOK},

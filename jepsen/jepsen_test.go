@@ -174,7 +174,7 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 	var cfgs []workerConfig
 	workers := 6
 	for i := 0; i < workers; i++ {
-		cfg := workerConfig{id: i, node: c.nodes[i%len(c.nodes)], pace: *flagPace, opTimeout: 1500 * time.Millisecond, seed: seed}
+		cfg := workerConfig{id: i, node: c.Procs[i%len(c.Procs)], pace: *flagPace, opTimeout: 1500 * time.Millisecond, seed: seed}
 		if i%3 == 2 {
 			cfg.pipeline = 3
 		}
@@ -217,7 +217,7 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 	// Healed: a leader must serve writes again, and every node must agree.
 	checkCtx, checkCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer checkCancel()
-	if _, err := c.waitLeader(checkCtx, 30*time.Second); err != nil {
+	if _, err := c.WaitLeader(checkCtx, 30*time.Second); err != nil {
 		t.Fatalf("after healing: %v", err)
 	}
 	final, diverged, err := readFinal(checkCtx, c, start)
@@ -232,7 +232,7 @@ func runScenario(t *testing.T, bin string, sc scenario, seed uint64, runFor time
 		}
 	}
 	rep.violations = append(rep.violations, checkLogs(logValues, h.logs)...)
-	rep.violations = append(rep.violations, c.unexpectedExits()...)
+	rep.violations = append(rep.violations, c.UnexpectedExits()...)
 
 	for _, r := range h.ops {
 		rep.count(r.class)

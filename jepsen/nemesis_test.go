@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -112,7 +111,7 @@ func (m *nemesis) run(ctx context.Context) error {
 			m.faults[n-1].end = at
 		}
 		m.faults = append(m.faults, fault{kind: kind, detail: detail, begin: begin, start: at})
-		m.c.mark(fmt.Sprintf("fault %s at +%v: %s", kind, at.Round(time.Millisecond), detail))
+		m.c.Mark(fmt.Sprintf("fault %s at +%v: %s", kind, at.Round(time.Millisecond), detail))
 		hold := m.cfg.hold
 		if kind == faultKillAll || kind == faultTornTail {
 			hold = time.Second // the point is the restart, not the outage
@@ -162,7 +161,7 @@ func (m *nemesis) healNow(ctx context.Context) error {
 	}
 	err := m.heal(ctx)
 	m.heal = nil
-	m.c.mark(fmt.Sprintf("healed at +%v", time.Since(m.start).Round(time.Millisecond)))
+	m.c.Mark(fmt.Sprintf("healed at +%v", time.Since(m.start).Round(time.Millisecond)))
 	if n := len(m.faults); n > 0 {
 		m.faults[n-1].healed = time.Since(m.start)
 	}
@@ -177,9 +176,9 @@ func (m *nemesis) finish(end time.Duration) error {
 	}
 	// Belt and braces: whatever the last fault was, every process runs
 	// and every link is up.
-	for _, n := range m.c.nodes {
-		if m.c.running(n) {
-			m.c.signal(n, syscall.SIGCONT)
+	for _, n := range m.c.Procs {
+		if n.Running() {
+			n.Resume()
 		} else {
 			m.c.start(n)
 		}
@@ -193,10 +192,10 @@ func (m *nemesis) finish(end time.Duration) error {
 // leaderOrAny returns the leader, or a random responsive node when there is
 // none (a fault still happens, and says so).
 func (m *nemesis) leaderOrAny(ctx context.Context) (*node, string) {
-	if l := m.c.leader(ctx); l != nil {
+	if l := m.c.Leader(ctx); l != nil {
 		return l, "leader"
 	}
-	return m.c.nodes[m.rng.IntN(len(m.c.nodes))], "no leader; random"
+	return m.c.Procs[m.rng.IntN(len(m.c.Procs))], "no leader; random"
 }
 
 // inject starts one fault and sets m.heal.
@@ -212,22 +211,22 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 		if kind == faultKillLeader {
 			n, what = m.leaderOrAny(ctx)
 		} else {
-			n = c.nodes[m.rng.IntN(len(c.nodes))]
+			n = c.Procs[m.rng.IntN(len(c.Procs))]
 		}
-		c.kill(n)
+		n.Kill()
 		m.heal = func(context.Context) error { c.restart(n); return nil }
-		return fmt.Sprintf("node %d (%s)", n.id, what), nil
+		return fmt.Sprintf("node %d (%s)", n.ID, what), nil
 	case faultPauseLeader:
 		n, what := m.leaderOrAny(ctx)
-		c.signal(n, syscall.SIGSTOP)
-		m.heal = func(context.Context) error { c.signal(n, syscall.SIGCONT); return nil }
-		return fmt.Sprintf("node %d (%s)", n.id, what), nil
+		n.Pause()
+		m.heal = func(context.Context) error { n.Resume(); return nil }
+		return fmt.Sprintf("node %d (%s)", n.ID, what), nil
 	case faultKillAll:
-		for _, n := range c.nodes {
-			c.kill(n)
+		for _, n := range c.Procs {
+			n.Kill()
 		}
 		m.heal = func(context.Context) error {
-			for _, n := range c.nodes {
+			for _, n := range c.Procs {
 				c.restart(n)
 			}
 			return nil
@@ -237,8 +236,8 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 		// One node at a time, with every other node intact: tearing the
 		// tail of fsynced entries is only survivable while a majority of
 		// intact logs holds every acknowledged entry.
-		n := c.nodes[m.rng.IntN(len(c.nodes))]
-		c.kill(n)
+		n := c.Procs[m.rng.IntN(len(c.Procs))]
+		n.Kill()
 		cut := int64(1 + m.rng.IntN(48))
 		seg, err := lastSegment(n)
 		if err != nil {
@@ -256,29 +255,29 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 			return "", fmt.Errorf("torn tail: %w", err)
 		}
 		m.heal = func(context.Context) error { c.restart(n); return nil }
-		return fmt.Sprintf("node %d: %d bytes cut from %s", n.id, cut, seg), nil
+		return fmt.Sprintf("node %d: %d bytes cut from %s", n.ID, cut, seg), nil
 	}
 	// Network faults.
 	l, what := m.leaderOrAny(ctx)
 	var cuts [][2]int // directed links: from, to
-	both := func(a, b *node) { cuts = append(cuts, [2]int{a.id, b.id}, [2]int{b.id, a.id}) }
+	both := func(a, b *node) { cuts = append(cuts, [2]int{a.ID, b.ID}, [2]int{b.ID, a.ID}) }
 	var detail string
 	switch kind {
 	case faultPartitionLeader:
-		for _, o := range c.others(l) {
+		for _, o := range c.Others(l) {
 			both(l, o)
 		}
-		detail = fmt.Sprintf("node %d (%s) isolated", l.id, what)
+		detail = fmt.Sprintf("node %d (%s) isolated", l.ID, what)
 	case faultOneWay:
-		for _, o := range c.others(l) {
-			cuts = append(cuts, [2]int{l.id, o.id})
+		for _, o := range c.Others(l) {
+			cuts = append(cuts, [2]int{l.ID, o.ID})
 		}
-		detail = fmt.Sprintf("node %d (%s) unheard by its peers", l.id, what)
+		detail = fmt.Sprintf("node %d (%s) unheard by its peers", l.ID, what)
 	case faultSplit:
-		others := c.others(l)
+		others := c.Others(l)
 		m.rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
 		minority := []*node{l}
-		if len(c.nodes) >= 5 {
+		if len(c.Procs) >= 5 {
 			minority = append(minority, others[0])
 			others = others[1:]
 		}
@@ -287,9 +286,9 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 				both(a, b)
 			}
 		}
-		detail = fmt.Sprintf("minority %v (with %s node %d) | majority %v", ids(minority), what, l.id, ids(others))
+		detail = fmt.Sprintf("minority %v (with %s node %d) | majority %v", ids(minority), what, l.ID, ids(others))
 	case faultBridge:
-		nodes := append([]*node(nil), c.nodes...)
+		nodes := append([]*node(nil), c.Procs...)
 		m.rng.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
 		half := (len(nodes) - 1) / 2
 		left, bridge, right := nodes[:half], nodes[half], nodes[half+1:]
@@ -298,7 +297,7 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 				both(a, b)
 			}
 		}
-		detail = fmt.Sprintf("%v <- node %d -> %v (leader was %d)", ids(left), bridge.id, ids(right), l.id)
+		detail = fmt.Sprintf("%v <- node %d -> %v (leader was %d)", ids(left), bridge.ID, ids(right), l.ID)
 	default:
 		return "", fmt.Errorf("unknown fault %q", kind)
 	}
@@ -314,7 +313,7 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 func ids(nodes []*node) []int {
 	out := make([]int, len(nodes))
 	for i, n := range nodes {
-		out[i] = n.id
+		out[i] = n.ID
 	}
 	return out
 }

@@ -157,7 +157,7 @@ type pending struct {
 func newWorker(c *cluster, cfg workerConfig, start time.Time) *worker {
 	return &worker{
 		cfg:   cfg,
-		rc:    c.client(cfg.node, cfg.opTimeout),
+		rc:    c.Client(cfg.node, cfg.opTimeout),
 		rng:   rand.New(rand.NewPCG(cfg.seed, uint64(cfg.id))),
 		start: start,
 	}
@@ -262,7 +262,7 @@ func (w *worker) roundTrip() {
 		if p.log {
 			w.hist.logs = append(w.hist.logs, logRecord{worker: w.cfg.id, seq: p.seq, key: p.in.key, token: p.token, class: class, call: call, ret: ret})
 		} else {
-			rec := record{worker: w.cfg.id, proc: w.proc, node: w.cfg.node.id, in: p.in, class: class, call: call, ret: ret}
+			rec := record{worker: w.cfg.id, proc: w.proc, node: w.cfg.node.ID, in: p.in, class: class, call: call, ret: ret}
 			if class == classOK {
 				rec.out = outputOf(p.cmd, text)
 			} else {

@@ -1,7 +1,3 @@
-// Package testproc holds what the process-level test suites (e2e, compat,
-// jepsen) share: building the raftkv binary, finding outside programs with
-// the CI rule, and picking free loopback ports. It is imported by tests
-// only.
 package testproc
 
 import (

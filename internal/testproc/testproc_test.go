@@ -2,6 +2,7 @@ package testproc
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -27,4 +28,18 @@ func TestBuildRaftkv(t *testing.T) {
 	if st, err := os.Stat(bin); err != nil || st.Mode()&0o111 == 0 {
 		t.Fatalf("built %s: %v %v", bin, st, err)
 	}
+}
+
+// FuzzParseInfo: INFO replies come from the server; parsing never panics
+// and keeps only "key:value" lines.
+func FuzzParseInfo(f *testing.F) {
+	f.Add("# Raft\r\nraft_role:leader\r\nraft_leader_id:1\r\n")
+	f.Add(":x\n#y:z\nk:v:w\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for k := range ParseInfo(s) {
+			if k == "" || strings.ContainsAny(k, "\n") {
+				t.Fatalf("bad key %q from %q", k, s)
+			}
+		}
+	})
 }
