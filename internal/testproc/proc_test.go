@@ -32,8 +32,22 @@ func waitExit(t *testing.T, p *Proc) {
 	}
 }
 
+// waitLine waits until p's log has the line want: the process has got
+// that far.
+func waitLine(t *testing.T, p *Proc, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(p.Tail(10), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not log %q", p.ID, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestProcLifecycle(t *testing.T) {
 	c, p := shProc(t, "echo started; exec sleep 30")
+	waitLine(t, p, "started")
 	if !p.Running() || !p.Responsive() || p.Pid() == 0 {
 		t.Fatalf("after Start: running %v responsive %v pid %d", p.Running(), p.Responsive(), p.Pid())
 	}
@@ -88,11 +102,7 @@ func TestProcUnexpectedExit(t *testing.T) {
 func TestProcTermHangs(t *testing.T) {
 	// A process that ignores SIGTERM is killed, and Term says so.
 	_, p := shProc(t, "trap '' TERM; echo ready; while :; do sleep 0.05; done")
-	// The trap must be set before SIGTERM is sent.
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(p.Tail(10), "ready") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLine(t, p, "ready") // the trap is set before SIGTERM is sent
 	start := time.Now()
 	if err := p.Term(300 * time.Millisecond); err == nil {
 		t.Fatalf("Term of a process that ignores SIGTERM returned nil")
