@@ -184,8 +184,13 @@
 //   - A read forwarded by a follower fails with ErrNoLeader as soon as
 //     the follower leaves that leader's term (the answer could no longer
 //     be accepted), so the node retries with the next leader. A forwarded
-//     proposal gets no answer in that case: its outcome is unknown, and
-//     the node loop's timeout settles it.
+//     proposal still unanswered then gets ErrTimeout at once: its outcome
+//     is unknown (the old leader may have appended it, and it may commit),
+//     so it cannot be retried, but the client learns so now instead of
+//     after its whole request timeout. This is what keeps a rolling
+//     restart's longest client wait under an election timeout: a leader
+//     that hands off and exits leaves the proposals in flight to it
+//     unanswered.
 //   - Forwarded requests (MsgProp, MsgReadIndex, MsgTransferLeader) carry
 //     term 0: they are not part of the term protocol.
 //   - The leader refuses proposals while transferring leadership and when

@@ -79,6 +79,10 @@ type Raft struct {
 	// forwardedReads are the ReadIndex requests this follower sent to its
 	// leader and awaits (bounded by MaxPendingReads).
 	forwardedReads map[uint64]struct{}
+	// forwardedProps are the proposals this follower sent to its leader
+	// and whose answer it awaits (bounded by MaxUncommittedEntries, what
+	// the leader would hold of them at most).
+	forwardedProps map[uint64]struct{}
 	incoming       *snapshotAssembly
 
 	matchScratch []uint64
@@ -122,6 +126,7 @@ func NewRaft(cfg Config) (*Raft, error) {
 		votes: make(map[NodeID]bool),
 
 		forwardedReads: make(map[uint64]struct{}),
+		forwardedProps: make(map[uint64]struct{}),
 	}
 	if cfg.Bugs != nil {
 		r.bugs = *cfg.Bugs
@@ -332,6 +337,11 @@ func (r *Raft) Propose(requestID uint64, data []byte) {
 	case r.lead == None:
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrNoLeader})
 	default:
+		if len(r.forwardedProps) >= r.cfg.MaxUncommittedEntries {
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrProposalDropped})
+			return
+		}
+		r.forwardedProps[requestID] = struct{}{}
 		r.send(Message{To: r.lead, Type: MsgProp, Context: requestID, Entries: []Entry{{Data: data}}})
 	}
 }
@@ -388,6 +398,19 @@ func (r *Raft) reset(term uint64) {
 			r.readAcks = append(r.readAcks, ReadAck{RequestID: id, Err: ErrNoLeader})
 		}
 		clear(r.forwardedReads)
+	}
+	// Proposals forwarded to that leader may never be answered either (a
+	// leader stopped by SIGTERM right after handing off leadership, a
+	// connection lost with the message). Unlike a read, a proposal cannot
+	// be retried: the old leader may have appended it, and it may still
+	// commit. So its outcome is unknown, and the client is told so now
+	// rather than after its whole request timeout.
+	if len(r.forwardedProps) > 0 {
+		ids := slices.Sorted(maps.Keys(r.forwardedProps))
+		for _, id := range ids {
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: id, Err: ErrTimeout})
+		}
+		clear(r.forwardedProps)
 	}
 	r.lead = None
 	r.electionElapsed = 0
@@ -1012,6 +1035,12 @@ func (r *Raft) handleAppend(m Message) error {
 // handleForwardedReply turns the leader's answers to forwarded requests into
 // the outcomes the waiting clients get.
 func (r *Raft) handleForwardedReply(m Message) {
+	if m.Type == MsgPropResp {
+		if _, waiting := r.forwardedProps[m.Context]; !waiting {
+			return // already answered on a leader change, or a duplicate
+		}
+		delete(r.forwardedProps, m.Context)
+	}
 	switch {
 	case m.Type == MsgPropResp && m.Reject:
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: ErrProposalDropped})

@@ -435,6 +435,38 @@ func TestForwardedReadFailsOnLeaderChange(t *testing.T) {
 	}
 }
 
+// A proposal forwarded to a leader that is then replaced is answered at
+// once with ErrTimeout (outcome unknown: the old leader may have appended
+// it), not left to the client's request timeout, as happens when a leader
+// exits right after handing off leadership; the old leader's late answer
+// is not reported twice.
+func TestForwardedProposalUnknownOnLeaderChange(t *testing.T) {
+	r := newTestRaft(t, 2, ids3, nil)
+	step(t, r, Message{From: 1, Type: MsgHeartbeat, Term: 1})
+	r.Propose(5, []byte("x"))
+	r.Propose(6, []byte("y"))
+	if props := msgsOfType(drain(t, r), MsgProp); len(props) != 2 || props[0].To != 1 {
+		t.Fatalf("forwarded proposals %+v, want two MsgProp to 1", props)
+	}
+	// The leader answers 6 before it goes.
+	step(t, r, Message{From: 1, Type: MsgPropResp, Term: 1, Context: 6, Index: 7, LogTerm: 1})
+	if rd := r.Ready(); len(rd.ProposalAcks) != 1 || rd.ProposalAcks[0].RequestID != 6 || rd.ProposalAcks[0].Err != nil {
+		t.Fatalf("proposal acks %+v, want 6 at index 7", rd.ProposalAcks)
+	} else {
+		r.Advance(rd)
+	}
+	step(t, r, Message{From: 3, Type: MsgApp, Term: 2})
+	rd := r.Ready()
+	if len(rd.ProposalAcks) != 1 || rd.ProposalAcks[0].RequestID != 5 || !errors.Is(rd.ProposalAcks[0].Err, ErrTimeout) {
+		t.Fatalf("proposal acks %+v, want 5 unknown (ErrTimeout)", rd.ProposalAcks)
+	}
+	r.Advance(rd)
+	step(t, r, Message{From: 3, Type: MsgPropResp, Term: 2, Context: 5, Index: 8, LogTerm: 2})
+	if rd := r.Ready(); len(rd.ProposalAcks) != 0 {
+		t.Fatalf("an answered proposal was answered again: %+v", rd.ProposalAcks)
+	}
+}
+
 // A node still at term 0 rejects a pre-vote with term 0; the pre-candidate
 // counts the rejection (and loses) instead of refusing the message.
 func TestPreVoteRejectionAtTermZero(t *testing.T) {

@@ -100,22 +100,7 @@ func (w *writer) checkAcked(t *testing.T, c *cluster, n *node) {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rc := c.client(n)
-	missing := 0
-	for k, v := range w.acked {
-		got, err := rc.Get(context.Background(), k).Result()
-		if err != nil || got != v {
-			missing++
-			t.Errorf("node %d: acknowledged %s=%s, read %q, %v", n.ID, k, v, got, err)
-			if missing >= 5 {
-				t.Errorf("node %d: giving up after %d missing writes (of %d)", n.ID, missing, len(w.acked))
-				return
-			}
-		}
-	}
-	if missing > 0 {
-		t.Errorf("node %d: %d of %d acknowledged writes missing", n.ID, missing, len(w.acked))
-	}
+	checkAcked(t, c, n, w.acked)
 }
 
 // TestKillLeader: after kill -9 of the leader, writes succeed on a new leader

@@ -577,6 +577,12 @@ func (s *Simulator) proposalAck(n *simNode, ack consensus.ProposalAck) {
 			op.id, op.ackIndex, op.ackTerm, ack.Index, ack.Term)
 		return
 	}
+	if errors.Is(ack.Err, consensus.ErrTimeout) {
+		// A proposal forwarded to a leader that is no longer known: it
+		// may still commit.
+		s.giveUp(op, ack.Err.Error())
+		return
+	}
 	if ack.Err != nil {
 		s.failedOps[op.id] = true
 		s.finishFailed(n, op, ack.Err)
