@@ -62,6 +62,7 @@ type Config struct {
 	Cluster                  []Peer // cluster: initial membership; default just this node
 	ClusterID                string // cluster-id: peers with another ID are refused
 	ClusterSecret            string // cluster-secret: proof exchanged in the peer handshake
+	Join                     bool   // join: start as a learner of the existing cluster named by cluster
 	ElectionTimeoutMs        int    // election-timeout
 	HeartbeatIntervalMs      int    // heartbeat-interval
 	TickIntervalMs           int    // tick-interval: the consensus clock's resolution
@@ -111,6 +112,7 @@ var directives = []directive{
 	{name: "cluster", def: "", set: setCluster, get: func(c *Config) string { return FormatCluster(c.Cluster) }},
 	{name: "cluster-id", def: "raftkv", set: func(c *Config, v string) error { return setNonEmpty(v, &c.ClusterID) }, get: func(c *Config) string { return c.ClusterID }},
 	{name: "cluster-secret", def: "", set: func(c *Config, v string) error { c.ClusterSecret = v; return nil }, get: func(c *Config) string { return c.ClusterSecret }},
+	{name: "join", def: "no", set: func(c *Config, v string) error { return parseYesNo(v, &c.Join) }, get: func(c *Config) string { return yesNo(c.Join) }},
 	{name: "election-timeout", def: "1000", set: func(c *Config, v string) error { return parseInt(v, &c.ElectionTimeoutMs, 1, 3_600_000) }, get: func(c *Config) string { return strconv.Itoa(c.ElectionTimeoutMs) }},
 	{name: "heartbeat-interval", def: "100", set: func(c *Config, v string) error { return parseInt(v, &c.HeartbeatIntervalMs, 1, 3_600_000) }, get: func(c *Config) string { return strconv.Itoa(c.HeartbeatIntervalMs) }},
 	{name: "tick-interval", def: "10", set: func(c *Config, v string) error { return parseInt(v, &c.TickIntervalMs, 1, 60_000) }, get: func(c *Config) string { return strconv.Itoa(c.TickIntervalMs) }},
@@ -291,6 +293,9 @@ func (c *Config) Validate() error {
 	}
 	if c.raftAddrSet && c.clusterSet && c.Cluster[self].RaftAddr != c.RaftAddr {
 		return fmt.Errorf("conf: \"raft-addr\": %q differs from this node's entry %q in cluster", c.RaftAddr, c.Cluster[self].RaftAddr)
+	}
+	if c.Join && len(c.Cluster) < 2 {
+		return fmt.Errorf("conf: \"join\": cluster must name the existing members to join besides node-id %d", c.NodeID)
 	}
 	if !c.raftAddrSet && c.clusterSet {
 		// The cluster line already says where this node's transport listens.

@@ -318,3 +318,23 @@ func setCluster(c *Config, v string) error {
 	c.Cluster, c.clusterSet = peers, true
 	return nil
 }
+
+// parseYesNo reads Redis's boolean directive values.
+func parseYesNo(v string, dst *bool) error {
+	switch strings.ToLower(v) {
+	case "yes":
+		*dst = true
+	case "no":
+		*dst = false
+	default:
+		return invalid("argument must be 'yes' or 'no'")
+	}
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,12 @@ type NodeConfig struct {
 	Observer NodeObserver
 	// Now is the wall clock; nil means time.Now. Tests may fake it.
 	Now func() time.Time
+	// OnMembership, when set, is told every change of the membership in
+	// force on this node (see MembershipEvent), once at start and then from
+	// the loop, before the messages of the same Ready are sent (a new
+	// member's transport peer exists before the first entries go to it).
+	// It must not block.
+	OnMembership func(MembershipEvent)
 }
 
 // NodeObserver receives timings from a node, for metrics.
@@ -76,8 +83,12 @@ type NodeMetrics struct {
 
 // request is a client's proposal or read on its way to the loop.
 type request struct {
-	id     uint64
-	data   []byte // proposal
+	id   uint64
+	data []byte // proposal
+	// confChange, when set, makes the proposal a membership change.
+	confChange *ConfChange
+	// index is the log index the leader gave the proposal (after its ack).
+	index  uint64
 	readFn func() // read: run on the applier once it is safe
 	done   chan outcome
 	// term is the term the leader gave the proposal's entry (after its ack).
@@ -126,6 +137,8 @@ type Node struct {
 	nextID atomic.Uint64
 
 	// Owned by the loop goroutine.
+	// announced is the membership last told to OnMembership.
+	announced   ConfState
 	awaitingAck map[uint64]*request // proposals sent to the core, by request id
 	byIndex     map[uint64]*request // acked proposals, by log index
 	readsByID   map[uint64]*request
@@ -203,6 +216,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		subs:        make(map[chan RaftEvent]struct{}),
 	}
 	n.metrics.applied.Store(rc.Applied)
+	n.announceMembership(nil, 0)
 	applierDone := make(chan struct{})
 	go n.runApplier(rc.Applied, applierDone)
 	go n.run(applierDone)
@@ -438,6 +452,10 @@ func (n *Node) propose(req *request) {
 	}
 	req.id = n.nextID.Add(1)
 	n.awaitingAck[req.id] = req
+	if req.confChange != nil {
+		n.core.ProposeConfChange(req.id, *req.confChange)
+		return
+	}
 	n.core.Propose(req.id, req.data)
 }
 
@@ -509,6 +527,7 @@ func (n *Node) handleReady() error {
 		n.publish(RaftEvent{NodeID: n.cfg.Raft.ID, Soft: ss})
 		n.leaderKnown = ss.Leader != None
 	}
+	n.noteMembership(rd)
 	n.send(rd.Messages)
 	var task applyTask
 	if rd.Snapshot != nil {
@@ -609,7 +628,7 @@ func (n *Node) settleAck(ack ProposalAck) {
 		req.done <- outcome{err: ack.Err}
 		return
 	}
-	req.term = ack.Term
+	req.term, req.index = ack.Term, ack.Index
 	if ack.Index > n.dispatched {
 		if old, ok := n.byIndex[ack.Index]; ok {
 			// A newer leader reused the index: the older proposal lost.
@@ -781,4 +800,65 @@ func (n *Node) ConfStateAt(ctx context.Context, index uint64) (ConfState, error)
 		return ConfState{}, cerr
 	}
 	return cs, err
+}
+
+// ProposeConfChange proposes one membership change (Raft.ProposeConfChange)
+// and, like Propose, answers once its entry is applied locally, with the
+// entry's index. The change is in force on the leader as soon as it is
+// appended; a nil error says it committed. Errors: ErrNotLeader (it is not
+// forwarded: the caller asks the leader), ErrNoLeader, ErrConfChangePending,
+// ErrLearnerBehind, ErrConfChangeInvalid and ErrProposalDropped are definite
+// failures (the membership did not change); ErrTimeout (or the context's
+// error) means the outcome is unknown.
+func (n *Node) ProposeConfChange(ctx context.Context, cc ConfChange) (uint64, error) {
+	req := &request{confChange: &cc, done: make(chan outcome, 1), start: n.now()}
+	if dl, ok := ctx.Deadline(); ok {
+		req.deadline = dl
+	}
+	if _, err := n.submit(ctx, n.propc, req); err != nil {
+		return 0, err
+	}
+	// req.index was written by the loop before the applier answered.
+	return req.index, nil
+}
+
+// noteMembership tells OnMembership when the Ready's entries or snapshot
+// changed the membership in force. It runs on the loop, for every Ready:
+// the common case (no conf change) costs two slice compares.
+func (n *Node) noteMembership(rd Ready) {
+	if n.cfg.OnMembership == nil {
+		return
+	}
+	latest := n.core.conf.latest()
+	if slices.Equal(latest.Voters, n.announced.Voters) && slices.Equal(latest.Learners, n.announced.Learners) {
+		return
+	}
+	var appended []ConfChange
+	for i := range rd.Entries {
+		if rd.Entries[i].Type != EntryConfChange {
+			continue
+		}
+		if cc, err := DecodeConfChange(rd.Entries[i].Data); err == nil {
+			appended = append(appended, cc)
+		}
+	}
+	var snapIndex uint64
+	if rd.Snapshot != nil {
+		snapIndex = rd.Snapshot.Meta.Index
+	}
+	n.announceMembership(appended, snapIndex)
+}
+
+// announceMembership calls OnMembership with the core's latest membership.
+func (n *Node) announceMembership(appended []ConfChange, snapIndex uint64) {
+	if n.cfg.OnMembership == nil {
+		return
+	}
+	latest := n.core.conf.latest()
+	n.announced = ConfState{Voters: slices.Clone(latest.Voters), Learners: slices.Clone(latest.Learners)}
+	n.cfg.OnMembership(MembershipEvent{
+		ConfState:     ConfState{Voters: slices.Clone(latest.Voters), Learners: slices.Clone(latest.Learners)},
+		Appended:      appended,
+		SnapshotIndex: snapIndex,
+	})
 }

@@ -146,3 +146,23 @@ var (
 	// ErrUnavailable: the requested index is past the log's last index.
 	ErrUnavailable = errors.New("consensus: index unavailable")
 )
+
+// MembershipEvent tells the node's owner that the membership in force on
+// this node changed: a conf change entry was appended to its log (by the
+// leader, or received from it), a suffix holding one was truncated (the
+// membership reverts), or a snapshot from the leader replaced the history.
+// The owner learns from it whom to connect to: a new member must receive
+// entries as soon as its AddLearner is in the leader's log, before it
+// commits.
+type MembershipEvent struct {
+	// ConfState is the membership now in force (the latest in the log,
+	// committed or not). The slices are the receiver's.
+	ConfState ConfState
+	// Appended holds the conf changes among the entries this node has just
+	// appended, in log order: they carry the new members' addresses.
+	Appended []ConfChange
+	// SnapshotIndex is the index of the snapshot from the leader that set
+	// the membership (0: none). The addresses of the members it names come
+	// with the snapshot's data, which the state machine restores.
+	SnapshotIndex uint64
+}

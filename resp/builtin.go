@@ -47,6 +47,12 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"monitor":   (*client).cmdMonitor,
 		"bgsave":    (*client).cmdBgSave,
 		"wait":      (*client).cmdWait,
+
+		"raft.addnode":    (*client).cmdRaftAddNode,
+		"raft.promote":    (*client).cmdRaftPromote,
+		"raft.removenode": (*client).cmdRaftRemoveNode,
+		"raft.transfer":   (*client).cmdRaftTransfer,
+		"raft.status":     (*client).cmdRaftStatus,
 	}
 }
 

@@ -108,5 +108,10 @@ var commandSpecs = []commandSpec{
 	{name: "bgsave", arity: -1, flags: []string{"admin", "noscript", "no_async_loading"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
 	{name: "lastsave", arity: 1, flags: []string{"loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@fast", "@dangerous"}, keyspace: false},
 	{name: "wait", arity: 3, flags: []string{"noscript"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow", "@connection"}, keyspace: false},
+	{name: "raft.addnode", arity: 4, flags: []string{"admin", "noscript", "no_multi"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
+	{name: "raft.promote", arity: 2, flags: []string{"admin", "noscript", "no_multi"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
+	{name: "raft.removenode", arity: 2, flags: []string{"admin", "noscript", "no_multi"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
+	{name: "raft.transfer", arity: -1, flags: []string{"admin", "noscript", "no_multi"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: false},
+	{name: "raft.status", arity: 1, flags: []string{"admin", "loading", "stale"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow"}, keyspace: false},
 	{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@transaction"}, keyspace: false},
 }

@@ -87,7 +87,7 @@ func TestGenerateCommandDocs(t *testing.T) {
 // TestCommandDocsCoverTable: the embedded documents parse, and every
 // command of the table has its document with Redis's fields.
 func TestCommandDocsCoverTable(t *testing.T) {
-	docs, err := parseCommandDocs(commandDocsRESP3)
+	docs, err := commandDocs()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ const (
 // line per Redis documentation group, commands in upper case, sorted.
 func commandListMarkdown(t *testing.T) string {
 	t.Helper()
-	docs, err := parseCommandDocs(commandDocsRESP3)
+	docs, err := commandDocs()
 	if err != nil {
 		t.Fatal(err)
 	}

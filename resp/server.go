@@ -159,7 +159,7 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 		s.databases = 16
 	}
 	s.applyLive(cfg.Config)
-	docs, err := parseCommandDocs(commandDocsRESP3)
+	docs, err := commandDocs()
 	if err != nil {
 		s.log.Error("command docs unavailable; COMMAND DOCS will answer an empty map", "err", err)
 	}

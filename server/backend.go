@@ -74,9 +74,7 @@ func (b *backend) Status() resp.ClusterStatus {
 		CommitIndex:  m.Commit,
 		AppliedIndex: m.Applied,
 	}
-	if p, ok := s.peers[consensus.NodeID(m.Leader)]; ok {
-		st.LeaderClientAddr = p.ClientAddr
-	}
+	st.LeaderClientAddr = s.members.clientAddr(consensus.NodeID(m.Leader))
 	var progress map[consensus.NodeID]consensus.PeerStatus
 	if consensus.Role(m.Role) == consensus.RoleLeader {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -86,12 +84,17 @@ func (b *backend) Status() resp.ClusterStatus {
 		}
 		cancel()
 	}
-	for _, p := range s.cfg.Cluster {
-		if p.ID == s.cfg.NodeID {
+	// The live membership (learners and members added since the bootstrap
+	// included), not the cluster line.
+	for _, mi := range s.members.members() {
+		if uint64(mi.ID) == s.cfg.NodeID {
+			if mi.Learner {
+				st.Role = "learner"
+			}
 			continue
 		}
-		ps := resp.PeerStatus{ID: p.ID, RaftAddr: p.RaftAddr, ClientAddr: p.ClientAddr, Voter: true}
-		if pr, ok := progress[consensus.NodeID(p.ID)]; ok {
+		ps := resp.PeerStatus{ID: uint64(mi.ID), RaftAddr: mi.RaftAddr, ClientAddr: mi.ClientAddr, Voter: !mi.Learner}
+		if pr, ok := progress[mi.ID]; ok {
 			ps.MatchIndex = pr.Match
 		}
 		st.Peers = append(st.Peers, ps)

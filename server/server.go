@@ -44,7 +44,10 @@ type Server struct {
 	// jepsen harness (tag raftkv_unsafe_reads) locks the store with it.
 	local localReads
 
-	peers          map[consensus.NodeID]conf.Peer
+	// sm is the state machine the node applies to: the store with the
+	// members' address book (membersSM).
+	sm             *membersSM
+	members        *membership
 	requestTimeout time.Duration
 
 	snapshotting atomic.Bool
@@ -70,7 +73,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		cfg:            cfg,
 		logger:         logger,
 		logLevel:       logLevel,
-		peers:          map[consensus.NodeID]conf.Peer{},
+		members:        newMembership(consensus.NodeID(cfg.NodeID), cfg.Cluster, logger),
 		requestTimeout: time.Duration(cfg.RequestTimeoutMs) * time.Millisecond,
 
 		snapshotLogBytesMax: snapshotLogBytesDefault,
@@ -96,22 +99,18 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		s.log.Close()
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
+	s.sm = &membersSM{inner: s.local.wrap(s.store), members: s.members}
 	applied, err := s.restoreSnapshot()
 	if err != nil {
 		s.log.Close()
 		return nil, err
 	}
-
-	var voters []consensus.NodeID
-	peerAddrs := map[consensus.NodeID]string{}
-	for _, p := range cfg.Cluster {
-		id := consensus.NodeID(p.ID)
-		voters = append(voters, id)
-		s.peers[id] = p
-		if p.ID != cfg.NodeID {
-			peerAddrs[id] = p.RaftAddr
-		}
+	if err := s.learnMembersFromLog(); err != nil {
+		s.log.Close()
+		return nil, err
 	}
+	voters, learners := bootstrapMembership(cfg)
+	peerAddrs := s.members.transportPeers()
 	s.metrics = metrics.New(cfg.NodeID, metrics.Sources{
 		Gauges:        s.gauges,
 		Counters:      s.counters,
@@ -131,6 +130,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		s.log.Close()
 		return nil, fmt.Errorf("transport: %w", err)
 	}
+	s.members.setTransport(s.transport, peerAddrs)
 	tick := time.Duration(cfg.TickIntervalMs) * time.Millisecond
 	electionTicks := max(cfg.ElectionTimeoutMs/cfg.TickIntervalMs, 2)
 	heartbeatTicks := max(cfg.HeartbeatIntervalMs/cfg.TickIntervalMs, 1)
@@ -138,6 +138,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		Raft: consensus.Config{
 			ID:             consensus.NodeID(cfg.NodeID),
 			Voters:         voters,
+			Learners:       learners,
 			ElectionTicks:  electionTicks,
 			HeartbeatTicks: heartbeatTicks,
 			PreVote:        true,
@@ -150,7 +151,8 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		Log:          s.log,
 		State:        s.log,
 		Transport:    s.transport,
-		StateMachine: s.local.wrap(s.store),
+		StateMachine: s.sm,
+		OnMembership: s.members.onEvent,
 		TickInterval: tick,
 		Logger:       logger,
 		Observer:     s.metrics,
@@ -193,7 +195,7 @@ func (s *Server) restoreSnapshot() (uint64, error) {
 		return 0, fmt.Errorf("open snapshot %d: %w", meta.Index, err)
 	}
 	defer rc.Close()
-	if err := s.store.Restore(rc); err != nil {
+	if err := s.sm.Restore(rc); err != nil {
 		return 0, fmt.Errorf("restore snapshot %d: %w", meta.Index, err)
 	}
 	s.logger.Info("restored snapshot", "index", meta.Index, "term", meta.Term)
@@ -256,7 +258,7 @@ func (s *Server) Run(ctx context.Context) error {
 // before a leader exits, so that clients wait for a transfer (a round trip)
 // rather than for an election timeout.
 func (s *Server) handOffLeadership() {
-	if consensus.Role(s.node.Metrics().Role) != consensus.RoleLeader || len(s.peers) < 2 {
+	if consensus.Role(s.node.Metrics().Role) != consensus.RoleLeader || len(s.members.members()) < 2 {
 		return
 	}
 	electionTimeout := time.Duration(s.cfg.ElectionTimeoutMs) * time.Millisecond
@@ -406,7 +408,7 @@ func (s *Server) Snapshot(ctx context.Context) error {
 	// The view is taken on the applier goroutine, so it sits exactly at the
 	// store's applied index.
 	if rerr := s.node.Read(rctx, func() {
-		view, err = s.store.Snapshot()
+		view, err = s.sm.Snapshot()
 		index = s.store.AppliedIndex()
 	}); rerr != nil {
 		return fmt.Errorf("snapshot: %w", rerr)

@@ -4,10 +4,19 @@
 //
 //	raftkv [config-file] [--directive value ...]   run a node
 //	raftkv status ADDR [--json]                    show the cluster as ADDR's node sees it
+//	raftkv join ADDR ID RAFT-ADDR CLIENT-ADDR      add node ID as a learner, promote it once caught up
+//	raftkv remove ADDR ID                          remove node ID (a leader steps down)
+//	raftkv transfer ADDR [ID]                      hand leadership to ID, or the most up-to-date voter
+//	raftkv snapshot ADDR                           make the node at ADDR take a snapshot now
+//
+// The membership subcommands may be pointed at any node: a follower's
+// "not the leader" answer names the leader, which they ask instead. Each
+// takes --json and --timeout (the whole operation's limit).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +41,11 @@ func main() {
 func run(args []string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "status" {
 		return status(args[1:], os.Stdout, stderr)
+	}
+	if len(args) > 0 {
+		if sub, ok := membershipCommands[args[0]]; ok {
+			return membershipCommand(args[0], sub, args[1:], os.Stdout, stderr)
+		}
 	}
 	cfg, err := conf.Load(args)
 	if err != nil {
@@ -127,3 +141,89 @@ func status(args []string, stdout, stderr io.Writer) int {
 type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...interface{}) {}
+
+// membershipSub is one membership subcommand: its usage, its positional
+// argument count (min, max) and what it does with them.
+type membershipSub struct {
+	usage            string
+	argsMin, argsMax int
+	run              func(ctx context.Context, addr string, args []string) (admin.Result, error)
+}
+
+var membershipCommands = map[string]membershipSub{
+	"join": {usage: "raftkv join HOST:PORT ID RAFT-HOST:PORT CLIENT-HOST:PORT [--json] [--timeout 2m]", argsMin: 3, argsMax: 3,
+		run: func(ctx context.Context, addr string, args []string) (admin.Result, error) {
+			id, err := admin.ParseNodeID(args[0])
+			if err != nil {
+				return admin.Result{}, err
+			}
+			return admin.Join(ctx, addr, id, args[1], args[2], 2*time.Second)
+		}},
+	"remove": {usage: "raftkv remove HOST:PORT ID [--json] [--timeout 2m]", argsMin: 1, argsMax: 1,
+		run: func(ctx context.Context, addr string, args []string) (admin.Result, error) {
+			id, err := admin.ParseNodeID(args[0])
+			if err != nil {
+				return admin.Result{}, err
+			}
+			return admin.Remove(ctx, addr, id, 2*time.Second)
+		}},
+	"transfer": {usage: "raftkv transfer HOST:PORT [ID] [--json] [--timeout 2m]", argsMin: 0, argsMax: 1,
+		run: func(ctx context.Context, addr string, args []string) (admin.Result, error) {
+			var id uint64
+			if len(args) == 1 {
+				var err error
+				if id, err = admin.ParseNodeID(args[0]); err != nil {
+					return admin.Result{}, err
+				}
+			}
+			return admin.Transfer(ctx, addr, id, 2*time.Second)
+		}},
+	"snapshot": {usage: "raftkv snapshot HOST:PORT [--json] [--timeout 2m]", argsMin: 0, argsMax: 0,
+		run: func(ctx context.Context, addr string, args []string) (admin.Result, error) {
+			return admin.Snapshot(ctx, addr, 2*time.Second)
+		}},
+}
+
+// membershipCommand parses and runs one membership subcommand.
+func membershipCommand(name string, sub membershipSub, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON instead of a line of text")
+	timeout := fs.Duration("timeout", 2*time.Minute, "limit for the whole operation (joining waits for the node to catch up)")
+	// Positional arguments and flags may be mixed.
+	var positional []string
+	for len(args) > 0 {
+		if strings.HasPrefix(args[0], "-") {
+			if err := fs.Parse(args); err != nil {
+				return 2
+			}
+			args = fs.Args()
+			continue
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if len(positional) < 1+sub.argsMin || len(positional) > 1+sub.argsMax {
+		fmt.Fprintln(stderr, "usage: "+sub.usage)
+		return 2
+	}
+	redis.SetLogger(quietLogger{})
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	res, err := sub.run(ctx, positional[0], positional[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintln(stdout, admin.WriteResult(res))
+	return 0
+}
