@@ -452,9 +452,27 @@ func (b *backend) AddNode(ctx context.Context, id uint64, raftAddr, clientAddr s
 	})
 }
 
-// PromoteNode is RAFT.PROMOTE.
+// PromoteNode is RAFT.PROMOTE. Besides the core's rule (the learner's log
+// is at most PromoteLagEntriesMax behind), the learner must be streaming
+// entries (replicate state: past its snapshot, logs matching) and heard
+// from recently, so that a learner still receiving its snapshot, or a dead
+// one, never becomes a voter the quorum would have to wait for.
 func (b *backend) PromoteNode(ctx context.Context, id uint64) (uint64, error) {
-	return b.s.proposeConfChange(ctx, consensus.ConfChange{Type: consensus.ConfChangePromoteVoter, NodeID: consensus.NodeID(id)})
+	s := b.s
+	if err := s.requireLeader(); err != nil {
+		return 0, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	st, err := s.node.Status(sctx)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	if pr, ok := st.Progress[consensus.NodeID(id)]; ok && pr.Learner && (pr.State != consensus.StateReplicate || !pr.RecentActive) {
+		return 0, fmt.Errorf("%w: learner %d is in state %s (active %t), match %d, leader's last index %d",
+			consensus.ErrLearnerBehind, id, pr.State, pr.RecentActive, pr.Match, st.LastIndex)
+	}
+	return s.proposeConfChange(ctx, consensus.ConfChange{Type: consensus.ConfChangePromoteVoter, NodeID: consensus.NodeID(id)})
 }
 
 // RemoveNode is RAFT.REMOVENODE.

@@ -1,0 +1,348 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func (n *node) raftAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.raftPort) }
+
+// memberSpec is n's entry of a cluster line.
+func memberSpec(n *node) string { return fmt.Sprintf("%d=%s/%s", n.id, n.raftAddr(), n.addr()) }
+
+// newJoiner starts node id with an empty data directory and `join yes`,
+// naming members and itself in its cluster line. It is not a member until
+// the leader adds it.
+func (c *cluster) newJoiner(id int, members []*node, extra ...string) *node {
+	c.t.Helper()
+	ports := freePorts(c.t, 2)
+	n := &node{id: id, clientPort: ports[0], raftPort: ports[1], dir: filepath.Join(c.t.TempDir(), fmt.Sprintf("node%d", id))}
+	n.logPath = filepath.Join(filepath.Dir(n.dir), fmt.Sprintf("node%d.log", id))
+	var line []string
+	for _, m := range append(slices.Clone(members), n) {
+		line = append(line, memberSpec(m))
+	}
+	n.args = append([]string{
+		"--port", strconv.Itoa(n.clientPort),
+		"--bind", "127.0.0.1",
+		"--dir", n.dir,
+		"--node-id", strconv.Itoa(n.id),
+		"--raft-addr", n.raftAddr(),
+		"--cluster", strings.Join(line, ","),
+		"--join", "yes",
+		"--cluster-id", "e2e",
+		"--election-timeout", "1000",
+		"--heartbeat-interval", "100",
+	}, extra...)
+	c.nodes = append(c.nodes, n)
+	c.start(n)
+	return n
+}
+
+// raftkvCLI runs a raftkv subcommand and returns its output.
+func raftkvCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(binPath, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("raftkv %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("raftkv %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	return string(out)
+}
+
+// raftPeers returns n's INFO raft peer lines by id: "raft_addr=...,..."
+func (c *cluster) raftPeers(n *node) (map[int]string, error) {
+	kv, err := c.info(n, "raft")
+	if err != nil {
+		return nil, err
+	}
+	peers := map[int]string{}
+	for k, v := range kv {
+		if !strings.HasPrefix(k, "raft_peer") || k == "raft_peers" {
+			continue
+		}
+		idText, rest, _ := strings.Cut(strings.TrimPrefix(v, "id="), ",")
+		id, err := strconv.Atoi(idText)
+		if err != nil {
+			return nil, fmt.Errorf("peer line %q: %w", v, err)
+		}
+		peers[id] = rest
+	}
+	return peers, nil
+}
+
+// waitPeers waits until n's INFO raft names exactly want's members, each
+// with its addresses and suffrage.
+func (c *cluster) waitPeers(n *node, want []*node, voter map[int]bool, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var last map[int]string
+	var err error
+	for time.Now().Before(deadline) {
+		last, err = c.raftPeers(n)
+		if err == nil && len(last) == len(want) {
+			ok := true
+			for _, m := range want {
+				p := last[m.id]
+				prefix := fmt.Sprintf("raft_addr=%s,client_addr=%s,", m.raftAddr(), m.addr())
+				if !strings.HasPrefix(p, prefix) || !strings.HasSuffix(p, fmt.Sprintf("voter=%t", voter[m.id])) {
+					ok = false
+				}
+			}
+			if ok {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("node %d's INFO raft peers: %v (%v), want %d members with their addresses", n.id, last, err, len(want))
+}
+
+// waitAcked waits until w has more than n acknowledged writes.
+func (w *writer) waitAcked(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		got := len(w.acked)
+		w.mu.Unlock()
+		if got > n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d writes acknowledged within %v (%d failures)", n, within, w.failures.Load())
+}
+
+func (w *writer) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// startWriter runs w over a fixed set of nodes until the returned stop is
+// called.
+func startWriter(t *testing.T, nodes []*node, prefix string) (w *writer, stop func()) {
+	t.Helper()
+	w = &writer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	fixed := &cluster{t: t, nodes: slices.Clone(nodes)}
+	go func() {
+		defer close(done)
+		w.run(ctx, fixed, prefix)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return w, stop
+}
+
+// TestJoinThroughSnapshotUnderLoad: a 4th node joins a 3-node cluster under
+// a write load, as a learner that catches up through a snapshot (the log
+// was compacted), is promoted and serves every acknowledged write; after
+// its own log was compacted and a restart with a stale cluster line, it
+// still knows every member's addresses from its disk.
+func TestJoinThroughSnapshotUnderLoad(t *testing.T) {
+	c := newCluster(t, clusterOptions{extra: []string{"--snapshot-threshold", "200"}})
+	members := slices.Clone(c.nodes)
+	l := c.waitLeader(10 * time.Second)
+	w, stop := startWriter(t, members, "join")
+	w.waitAcked(t, 600, 30*time.Second)
+	if snaps, _ := filepath.Glob(filepath.Join(l.dir, "snapshots", "*.snap")); len(snaps) == 0 {
+		t.Fatalf("the leader took no snapshot after 600 writes with snapshot-threshold 200")
+	}
+
+	j := c.newJoiner(4, members, "--snapshot-threshold", "200")
+	// Until it is added, the joiner neither campaigns nor serves.
+	if kv, err := c.info(j, "raft"); err != nil || kv["raft_role"] != "learner" || kv["raft_term"] != "0" {
+		t.Fatalf("joiner before being added: %v, %v", kv, err)
+	}
+	// Through a follower: the CLI follows its "not the leader" answer.
+	raftkvCLI(t, "join", c.followers(l)[0].addr(), "4", j.raftAddr(), j.addr(), "--timeout", "60s")
+	if !waitLog(t, j, "snapshot received", 5*time.Second) {
+		t.Errorf("node 4 caught up without a snapshot: the test did not test it")
+	}
+	voters := map[int]bool{1: true, 2: true, 3: true, 4: true}
+	c.waitPeers(j, members, voters, 10*time.Second)
+	c.waitPeers(l, without(append(slices.Clone(members), j), l), voters, 10*time.Second)
+
+	// Writes go on with the new voter; then every acknowledged write is
+	// on every node, the new one included.
+	w.waitAcked(t, w.count()+600, 30*time.Second)
+	stop()
+	for _, n := range append(slices.Clone(members), j) {
+		w.checkAcked(t, c, n)
+	}
+	if !waitLog(t, j, "snapshot taken", 5*time.Second) {
+		t.Fatalf("node 4 never compacted its own log: the restart below would not test it")
+	}
+
+	// Restart with a cluster line that lists only a member that does not
+	// exist: the log and snapshot know better.
+	c.kill(j)
+	for i, a := range j.args {
+		if a == "--cluster" {
+			j.args[i+1] = memberSpec(j) + ",9=127.0.0.1:1/127.0.0.1:2"
+		}
+	}
+	c.start(j)
+	c.waitPeers(j, members, voters, 10*time.Second)
+	w.checkAcked(t, c, j)
+}
+
+// dumpLogsOnFailure prints every node's log tail when the test failed.
+func (c *cluster) dumpLogsOnFailure() {
+	c.t.Cleanup(func() {
+		if c.t.Failed() {
+			for _, n := range c.nodes {
+				c.dumpLog(n)
+			}
+		}
+	})
+}
+
+// without returns nodes minus n.
+func without(nodes []*node, n *node) []*node {
+	return slices.DeleteFunc(slices.Clone(nodes), func(m *node) bool { return m == n })
+}
+
+// raftStatus returns n's RAFT.STATUS as key/value pairs.
+func (c *cluster) raftStatus(n *node) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	text, err := c.client(n).Do(ctx, "RAFT.STATUS").Text()
+	if err != nil {
+		return nil, err
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			kv[k] = v
+		}
+	}
+	return kv, nil
+}
+
+// waitVoters waits until the leader's RAFT.STATUS lists exactly the voters
+// want (by id, sorted), every one active, and returns the leader.
+func (c *cluster) waitVoters(want []int, within time.Duration) *node {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var last map[string]string
+	for time.Now().Before(deadline) {
+		if l := c.leader(); l != nil {
+			kv, err := c.raftStatus(l)
+			if err == nil {
+				last = kv
+				var voters []int
+				active := true
+				for k, v := range kv {
+					if !strings.HasPrefix(k, "member") || k == "members" || !strings.Contains(v, "suffrage=voter") {
+						continue
+					}
+					idText, _, _ := strings.Cut(strings.TrimPrefix(v, "id="), ",")
+					id, _ := strconv.Atoi(idText)
+					voters = append(voters, id)
+					active = active && strings.Contains(v, "active=1")
+				}
+				slices.Sort(voters)
+				if slices.Equal(voters, want) && active {
+					return l
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("voters %v not reached within %v; leader's RAFT.STATUS: %v", want, within, last)
+	return nil
+}
+
+// TestRemoveLeaderAndFollower: removing the leader (asked through a
+// follower) makes it step down once the change commits, and the others
+// elect a new leader and go on; then a follower is removed; no
+// acknowledged write is lost.
+func TestRemoveLeaderAndFollower(t *testing.T) {
+	c := newCluster(t, clusterOptions{size: 4})
+	members := slices.Clone(c.nodes)
+	c.dumpLogsOnFailure()
+	// One writer per phase, over the members of that phase: a removed
+	// node has no leader and answers CLUSTERDOWN only after an election
+	// timeout, which would slow a writer that still visits it.
+	w1, stop1 := startWriter(t, members, "remove1")
+	w1.waitAcked(t, 100, 20*time.Second)
+	old := c.waitLeader(10 * time.Second)
+	raftkvCLI(t, "remove", c.followers(old)[0].addr(), strconv.Itoa(old.id))
+	rest := without(members, old)
+	l := c.waitVoters(ids(rest), 10*time.Second)
+	stop1()
+	if l == old {
+		t.Fatalf("the removed node %d still leads", old.id)
+	}
+	kv, err := c.info(old, "raft")
+	if err != nil || kv["raft_role"] == "leader" {
+		t.Fatalf("removed leader %d: INFO raft %v, %v", old.id, kv, err)
+	}
+
+	w2, stop2 := startWriter(t, rest, "remove2")
+	w2.waitAcked(t, 100, 20*time.Second)
+	gone := without(rest, l)[0]
+	raftkvCLI(t, "remove", l.addr(), strconv.Itoa(gone.id), "--json")
+	rest = without(rest, gone)
+	c.waitVoters(ids(rest), 10*time.Second)
+	stop2()
+	w3, stop3 := startWriter(t, rest, "remove3")
+	w3.waitAcked(t, 100, 20*time.Second)
+	stop3()
+	for _, n := range rest {
+		for _, w := range []*writer{w1, w2, w3} {
+			w.checkAcked(t, c, n)
+		}
+	}
+}
+
+// ids returns the nodes' ids, sorted.
+func ids(nodes []*node) []int {
+	var out []int
+	for _, n := range nodes {
+		out = append(out, n.id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestReplaceDeadNode: one node of three is killed; it is removed, and a
+// fresh node with a new id and an empty data directory joins in its place
+// (the leader's log was never compacted: RAFT.ADDNODE snapshots first);
+// the cluster is back to three voters and no acknowledged write is lost.
+func TestReplaceDeadNode(t *testing.T) {
+	c := newCluster(t, clusterOptions{})
+	members := slices.Clone(c.nodes)
+	w, stop := startWriter(t, members, "replace")
+	w.waitAcked(t, 200, 20*time.Second)
+	l := c.waitLeader(10 * time.Second)
+	dead := c.followers(l)[0]
+	c.kill(dead)
+	live := without(members, dead)
+	raftkvCLI(t, "remove", live[0].addr(), strconv.Itoa(dead.id))
+	c.waitVoters([]int{live[0].id, live[1].id}, 10*time.Second)
+
+	fresh := c.newJoiner(4, live)
+	raftkvCLI(t, "join", live[1].addr(), "4", fresh.raftAddr(), fresh.addr(), "--timeout", "60s")
+	c.waitVoters([]int{live[0].id, live[1].id, 4}, 10*time.Second)
+	w.waitAcked(t, w.count()+200, 20*time.Second)
+	stop()
+	for _, n := range append(live, fresh) {
+		w.checkAcked(t, c, n)
+	}
+	st, err := c.raftStatus(fresh)
+	if err != nil || st["members"] != "3" {
+		t.Fatalf("new node's RAFT.STATUS: %v, %v", st, err)
+	}
+}
