@@ -10,40 +10,51 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
-func (n *node) raftAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.raftPort) }
-
 // memberSpec is n's entry of a cluster line.
-func memberSpec(n *node) string { return fmt.Sprintf("%d=%s/%s", n.id, n.raftAddr(), n.addr()) }
+func memberSpec(n *node) string { return fmt.Sprintf("%d=%s/%s", n.ID, n.RaftAddr, n.ClientAddr) }
 
 // newJoiner starts node id with an empty data directory and `join yes`,
-// naming members and itself in its cluster line. It is not a member until
-// the leader adds it.
+// naming members and itself in its cluster line (its other flags are
+// members[0]'s). It is not a member until the leader adds it.
 func (c *cluster) newJoiner(id int, members []*node, extra ...string) *node {
 	c.t.Helper()
-	ports := freePorts(c.t, 2)
-	n := &node{id: id, clientPort: ports[0], raftPort: ports[1], dir: filepath.Join(c.t.TempDir(), fmt.Sprintf("node%d", id))}
-	n.logPath = filepath.Join(filepath.Dir(n.dir), fmt.Sprintf("node%d.log", id))
+	ports := testproc.FreePorts(c.t, 2)
+	dir := filepath.Dir(members[0].Dir)
+	n := &node{
+		ID:         id,
+		ClientAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		RaftAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		Dir:        filepath.Join(dir, fmt.Sprintf("node%d", id)),
+		LogPath:    filepath.Join(dir, fmt.Sprintf("node%d.log", id)),
+		Argv:       slices.Clone(members[0].Argv),
+	}
 	var line []string
 	for _, m := range append(slices.Clone(members), n) {
 		line = append(line, memberSpec(m))
 	}
-	n.args = append([]string{
-		"--port", strconv.Itoa(n.clientPort),
-		"--bind", "127.0.0.1",
-		"--dir", n.dir,
-		"--node-id", strconv.Itoa(n.id),
-		"--raft-addr", n.raftAddr(),
-		"--cluster", strings.Join(line, ","),
-		"--join", "yes",
-		"--cluster-id", "e2e",
-		"--election-timeout", "1000",
-		"--heartbeat-interval", "100",
-	}, extra...)
-	c.nodes = append(c.nodes, n)
-	c.start(n)
+	setFlag(n, "--port", strconv.Itoa(ports[0]))
+	setFlag(n, "--dir", n.Dir)
+	setFlag(n, "--node-id", strconv.Itoa(id))
+	setFlag(n, "--raft-addr", n.RaftAddr)
+	setFlag(n, "--cluster", strings.Join(line, ","))
+	n.Argv = append(append(n.Argv, "--join", "yes"), extra...)
+	if err := c.Add(n); err != nil {
+		c.t.Fatal(err)
+	}
 	return n
+}
+
+// setFlag changes the value of flag in n's command line.
+func setFlag(n *node, flag, value string) {
+	for i := 0; i+1 < len(n.Argv); i++ {
+		if n.Argv[i] == flag {
+			n.Argv[i+1] = value
+		}
+	}
 }
 
 // raftkvCLI runs a raftkv subcommand and returns its output.
@@ -59,7 +70,9 @@ func raftkvCLI(t *testing.T, args ...string) string {
 
 // raftPeers returns n's INFO raft peer lines by id: "raft_addr=...,..."
 func (c *cluster) raftPeers(n *node) (map[int]string, error) {
-	kv, err := c.info(n, "raft")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kv, err := c.Info(ctx, n, "raft")
 	if err != nil {
 		return nil, err
 	}
@@ -90,9 +103,9 @@ func (c *cluster) waitPeers(n *node, want []*node, voter map[int]bool, within ti
 		if err == nil && len(last) == len(want) {
 			ok := true
 			for _, m := range want {
-				p := last[m.id]
-				prefix := fmt.Sprintf("raft_addr=%s,client_addr=%s,", m.raftAddr(), m.addr())
-				if !strings.HasPrefix(p, prefix) || !strings.HasSuffix(p, fmt.Sprintf("voter=%t", voter[m.id])) {
+				p := last[m.ID]
+				prefix := fmt.Sprintf("raft_addr=%s,client_addr=%s,", m.RaftAddr, m.ClientAddr)
+				if !strings.HasPrefix(p, prefix) || !strings.HasSuffix(p, fmt.Sprintf("voter=%t", voter[m.ID])) {
 					ok = false
 				}
 			}
@@ -102,7 +115,7 @@ func (c *cluster) waitPeers(n *node, want []*node, voter map[int]bool, within ti
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("node %d's INFO raft peers: %v (%v), want %d members with their addresses", n.id, last, err, len(want))
+	c.t.Fatalf("node %d's INFO raft peers: %v (%v), want %d members with their addresses", n.ID, last, err, len(want))
 }
 
 // waitAcked waits until w has more than n acknowledged writes.
@@ -134,7 +147,7 @@ func startWriter(t *testing.T, nodes []*node, prefix string) (w *writer, stop fu
 	w = &writer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	fixed := &cluster{t: t, nodes: slices.Clone(nodes)}
+	fixed := &cluster{t: t, Cluster: &testproc.Cluster{Procs: slices.Clone(nodes)}}
 	go func() {
 		defer close(done)
 		w.run(ctx, fixed, prefix)
@@ -151,21 +164,21 @@ func startWriter(t *testing.T, nodes []*node, prefix string) (w *writer, stop fu
 // still knows every member's addresses from its disk.
 func TestJoinThroughSnapshotUnderLoad(t *testing.T) {
 	c := newCluster(t, clusterOptions{extra: []string{"--snapshot-threshold", "200"}})
-	members := slices.Clone(c.nodes)
-	l := c.waitLeader(10 * time.Second)
+	members := slices.Clone(c.Procs)
+	l := c.RequireLeader(10 * time.Second)
 	w, stop := startWriter(t, members, "join")
 	w.waitAcked(t, 600, 30*time.Second)
-	if snaps, _ := filepath.Glob(filepath.Join(l.dir, "snapshots", "*.snap")); len(snaps) == 0 {
+	if snaps, _ := filepath.Glob(filepath.Join(l.Dir, "snapshots", "*.snap")); len(snaps) == 0 {
 		t.Fatalf("the leader took no snapshot after 600 writes with snapshot-threshold 200")
 	}
 
 	j := c.newJoiner(4, members, "--snapshot-threshold", "200")
 	// Until it is added, the joiner neither campaigns nor serves.
-	if kv, err := c.info(j, "raft"); err != nil || kv["raft_role"] != "learner" || kv["raft_term"] != "0" {
+	if kv, err := c.Info(context.Background(), j, "raft"); err != nil || kv["raft_role"] != "learner" || kv["raft_term"] != "0" {
 		t.Fatalf("joiner before being added: %v, %v", kv, err)
 	}
 	// Through a follower: the CLI follows its "not the leader" answer.
-	raftkvCLI(t, "join", c.followers(l)[0].addr(), "4", j.raftAddr(), j.addr(), "--timeout", "60s")
+	raftkvCLI(t, "join", c.Followers(l)[0].ClientAddr, "4", j.RaftAddr, j.ClientAddr, "--timeout", "60s")
 	if !waitLog(t, j, "snapshot received", 5*time.Second) {
 		t.Errorf("node 4 caught up without a snapshot: the test did not test it")
 	}
@@ -186,26 +199,11 @@ func TestJoinThroughSnapshotUnderLoad(t *testing.T) {
 
 	// Restart with a cluster line that lists only a member that does not
 	// exist: the log and snapshot know better.
-	c.kill(j)
-	for i, a := range j.args {
-		if a == "--cluster" {
-			j.args[i+1] = memberSpec(j) + ",9=127.0.0.1:1/127.0.0.1:2"
-		}
-	}
+	j.Kill()
+	setFlag(j, "--cluster", memberSpec(j)+",9=127.0.0.1:1/127.0.0.1:2")
 	c.start(j)
 	c.waitPeers(j, members, voters, 10*time.Second)
 	w.checkAcked(t, c, j)
-}
-
-// dumpLogsOnFailure prints every node's log tail when the test failed.
-func (c *cluster) dumpLogsOnFailure() {
-	c.t.Cleanup(func() {
-		if c.t.Failed() {
-			for _, n := range c.nodes {
-				c.dumpLog(n)
-			}
-		}
-	})
 }
 
 // without returns nodes minus n.
@@ -237,7 +235,7 @@ func (c *cluster) waitVoters(want []int, within time.Duration) *node {
 	deadline := time.Now().Add(within)
 	var last map[string]string
 	for time.Now().Before(deadline) {
-		if l := c.leader(); l != nil {
+		if l := c.Leader(context.Background()); l != nil {
 			kv, err := c.raftStatus(l)
 			if err == nil {
 				last = kv
@@ -270,30 +268,29 @@ func (c *cluster) waitVoters(want []int, within time.Duration) *node {
 // acknowledged write is lost.
 func TestRemoveLeaderAndFollower(t *testing.T) {
 	c := newCluster(t, clusterOptions{size: 4})
-	members := slices.Clone(c.nodes)
-	c.dumpLogsOnFailure()
+	members := slices.Clone(c.Procs)
 	// One writer per phase, over the members of that phase: a removed
 	// node has no leader and answers CLUSTERDOWN only after an election
 	// timeout, which would slow a writer that still visits it.
 	w1, stop1 := startWriter(t, members, "remove1")
 	w1.waitAcked(t, 100, 20*time.Second)
-	old := c.waitLeader(10 * time.Second)
-	raftkvCLI(t, "remove", c.followers(old)[0].addr(), strconv.Itoa(old.id))
+	old := c.RequireLeader(10 * time.Second)
+	raftkvCLI(t, "remove", c.Followers(old)[0].ClientAddr, strconv.Itoa(old.ID))
 	rest := without(members, old)
 	l := c.waitVoters(ids(rest), 10*time.Second)
 	stop1()
 	if l == old {
-		t.Fatalf("the removed node %d still leads", old.id)
+		t.Fatalf("the removed node %d still leads", old.ID)
 	}
-	kv, err := c.info(old, "raft")
+	kv, err := c.Info(context.Background(), old, "raft")
 	if err != nil || kv["raft_role"] == "leader" {
-		t.Fatalf("removed leader %d: INFO raft %v, %v", old.id, kv, err)
+		t.Fatalf("removed leader %d: INFO raft %v, %v", old.ID, kv, err)
 	}
 
 	w2, stop2 := startWriter(t, rest, "remove2")
 	w2.waitAcked(t, 100, 20*time.Second)
 	gone := without(rest, l)[0]
-	raftkvCLI(t, "remove", l.addr(), strconv.Itoa(gone.id), "--json")
+	raftkvCLI(t, "remove", l.ClientAddr, strconv.Itoa(gone.ID), "--json")
 	rest = without(rest, gone)
 	c.waitVoters(ids(rest), 10*time.Second)
 	stop2()
@@ -311,7 +308,7 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 func ids(nodes []*node) []int {
 	var out []int
 	for _, n := range nodes {
-		out = append(out, n.id)
+		out = append(out, n.ID)
 	}
 	slices.Sort(out)
 	return out
@@ -323,19 +320,19 @@ func ids(nodes []*node) []int {
 // the cluster is back to three voters and no acknowledged write is lost.
 func TestReplaceDeadNode(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
-	members := slices.Clone(c.nodes)
+	members := slices.Clone(c.Procs)
 	w, stop := startWriter(t, members, "replace")
 	w.waitAcked(t, 200, 20*time.Second)
-	l := c.waitLeader(10 * time.Second)
-	dead := c.followers(l)[0]
-	c.kill(dead)
+	l := c.RequireLeader(10 * time.Second)
+	dead := c.Followers(l)[0]
+	dead.Kill()
 	live := without(members, dead)
-	raftkvCLI(t, "remove", live[0].addr(), strconv.Itoa(dead.id))
-	c.waitVoters([]int{live[0].id, live[1].id}, 10*time.Second)
+	raftkvCLI(t, "remove", live[0].ClientAddr, strconv.Itoa(dead.ID))
+	c.waitVoters([]int{live[0].ID, live[1].ID}, 10*time.Second)
 
 	fresh := c.newJoiner(4, live)
-	raftkvCLI(t, "join", live[1].addr(), "4", fresh.raftAddr(), fresh.addr(), "--timeout", "60s")
-	c.waitVoters([]int{live[0].id, live[1].id, 4}, 10*time.Second)
+	raftkvCLI(t, "join", live[1].ClientAddr, "4", fresh.RaftAddr, fresh.ClientAddr, "--timeout", "60s")
+	c.waitVoters([]int{live[0].ID, live[1].ID, 4}, 10*time.Second)
 	w.waitAcked(t, w.count()+200, 20*time.Second)
 	stop()
 	for _, n := range append(live, fresh) {
