@@ -49,6 +49,9 @@ type Config struct {
 	RequirePass          string // requirepass: AUTH password, "" = none
 	MaxMemoryBytes       int64  // maxmemory: 0 = no limit
 	MaxMemoryPolicy      string // maxmemory-policy
+	MaxMemorySamples     int    // maxmemory-samples: keys sampled per eviction pick
+	LFULogFactor         int    // lfu-log-factor
+	LFUDecayTimeMin      int    // lfu-decay-time: minutes per LFU counter decrement
 	AppendFsync          string // appendfsync: always|everysec|no (see doc.go)
 	Databases            int    // databases: number of SELECT-able databases
 	TimeoutSeconds       int    // timeout: close idle clients after this, 0 = never
@@ -93,10 +96,13 @@ var directives = []directive{
 	{name: "bind", def: DefaultBind, set: setBind, get: func(c *Config) string { return c.Bind }},
 	{name: "dir", def: "./raftkv-data", set: func(c *Config, v string) error { return setNonEmpty(v, &c.Dir) }, get: func(c *Config) string { return c.Dir }},
 	{name: "requirepass", def: "", live: true, set: func(c *Config, v string) error { c.RequirePass = v; return nil }, get: func(c *Config) string { return c.RequirePass }},
-	{name: "maxmemory", def: "0", set: func(c *Config, v string) error { return parseSize(v, &c.MaxMemoryBytes, 0) }, get: func(c *Config) string { return strconv.FormatInt(c.MaxMemoryBytes, 10) }},
-	{name: "maxmemory-policy", def: "noeviction", set: func(c *Config, v string) error {
+	{name: "maxmemory", def: "0", live: true, set: func(c *Config, v string) error { return parseSize(v, &c.MaxMemoryBytes, 0) }, get: func(c *Config) string { return strconv.FormatInt(c.MaxMemoryBytes, 10) }},
+	{name: "maxmemory-policy", def: "noeviction", live: true, set: func(c *Config, v string) error {
 		return parseEnum(v, &c.MaxMemoryPolicy, "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 	}, get: func(c *Config) string { return c.MaxMemoryPolicy }},
+	{name: "maxmemory-samples", def: "5", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.MaxMemorySamples, 1, 64) }, get: func(c *Config) string { return strconv.Itoa(c.MaxMemorySamples) }},
+	{name: "lfu-log-factor", def: "10", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.LFULogFactor, 0, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.LFULogFactor) }},
+	{name: "lfu-decay-time", def: "1", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.LFUDecayTimeMin, 0, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.LFUDecayTimeMin) }},
 	{name: "appendfsync", def: "always", set: func(c *Config, v string) error { return parseEnum(v, &c.AppendFsync, "always", "everysec", "no") }, get: func(c *Config) string { return c.AppendFsync }},
 	{name: "databases", def: "16", set: func(c *Config, v string) error { return parseInt(v, &c.Databases, 1, 1<<20) }, get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
 	{name: "timeout", def: "0", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.TimeoutSeconds, 0, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.TimeoutSeconds) }},

@@ -207,7 +207,8 @@ func TestGet(t *testing.T) {
 		{"port", [][2]string{{"port", "6379"}}},
 		{"PORT", [][2]string{{"port", "6379"}}},
 		{"save", nil},
-		{"max*", [][2]string{{"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}, {"maxclients", "10000"}}},
+		{"max*", [][2]string{{"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}, {"maxmemory-samples", "5"}, {"maxclients", "10000"}}},
+		{"lfu-*", [][2]string{{"lfu-log-factor", "10"}, {"lfu-decay-time", "1"}}},
 		{"proto-max-bulk-len", [][2]string{{"proto-max-bulk-len", "536870912"}}},
 		{"d?r", [][2]string{{"dir", "./raftkv-data"}}},
 		{"[", nil},
@@ -234,6 +235,16 @@ func TestSet(t *testing.T) {
 		{"timeout", "10", nil, func(c *Config) bool { return c.TimeoutSeconds == 10 }},
 		{"proto-max-bulk-len", "1gb", nil, func(c *Config) bool { return c.ProtoMaxBulkLenBytes == 1<<30 }},
 		{"loglevel", "debug", nil, func(c *Config) bool { return c.LogLevel == "debug" }},
+		{"maxmemory", "100mb", nil, func(c *Config) bool { return c.MaxMemoryBytes == 100<<20 }},
+		{"maxmemory", "1.5gb", ErrInvalidValue, func(c *Config) bool { return c.MaxMemoryBytes == 0 }},
+		{"maxmemory-policy", "allkeys-lfu", nil, func(c *Config) bool { return c.MaxMemoryPolicy == "allkeys-lfu" }},
+		{"maxmemory-policy", "lru", ErrInvalidValue, func(c *Config) bool { return c.MaxMemoryPolicy == "noeviction" }},
+		{"maxmemory-samples", "10", nil, func(c *Config) bool { return c.MaxMemorySamples == 10 }},
+		{"maxmemory-samples", "0", ErrInvalidValue, func(c *Config) bool { return c.MaxMemorySamples == 5 }},
+		{"maxmemory-samples", "65", ErrInvalidValue, func(c *Config) bool { return c.MaxMemorySamples == 5 }},
+		{"lfu-log-factor", "0", nil, func(c *Config) bool { return c.LFULogFactor == 0 }},
+		{"lfu-log-factor", "-1", ErrInvalidValue, func(c *Config) bool { return c.LFULogFactor == 10 }},
+		{"lfu-decay-time", "0", nil, func(c *Config) bool { return c.LFUDecayTimeMin == 0 }},
 		{"maxclients", "x", ErrInvalidValue, func(c *Config) bool { return c.MaxClients == 10000 }},
 		{"port", "7000", ErrNotLive, func(c *Config) bool { return c.Port == 6379 }},
 		{"nope", "1", ErrUnknownDirective, func(c *Config) bool { return true }},
@@ -248,7 +259,7 @@ func TestSet(t *testing.T) {
 			t.Errorf("Set(%q, %q): config not as expected: %+v", tc.name, tc.value, c)
 		}
 	}
-	if got := LiveDirectives(); !reflect.DeepEqual(got, []string{"requirepass", "timeout", "maxclients", "proto-max-bulk-len", "loglevel"}) {
+	if got := LiveDirectives(); !reflect.DeepEqual(got, []string{"requirepass", "maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor", "lfu-decay-time", "timeout", "maxclients", "proto-max-bulk-len", "loglevel"}) {
 		t.Errorf("LiveDirectives() = %q", got)
 	}
 }

@@ -7,8 +7,9 @@
 // Operators and tools already know redis-server's conventions, so we keep
 // them: `raftkv [file] [--directive value ...]`, directives named as in Redis
 // where the meaning is the same (port, bind, dir, requirepass, maxmemory,
-// maxmemory-policy, appendfsync, databases, timeout, maxclients,
-// proto-max-bulk-len, loglevel, logfile), memory sizes with Redis's units
+// maxmemory-policy, maxmemory-samples, lfu-log-factor, lfu-decay-time,
+// appendfsync, databases, timeout, maxclients, proto-max-bulk-len,
+// loglevel, logfile), memory sizes with Redis's units
 // (1k = 1000, 1kb = 1024, likewise m/mb and g/gb), and the file syntax of
 // redis.conf: one directive per line, # comments, "double quotes" with
 // backslash escapes (\n \r \t \b \a \xHH) and 'single quotes'. Flags override
@@ -55,6 +56,20 @@
 // simultaneous power loss of a majority. Raft's safety with unsynced votes is
 // the WAL package's concern; term and vote are always synced.
 //
+// # maxmemory and eviction
+//
+// maxmemory bounds the keyspace's accounted memory (kvsm/doc.go: the same
+// figure on every replica, about what the keys really cost in the heap),
+// not the process's RSS, which also holds the log's tail, buffers and the
+// Go runtime. maxmemory-policy, maxmemory-samples (1..64, the keys sampled
+// per database per eviction pick), lfu-log-factor and lfu-decay-time mean
+// what they mean in Redis. Eviction is decided by the leader, with its own
+// values, and replicated; the other nodes use theirs to refuse writes with
+// -OOM when nothing can be evicted. All five are live and, as in Redis,
+// local: CONFIG SET changes the node it is sent to, so set them on every
+// node (or in every node's file). When maxmemory is set and GOMEMLIMIT is
+// not, the Go runtime's soft memory limit follows maxmemory (server/doc.go).
+//
 // # Errors
 //
 // Every error is one line naming the place and the directive, e.g.
@@ -70,7 +85,8 @@
 //
 // Set (CONFIG SET) changes only the directives in LiveDirectives: those the
 // RESP server reads on every use (requirepass, timeout, maxclients,
-// proto-max-bulk-len, loglevel). Everything else shapes components built at
+// proto-max-bulk-len, loglevel) or hands to its backend on every change
+// (maxmemory and the eviction directives). Everything else shapes components built at
 // start-up and needs a restart; changing it live would silently do nothing.
 // A Config is a plain value, not safe for concurrent use: whoever shares one
 // (the RESP server) serialises access.

@@ -13,8 +13,9 @@
 // place that tells types apart), the deadline in Unix ms and the index of
 // the key's last write (WATCH, below). A string's key and value share one
 // allocation. A 16-byte key with a 32-byte value costs the 72-byte item
-// plus node slack and one 48-byte allocation: 173 bytes per key measured
-// (TestMemoryPerKey; 147 before the 8-byte write index), Redis's ballpark.
+// plus node slack and one 48-byte allocation: 187 bytes per key measured
+// (TestMemoryPerKey; 147 before the 8-byte write index, 173 before the
+// 8 bytes of access data), Redis's ballpark.
 //
 // Two uses of package unsafe keep the hot paths free of allocations: a
 // lookup views the argument bytes as a string for the duration of the tree
@@ -102,6 +103,80 @@
 // reader can see; COPY clones so a backing array has one owner). Replies may
 // therefore alias stored values and stay valid after later commands.
 //
+// # Memory accounting
+//
+// maxmemory needs a figure that every replica computes the same from the
+// applied log, so that a write refused (OOM) or admitted on one node would
+// be on any other at the same index: the Go heap is no such figure (it
+// depends on GC timing, snapshots' copy-on-write, buffers). The store
+// therefore accounts each key as a function of its contents only (memory.go):
+// a per-key constant, the key's and value's lengths, a constant per hash
+// plus, per field, a constant and its name and value lengths, and a
+// constant when the key has a deadline. The constants approximate our real
+// layout (TestAccountingTracksHeap keeps each within 25% of the measured
+// heap: 184 accounted vs 192 B/key measured for a 16-byte key with a
+// 32-byte value). Each database keeps its sum, updated where items are
+// stored and removed (putKeepIndex, removeItem) and where hash fields change
+// (setField, deleteField; an object carries its fields' sum); FLUSHDB,
+// SWAPDB and Restore move whole sums. Apply publishes the total in an
+// atomic: UsedMemory is one load, which keeps the admission check on the
+// write path an atomic compare. DatasetBytes is the same without overhead
+// (INFO's used_memory_dataset).
+//
+// # Access data
+//
+// Each item carries 8 bytes of access data (access.go): the LRU clock of
+// its last access (10 ms ticks, 32 bits) and Redis's LFU word (16-bit
+// minute clock, 8-bit logarithmic counter with lfu-log-factor and
+// lfu-decay-time, new keys at 5). It is NOT replicated state: not in
+// snapshots, not in Digest, and never read by Apply's decisions. Writes
+// stamp it when they store a key (on every replica, at the entry's time;
+// a new value for an existing key keeps its LFU counter, as in Redis);
+// reads stamp it on the node that serves them, and only when a limit and
+// an LRU or LFU policy are set (otherwise a read would rewrite items for
+// nothing); the item is rewritten in the tree only when its data changed,
+// at most once per tick. OBJECT FREQ and IDLETIME read it without touching.
+//
+// Only the leader's copy matters: it chooses victims. What a new leader
+// knows: the writes it applied (the same as the old leader) and the reads
+// it served itself, as a follower or before; reads served by other nodes
+// (including the old leader's) it never saw. The policy degrades
+// gracefully: right after a change, keys hot only through other nodes'
+// reads look as cold as their last write, so LRU/LFU fall back towards
+// "least recently written" for them, until the new leader has served reads
+// for a while; clients that read through the leader keep full information.
+// Restored keys start with the restore time and counter 5.
+//
+// # Eviction
+//
+// Only the leader evicts, and only through the log. When the accounted
+// memory is over maxmemory, server's evictor calls EvictionCommands on the
+// applier goroutine: it picks victims by the policy (evict.go: LRU and LFU
+// sample maxmemory-samples keys per database into a pool of the 16 best
+// candidates kept between picks, as Redis's eviction pool; random picks
+// uniformly; volatile-ttl takes the nearest deadlines exactly from the
+// deadline index; volatile-* consider only keys with a deadline) until the
+// accounted memory less the victims would be 1/64 under the limit, at
+// most a bounded number per call. Sampling draws from a generator seeded
+// by Options.Seed, so a test sees the same victims for the same seed.
+//
+// The victims travel as the internal command EVICT (db, then key and
+// modIndex pairs), which removes a key only if its modIndex is still the
+// one the leader saw: a key written again between the decision and the
+// entry survives, since it is no longer the cold key that was chosen. EVICT
+// is a new command name inside batch format 1, not a new format: every
+// existing log and snapshot still decodes, and a client cannot send it
+// (resp has no table entry for it). A node of an older version would answer
+// an EVICT entry with "unknown command" and keep the keys, so every node
+// of a cluster must run a version that knows EVICT before maxmemory is set
+// with an evicting policy (a rolling upgrade completes first).
+//
+// Admission reports what a node should do with a write flagged denyoom:
+// admit it (under the limit), wait for the evictor, or refuse it with
+// -OOM (noeviction, a volatile policy and no key with a deadline, or no key
+// at all). It reads only the published memory and key counts, so any node
+// decides the same from the same applied index.
+//
 // # Snapshots
 //
 // Snapshot takes btree Copy()s of every database (O(1) each,
@@ -134,10 +209,11 @@
 //
 // # Concurrency
 //
-// Apply, Exec, Snapshot, Restore, Digest and ExpiredKeys belong to one
-// goroutine, the applier; they take no locks, which keeps GET at a tree
-// lookup with no allocation. The SnapshotReader that Snapshot returns may be
+// Apply, Exec, Snapshot, Restore, Digest, ExpiredKeys and EvictionCommands
+// belong to one goroutine, the applier; they take no locks, which keeps GET
+// at a tree lookup with no allocation. The SnapshotReader that Snapshot returns may be
 // written out from any goroutine, concurrently with Apply. AppliedIndex,
-// DBSize, KeyCount and Stats are safe from any goroutine: they read atomics
-// that Apply publishes after each call.
+// DBSize, KeyCount, Stats, UsedMemory, DatasetBytes, Admission, OverLimit,
+// Applied and Set/EvictionConfig are safe from any goroutine: they read
+// atomics that Apply publishes after each call.
 package kvsm

@@ -91,7 +91,7 @@ func (c *execCtx) hset(args [][]byte, ok bool) Reply {
 	defer c.touchHash(it, o)
 	var created int64
 	for i := 2; i < len(args); i += 2 {
-		if _, replaced := o.hash.Set(newField(args[i], args[i+1])); !replaced {
+		if c.setField(o, newField(args[i], args[i+1])) {
 			created++
 		}
 	}
@@ -114,7 +114,7 @@ func cmdHSetNX(c *execCtx, args [][]byte) Reply {
 	if errR != nil {
 		return *errR
 	}
-	o.hash.Set(newField(args[2], args[3]))
+	c.setField(o, newField(args[2], args[3]))
 	c.touchHash(it, o)
 	return IntReply(1)
 }
@@ -165,7 +165,7 @@ func cmdHDel(c *execCtx, args [][]byte) Reply {
 	}
 	var n int64
 	for _, name := range args[2:] {
-		if _, ok := o.hash.Delete(fieldProbe(name)); ok {
+		if c.deleteField(o, fieldProbe(name)) {
 			n++
 		}
 	}
@@ -274,7 +274,7 @@ func cmdHIncrBy(c *execCtx, args [][]byte) Reply {
 		return ErrorReply(errOverflow)
 	}
 	cur += delta
-	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]),
+	c.setField(o, field{order: keyOrder(args[2]), name: string(args[2]),
 		val: strconv.AppendInt(nil, cur, 10)})
 	c.touchHash(it, o)
 	return IntReply(cur)
@@ -305,7 +305,7 @@ func cmdHIncrByFloat(c *execCtx, args [][]byte) Reply {
 		return ErrorReply(errNaN)
 	}
 	val := formatLongDouble(nil, sum)
-	o.hash.Set(field{order: keyOrder(args[2]), name: string(args[2]), val: val})
+	c.setField(o, field{order: keyOrder(args[2]), name: string(args[2]), val: val})
 	c.touchHash(it, o)
 	return BulkReply(val)
 }

@@ -15,12 +15,24 @@ func cmdDel(c *execCtx, args [][]byte) Reply {
 	return IntReply(n)
 }
 
-// cmdExists serves EXISTS and TOUCH: the number of arguments naming a live
+// cmdExists serves EXISTS: the number of arguments naming a live
 // key (repeats count again).
 func cmdExists(c *execCtx, args [][]byte) Reply {
 	var n int64
 	for _, key := range args[1:] {
 		if _, ok := c.lookup(key); ok {
+			n++
+		}
+	}
+	return IntReply(n)
+}
+
+// cmdTouch is TOUCH: EXISTS that counts as an access of each key.
+func cmdTouch(c *execCtx, args [][]byte) Reply {
+	var n int64
+	for _, key := range args[1:] {
+		if it, ok := c.lookup(key); ok {
+			c.touch(c.db, &it)
 			n++
 		}
 	}
@@ -108,7 +120,7 @@ func cmdCopy(c *execCtx, args [][]byte) Reply {
 		// source is first made current so that Copy never touches a
 		// tree a snapshot may be reading.
 		src := c.mutableObject(&it)
-		cp.obj = &object{kind: src.kind, epoch: c.s.epoch, hash: src.hash.Copy()}
+		cp.obj = &object{kind: src.kind, epoch: c.s.epoch, hash: src.hash.Copy(), bytes: src.bytes, payload: src.payload}
 	}
 	c.put(dstDB, cp)
 	return IntReply(1)
@@ -420,6 +432,7 @@ func cmdFlushDB(c *execCtx, args [][]byte) Reply {
 	}
 	c.db.keys = newKeyTree()
 	c.db.expires = newDeadlineTree()
+	c.db.mem, c.db.payload = 0, 0
 	return ReplyOK
 }
 
@@ -430,6 +443,7 @@ func cmdFlushAll(c *execCtx, args [][]byte) Reply {
 	for _, d := range c.s.dbs {
 		d.keys = newKeyTree()
 		d.expires = newDeadlineTree()
+		d.mem, d.payload = 0, 0
 	}
 	return ReplyOK
 }
@@ -452,6 +466,8 @@ func cmdSwapDB(c *execCtx, args [][]byte) Reply {
 	da, db := c.s.dbs[a], c.s.dbs[b]
 	da.keys, db.keys = db.keys, da.keys
 	da.expires, db.expires = db.expires, da.expires
+	da.mem, db.mem = db.mem, da.mem
+	da.payload, db.payload = db.payload, da.payload
 	return ReplyOK
 }
 

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"math"
+	"time"
 
 	"github.com/raftkv/raftkv/consensus"
 	"github.com/tidwall/btree"
@@ -248,7 +249,8 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	dbs := make([]*database, ndb)
 	epoch := s.epoch + 1
-	c := execCtx{s: s}
+	// Restored keys' access data starts now: it is not in snapshots.
+	c := execCtx{s: s, cfg: s.evictCfg.Load(), nowMs: time.Now().UnixMilli()}
 	for i := range dbs {
 		idx, err := cr.uvarint("database index", databasesMax)
 		if err != nil {
@@ -281,8 +283,11 @@ func (s *Store) Restore(r io.Reader) error {
 	for i, d := range dbs {
 		s.dbs[i].keys = d.keys
 		s.dbs[i].expires = d.expires
+		s.dbs[i].mem, s.dbs[i].payload = d.mem, d.payload
 		s.dbs[i].publish()
 	}
+	s.evictPool = s.evictPool[:0]
+	s.publishMemory()
 	s.applied.Store(applied)
 	return nil
 }
@@ -353,9 +358,12 @@ func restoreHash(cr *crcReader, epoch uint64) (*object, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := o.hash.Set(field{order: keyOrder(name), name: string(name), val: val}); dup {
+		f := field{order: keyOrder(name), name: string(name), val: val}
+		if _, dup := o.hash.Set(f); dup {
 			return nil, fmt.Errorf("%w: duplicate hash field at offset %d", ErrBadSnapshot, fat)
 		}
+		o.bytes += fieldBytes(&f)
+		o.payload += int64(len(f.name) + len(f.val))
 	}
 	return o, nil
 }

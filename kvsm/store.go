@@ -21,6 +21,9 @@ type Options struct {
 	// Databases is the number of numbered keyspaces (SELECT 0..n-1); 0
 	// means DefaultDatabases. Every replica must use the same value.
 	Databases int
+	// Seed seeds the leader's eviction sampling and the LFU counter's
+	// coin flips (neither is replicated state): tests fix it.
+	Seed uint64
 }
 
 // valueKind tags a compound value. Strings have no object at all (see item).
@@ -40,7 +43,7 @@ func (k valueKind) typeName() string {
 }
 
 // item is one key of a database. It is kept small and flat because it is
-// stored by value in the btree's nodes: a string key costs the item (64 B),
+// stored by value in the btree's nodes: a string key costs the item (80 B),
 // its key bytes and its value bytes, and nothing else.
 type item struct {
 	// order is the key's scan position (keyOrder): the tree is sorted by
@@ -55,6 +58,10 @@ type item struct {
 	// unknown, from a version-1 snapshot). WATCH compares it; it is part
 	// of snapshots so that every replica decides EXEC the same way.
 	modIndex uint64
+	// Access data (access.go), local to this node: not replicated, not in
+	// snapshots nor in Digest. lru is the LRU clock of the last access,
+	// lfu the LFU minute clock (high 16 bits) and counter (low 8 bits).
+	lru, lfu uint32
 }
 
 func (it *item) kind() valueKind {
@@ -71,6 +78,9 @@ type object struct {
 	kind  valueKind
 	epoch uint64
 	hash  *btree.BTreeG[field]
+	// bytes and payload account the fields (memory.go): their accounted
+	// size, and their name and value bytes alone.
+	bytes, payload int64
 }
 
 // field is one hash field, sorted like keys by (order, name).
@@ -137,6 +147,9 @@ func newDeadlineTree() *btree.BTreeG[deadline] {
 type database struct {
 	keys    *btree.BTreeG[item]
 	expires *btree.BTreeG[deadline] // volatile keys by deadline; derived, not snapshotted
+	// mem and payload are the database's accounted memory and its payload
+	// part (memory.go); applier only, published as Store totals.
+	mem, payload int64
 	// Published after each Apply for getters on other goroutines.
 	keyCount    atomic.Int64
 	expireCount atomic.Int64
@@ -154,6 +167,7 @@ func (d *database) publish() {
 // Stats are the store's counters (INFO stats).
 type Stats struct {
 	ExpiredKeys    uint64 // keys removed because their deadline passed
+	EvictedKeys    uint64 // keys removed by maxmemory eviction
 	KeyspaceHits   uint64
 	KeyspaceMisses uint64
 }
@@ -166,8 +180,19 @@ type Store struct {
 	epoch   uint64 // snapshot epoch, bumped by Snapshot (applier only)
 
 	expired atomic.Uint64
+	evicted atomic.Uint64
 	hits    atomic.Uint64
 	misses  atomic.Uint64
+
+	// Memory accounting and eviction (memory.go, evict.go, access.go).
+	usedBytes    atomic.Int64 // published after each Apply
+	payloadBytes atomic.Int64
+	evictCfg     atomic.Pointer[EvictionConfig]
+	overLimit    chan struct{} // capacity 1: "over maxmemory after an Apply"
+	applyWaiters applyNotifier
+	evictPool    []poolEntry // leader's candidates (applier only)
+	evictRand    uint64      // applier only
+	accessRand   uint64      // applier only
 
 	readSeq uint64 // varies RANDOMKEY between reads (applier only)
 
@@ -188,10 +213,16 @@ func NewStore(opts Options) (*Store, error) {
 	if n < 1 || n > databasesMax {
 		return nil, fmt.Errorf("kvsm: databases %d out of range 1..%d", opts.Databases, databasesMax)
 	}
-	s := &Store{dbs: make([]*database, n)}
+	s := &Store{
+		dbs:        make([]*database, n),
+		overLimit:  make(chan struct{}, 1),
+		evictRand:  splitmix(opts.Seed),
+		accessRand: splitmix(opts.Seed ^ 0x5bd1e995),
+	}
 	for i := range s.dbs {
 		s.dbs[i] = newDatabase()
 	}
+	s.SetEvictionConfig(DefaultEvictionConfig())
 	return s, nil
 }
 
@@ -227,6 +258,7 @@ func (s *Store) KeyCount() (keys, expires []int) {
 func (s *Store) Stats() Stats {
 	return Stats{
 		ExpiredKeys:    s.expired.Load(),
+		EvictedKeys:    s.evicted.Load(),
 		KeyspaceHits:   s.hits.Load(),
 		KeyspaceMisses: s.misses.Load(),
 	}
@@ -248,6 +280,7 @@ func (s *Store) Apply(entries []consensus.Entry) []consensus.Result {
 	for _, d := range s.dbs {
 		d.publish()
 	}
+	s.publishMemory()
 	return results
 }
 
@@ -261,10 +294,12 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 	}
 	replies := make([]Reply, len(cmds))
 	skip := 0
+	cfg := s.evictCfg.Load()
 	for i := range cmds {
 		c := &s.ctx
 		*c = execCtx{
 			s:     s,
+			cfg:   cfg,
 			nowMs: e.TimeMs,
 			apply: true,
 			index: e.Index,
@@ -291,13 +326,14 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 	s.readSeq++
 	c := &s.ctx
-	*c = execCtx{s: s, nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
+	*c = execCtx{s: s, cfg: s.evictCfg.Load(), nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
 	return c.run(cmd.DB, cmd.Args)
 }
 
 // execCtx is the environment of one command.
 type execCtx struct {
 	s     *Store
+	cfg   *EvictionConfig // eviction settings for this call (access data)
 	db    *database
 	dbIdx int
 	nowMs int64
@@ -381,6 +417,7 @@ func (c *execCtx) lookupRead(key []byte) (item, bool) {
 	it, ok := c.lookup(key)
 	if ok {
 		c.s.hits.Add(1)
+		c.touch(c.db, &it)
 	} else {
 		c.s.misses.Add(1)
 	}
@@ -393,14 +430,28 @@ func (c *execCtx) put(d *database, it item) {
 	if c.apply {
 		it.modIndex = c.index
 	}
-	c.putKeepIndex(d, it)
+	fresh := it.lfu == 0
+	c.stampWrite(&it)
+	prev, replaced := c.putKeepIndex(d, it)
+	if replaced && fresh && prev.lfu != 0 && c.cfg.Policy.lfu() {
+		// A new value for an existing key keeps the key's frequency, as
+		// in Redis (dbSetValue keeps the old object's LFU data).
+		it.lru, it.lfu = c.s.accessed(prev.lru, prev.lfu, c.nowMs, c.cfg)
+		d.keys.Set(it)
+	}
 }
 
 // putKeepIndex is put without stamping it as written: for a copy-on-write
 // clone, which happens when a snapshot was taken (at a different moment on
 // each replica) and must not change what WATCH sees.
-func (c *execCtx) putKeepIndex(d *database, it item) {
-	prev, replaced := d.keys.Set(it)
+func (c *execCtx) putKeepIndex(d *database, it item) (prev item, replaced bool) {
+	prev, replaced = d.keys.Set(it)
+	d.mem += itemBytes(&it)
+	d.payload += itemPayloadBytes(&it)
+	if replaced {
+		d.mem -= itemBytes(&prev)
+		d.payload -= itemPayloadBytes(&prev)
+	}
 	if replaced && prev.expireAtMs != 0 && prev.expireAtMs != it.expireAtMs {
 		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})
 	}
@@ -409,10 +460,14 @@ func (c *execCtx) putKeepIndex(d *database, it item) {
 		// the new item's key string, not one that pins an old buffer.
 		d.expires.Set(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
 	}
+	return prev, replaced
 }
 
 func (c *execCtx) removeItem(d *database, it item) {
-	d.keys.Delete(it)
+	if stored, ok := d.keys.Delete(it); ok {
+		d.mem -= itemBytes(&stored)
+		d.payload -= itemPayloadBytes(&stored)
+	}
 	if it.expireAtMs != 0 {
 		d.expires.Delete(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
 	}
@@ -457,7 +512,7 @@ func cloneBytes(b []byte) []byte {
 func (c *execCtx) mutableObject(it *item) *object {
 	o := it.obj
 	if o.epoch != c.s.epoch {
-		o = &object{kind: o.kind, epoch: c.s.epoch, hash: o.hash.Copy()}
+		o = &object{kind: o.kind, epoch: c.s.epoch, hash: o.hash.Copy(), bytes: o.bytes, payload: o.payload}
 		it.obj = o
 		c.putKeepIndex(c.db, *it)
 	}

@@ -75,7 +75,7 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{"del", -2, true}, cmdDel},
 		{CommandInfo{"unlink", -2, true}, cmdDel},
 		{CommandInfo{"exists", -2, false}, cmdExists},
-		{CommandInfo{"touch", -2, false}, cmdExists},
+		{CommandInfo{"touch", -2, false}, cmdTouch},
 		{CommandInfo{"type", 2, false}, cmdType},
 		{CommandInfo{"rename", 3, true}, cmdRename},
 		{CommandInfo{"renamenx", 3, true}, cmdRenameNX},
@@ -97,6 +97,8 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{"flushall", -1, true}, cmdFlushAll},
 		{CommandInfo{"swapdb", 3, true}, cmdSwapDB},
 		{CommandInfo{purgeExpiredName, -2, true}, cmdPurgeExpired},
+		{CommandInfo{evictName, -3, true}, cmdEvict},
+		{CommandInfo{"object", -2, false}, cmdObject},
 		{CommandInfo{watchVersionsName, -2, false}, cmdWatchVersions},
 		{CommandInfo{watchGuardName, -2, true}, cmdWatchGuard},
 		// Hashes.

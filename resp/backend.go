@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/raftkv/raftkv/conf"
 	"github.com/raftkv/raftkv/consensus"
 	"github.com/raftkv/raftkv/kvsm"
 )
@@ -47,14 +48,45 @@ type ClusterStatus struct {
 	// Keyspace statistics of the local state machine (kvsm.Stats), for
 	// INFO stats: keys removed by expiry, and read hits and misses.
 	ExpiredKeys    uint64
+	EvictedKeys    uint64
 	KeyspaceHits   uint64
 	KeyspaceMisses uint64
+	// UsedMemoryBytes is the keyspace's accounted memory, the same on
+	// every replica at the same applied index (kvsm.Store.UsedMemory):
+	// INFO's used_memory, which maxmemory bounds. DatasetBytes is its
+	// payload part (keys, values, fields).
+	UsedMemoryBytes int64
+	DatasetBytes    int64
 	// LastSaveUnix is when this node last made a snapshot durable (Unix
 	// seconds; 0: none since start), for LASTSAVE and INFO persistence.
 	LastSaveUnix int64
 	// SaveInProgress: a snapshot is being written now.
 	SaveInProgress bool
 }
+
+// MemoryGuard is implemented by a Backend that enforces maxmemory. The
+// server asks it before every command flagged denyoom in Redis's command
+// table (and every command queued in MULTI, as Redis), and refuses the
+// command with OOMErrorText when it says so.
+type MemoryGuard interface {
+	// Admission is the fast check, called on every denyoom command: it
+	// must be cheap (an atomic compare when under the limit).
+	Admission() kvsm.Admission
+	// WaitForRoom is called when Admission said AdmitAfterEviction: it
+	// waits (bounded) for eviction to bring memory under the limit and
+	// reports whether the command may run.
+	WaitForRoom(ctx context.Context) bool
+}
+
+// ConfigObserver is implemented by a Backend that wants the live
+// directives: ConfigChanged is called once by NewServer and after every
+// successful CONFIG SET, with the config lock held (it must not block).
+type ConfigObserver interface {
+	ConfigChanged(c *conf.Config)
+}
+
+// OOMErrorText is Redis's refusal of a write over maxmemory.
+const OOMErrorText = "OOM command not allowed when used memory > 'maxmemory'."
 
 // Saver is what SAVE and BGSAVE need; a Backend that does not implement it
 // answers both with an error.

@@ -231,6 +231,7 @@ func (c *client) endMulti() {
 	clear(c.multiCmds)
 	clear(c.multiLocal)
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = false, false, false, 0
+	c.multiDenyOOM = false
 	c.multiCmds, c.multiLocal, c.multiHasLocal = c.multiCmds[:0], c.multiLocal[:0], false
 	c.multiQueued.Store(-1)
 }
@@ -256,6 +257,10 @@ func (c *client) cmdExec(args [][]byte) {
 	defer c.unwatch()
 	if c.multiDirty {
 		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	if c.multiDenyOOM && c.refusedOOM() {
+		c.out = appendError(c.out, "EXECABORT Transaction discarded because of: "+OOMErrorText)
 		return
 	}
 	keyspace, write := c.multiCmds, c.multiWrite

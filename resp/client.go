@@ -72,6 +72,7 @@ type client struct {
 	multiHasLocal bool
 	multiDB       int
 	multiWrite    bool
+	multiDenyOOM  bool // a queued command is flagged denyoom
 	multiBytes    int
 
 	// WATCH: keys (own copies) with the versions WATCH read.
@@ -219,6 +220,13 @@ func (c *client) execBatch(reqs []request) {
 		}
 		// Fast path: a keyspace command outside MULTI joins the run.
 		if cmd != nil && cmd.keyspace && !c.multi && c.authed && arityOK(cmd.spec.arity, len(args)) {
+			if cmd.denyOOM && c.refusedOOM() {
+				c.flushRun() // the replies before this one go first
+				if !suppress {
+					c.out = appendError(c.out, OOMErrorText)
+				}
+				continue
+			}
 			size := argsBytes(args)
 			if len(c.run) > 0 && c.runBytes+size > s.cfg.RunBytesMax {
 				// Keep each log entry small: a pipeline is not atomic, so
@@ -282,6 +290,13 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		switch cmd.spec.name {
 		case "exec", "discard", "multi", "quit", "watch", "reset":
 		default:
+			// As Redis: over maxmemory, queuing anything could grow
+			// memory without bound, so every queued command is refused.
+			if c.refusedOOM() {
+				c.multiDirty = true
+				c.out = appendError(c.out, OOMErrorText)
+				return
+			}
 			if !c.queueMulti(cmd, args) {
 				c.multiDirty = true
 				c.out = appendError(c.out, "ERR MULTI queue is full (at most "+itoa(multiCommandsMax)+" commands, "+itoa(multiBytesMax)+" bytes)")
@@ -299,6 +314,25 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		return
 	}
 	cmd.handler(c, args)
+}
+
+// refusedOOM reports whether a command that may grow memory must be
+// refused now (maxmemory reached and nothing can be evicted). When the
+// leader's evictor can make room it first sends the pending run, so that
+// replies keep their order, and waits for it (bounded).
+func (c *client) refusedOOM() bool {
+	g := c.srv.memGuard
+	if g == nil {
+		return false
+	}
+	switch g.Admission() {
+	case kvsm.Admit:
+		return false
+	case kvsm.RefuseOOM:
+		return true
+	}
+	c.flushRun()
+	return !g.WaitForRoom(c.srv.ctx)
 }
 
 // flushRun sends the pending run to the Backend and appends its replies.
@@ -365,6 +399,7 @@ func (c *client) queueMulti(cmd *command, args [][]byte) bool {
 	}
 	c.multiCmds = append(c.multiCmds, kvsm.Command{DB: c.multiDB, Args: owned})
 	c.multiQueued.Store(int32(len(c.multiCmds)))
+	c.multiDenyOOM = c.multiDenyOOM || cmd.denyOOM
 	if cmd.keyspace {
 		c.multiLocal = append(c.multiLocal, nil)
 		c.multiWrite = c.multiWrite || cmd.write

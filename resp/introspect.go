@@ -461,19 +461,34 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 		b = appendField(b, "tracking_clients", "0")
 		b = appendField(b, "clients_in_timeout_table", "0")
 	case "memory":
+		// used_memory is the keyspace's accounted memory (the same on
+		// every replica, what maxmemory bounds); the process's real
+		// footprint is used_memory_rss, and Go's heap go_heap_alloc.
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		rss := processRSSBytes()
+		if rss == 0 {
+			rss = ms.Sys
+		}
 		s.confMu.Lock()
 		maxMem, policy := s.cfg.Config.MaxMemoryBytes, s.cfg.Config.MaxMemoryPolicy
 		s.confMu.Unlock()
+		used := uint64(max(st.UsedMemoryBytes, 0))
 		b = append(b, "# Memory\r\n"...)
-		b = appendUintField(b, "used_memory", ms.HeapAlloc)
-		b = appendField(b, "used_memory_human", humanBytes(ms.HeapAlloc))
-		b = appendUintField(b, "used_memory_rss", ms.Sys)
-		b = appendField(b, "used_memory_rss_human", humanBytes(ms.Sys))
+		b = appendUintField(b, "used_memory", used)
+		b = appendField(b, "used_memory_human", humanBytes(used))
+		b = appendUintField(b, "used_memory_rss", rss)
+		b = appendField(b, "used_memory_rss_human", humanBytes(rss))
+		b = appendUintField(b, "used_memory_dataset", uint64(max(st.DatasetBytes, 0)))
+		b = appendUintField(b, "go_heap_alloc", ms.HeapAlloc)
 		b = appendField(b, "maxmemory", itoa(maxMem))
 		b = appendField(b, "maxmemory_human", humanBytes(uint64(max(maxMem, 0))))
 		b = appendField(b, "maxmemory_policy", policy)
+		ratio := 0.0
+		if used > 0 {
+			ratio = float64(rss) / float64(used)
+		}
+		b = appendField(b, "mem_fragmentation_ratio", strconv.FormatFloat(ratio, 'f', 2, 64))
 		b = appendField(b, "mem_allocator", "go-"+runtime.Version())
 	case "persistence":
 		// Our durability is the Raft log, fsynced per appendfsync: it is
@@ -500,7 +515,7 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 		b = appendField(b, "instantaneous_ops_per_sec", "0")
 		b = appendUintField(b, "rejected_connections", s.rejected.Load())
 		b = appendUintField(b, "expired_keys", st.ExpiredKeys)
-		b = appendField(b, "evicted_keys", "0")
+		b = appendUintField(b, "evicted_keys", st.EvictedKeys)
 		b = appendUintField(b, "keyspace_hits", st.KeyspaceHits)
 		b = appendUintField(b, "keyspace_misses", st.KeyspaceMisses)
 		b = appendField(b, "pubsub_channels", "0")

@@ -75,6 +75,7 @@ type command struct {
 	spec     *commandSpec
 	index    int // into Server.calls
 	write    bool
+	denyOOM  bool // Redis's denyoom flag: refused over maxmemory
 	noAuth   bool
 	keyspace bool
 	handler  func(c *client, args [][]byte)
@@ -83,8 +84,12 @@ type command struct {
 // Server is a RESP (Redis protocol) server in front of a Backend.
 type Server struct {
 	backend Backend
-	log     *slog.Logger
-	cfg     ServerConfig
+	// memGuard and configObserver are backend's optional interfaces
+	// (nil when it lacks them).
+	memGuard       MemoryGuard
+	configObserver ConfigObserver
+	log            *slog.Logger
+	cfg            ServerConfig
 
 	// ctx is cancelled when the server stops for good; Backend calls use it.
 	ctx    context.Context
@@ -158,6 +163,8 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 	if s.databases <= 0 {
 		s.databases = 16
 	}
+	s.memGuard, _ = backend.(MemoryGuard)
+	s.configObserver, _ = backend.(ConfigObserver)
 	s.applyLive(cfg.Config)
 	docs, err := commandDocs()
 	if err != nil {
@@ -172,6 +179,8 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 			switch f {
 			case "write":
 				cmd.write = true
+			case "denyoom":
+				cmd.denyOOM = true
 			case "no_auth":
 				cmd.noAuth = true
 			}
@@ -193,6 +202,9 @@ func (s *Server) applyLive(c *conf.Config) {
 	s.maxClients.Store(int64(c.MaxClients))
 	s.idleTimeoutNs.Store(int64(c.TimeoutSeconds) * int64(time.Second))
 	s.bulkBytesMax.Store(c.ProtoMaxBulkLenBytes)
+	if s.configObserver != nil {
+		s.configObserver.ConfigChanged(c)
+	}
 	if s.cfg.LogLevel != nil {
 		switch c.LogLevel {
 		case "debug":

@@ -14,8 +14,10 @@ import (
 type backend struct{ s *Server }
 
 var (
-	_ resp.Backend = (*backend)(nil)
-	_ resp.Saver   = (*backend)(nil)
+	_ resp.Backend        = (*backend)(nil)
+	_ resp.Saver          = (*backend)(nil)
+	_ resp.MemoryGuard    = (*backend)(nil)
+	_ resp.ConfigObserver = (*backend)(nil)
 )
 
 // Save is SAVE: a snapshot of the applied state, durable when it returns.
@@ -103,6 +105,8 @@ func (b *backend) Status() resp.ClusterStatus {
 	st.SaveInProgress = s.snapshotting.Load()
 	ks := s.store.Stats()
 	st.ExpiredKeys, st.KeyspaceHits, st.KeyspaceMisses = ks.ExpiredKeys, ks.KeyspaceHits, ks.KeyspaceMisses
+	st.EvictedKeys = ks.EvictedKeys
+	st.UsedMemoryBytes, st.DatasetBytes = s.store.UsedMemory(), s.store.DatasetBytes()
 	keys, expires := s.store.KeyCount()
 	for db := range keys {
 		if keys[db] > 0 {

@@ -10,6 +10,24 @@
 //     keys (on the applier, so the sample is consistent) and proposes their
 //     removal through the log, so that every replica removes the same keys;
 //     replicas never delete on their own;
+//   - eviction (evict.go): while this node leads and the replicated
+//     accounted memory (kvsm.Store.UsedMemory) is over maxmemory, an
+//     evictor goroutine, woken by the store after such an Apply (and every
+//     100 ms, to catch a leadership gained while over), chooses victims on
+//     the applier goroutine after a ReadIndex and proposes them as one
+//     EVICT entry (at most 1024 keys), waits for it to apply, and repeats
+//     until under the limit; followers apply the entries and never evict
+//     on their own. Admission is decided where the client is: the resp
+//     server asks the backend (resp.MemoryGuard) before each denyoom
+//     command; under the limit that is an atomic compare; over it, with
+//     nothing evictable, the command gets -OOM; otherwise it waits (at most
+//     1 s) for applied evictions to bring memory under the limit, then
+//     runs: memory may overshoot by the writes in flight meanwhile. The
+//     eviction directives are local to the node (CONFIG SET as in Redis):
+//     the leader's decide evictions. When maxmemory is set and GOMEMLIMIT
+//     is not, the Go runtime's soft memory limit is 1.5 x maxmemory + 256
+//     MiB, so that the heap does not grow to twice the live keys (GOGC)
+//     while the keyspace stays within maxmemory;
 //   - snapshots: when snapshot-threshold entries were applied since the last
 //     one, or the log grew by 64 MiB of entry data (a pipeline is one entry,
 //     so entries alone would not bound the WAL's memory or restart time), a copy-on-write view is taken on the applier goroutine (exactly at

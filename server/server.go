@@ -94,7 +94,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		s.log.Close()
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	s.store, err = kvsm.NewStore(kvsm.Options{Databases: cfg.Databases})
+	s.store, err = kvsm.NewStore(kvsm.Options{Databases: cfg.Databases, Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		s.log.Close()
 		return nil, fmt.Errorf("state machine: %w", err)
@@ -232,6 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { errc <- s.metrics.Serve(ctx, mln) }()
 	}
 	go s.housekeeping(ctx)
+	go s.evictLoop(ctx)
 	s.logger.Info("raftkv serving", "node", s.cfg.NodeID, "addr", clientAddr, "raft", s.cfg.RaftAddr, "dir", s.cfg.Dir)
 
 	var runErr error

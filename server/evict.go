@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"math"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/raftkv/raftkv/conf"
+	"github.com/raftkv/raftkv/consensus"
+	"github.com/raftkv/raftkv/kvsm"
+)
+
+// Eviction (see doc.go): the leader's evictor proposes the deletions; every
+// node refuses denyoom writes when the replicated accounted memory is over
+// maxmemory and nothing can be evicted.
+const (
+	// evictVictimsMax bounds the keys of one eviction proposal.
+	evictVictimsMax = 1024
+	// evictPollInterval is how often the evictor looks without being
+	// woken: it catches a leadership gained while over the limit.
+	evictPollInterval = 100 * time.Millisecond
+	// evictWaitMax bounds how long a denyoom write waits for the evictor
+	// to make room before it is admitted anyway.
+	evictWaitMax = time.Second
+	// memLimitHeadroomBytes is added to 1.5 x maxmemory for the Go
+	// runtime's soft memory limit (the log's tail, buffers, runtime).
+	memLimitHeadroomBytes = 256 << 20
+)
+
+// evictionConfig converts the directives for the store.
+func evictionConfig(c *conf.Config) kvsm.EvictionConfig {
+	policy, err := kvsm.ParsePolicy(c.MaxMemoryPolicy)
+	if err != nil {
+		policy = kvsm.PolicyNoEviction // conf accepts only valid names
+	}
+	return kvsm.EvictionConfig{
+		MaxMemoryBytes:  c.MaxMemoryBytes,
+		Policy:          policy,
+		Samples:         c.MaxMemorySamples,
+		LFULogFactor:    c.LFULogFactor,
+		LFUDecayTimeMin: c.LFUDecayTimeMin,
+	}
+}
+
+// applyMemoryConfig installs the eviction directives in the store and, when
+// the operator did not set GOMEMLIMIT, lets the Go runtime's soft memory
+// limit follow maxmemory. Called at start-up and on every CONFIG SET.
+func (s *Server) applyMemoryConfig(c *conf.Config) {
+	s.store.SetEvictionConfig(evictionConfig(c))
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return
+	}
+	limit := int64(math.MaxInt64)
+	if c.MaxMemoryBytes > 0 && c.MaxMemoryBytes < (math.MaxInt64-memLimitHeadroomBytes)/2 {
+		limit = c.MaxMemoryBytes + c.MaxMemoryBytes/2 + memLimitHeadroomBytes
+	}
+	debug.SetMemoryLimit(limit)
+}
+
+// ConfigChanged is resp.ConfigObserver: CONFIG SET of this node's
+// directives (local, as in Redis).
+func (b *backend) ConfigChanged(c *conf.Config) { b.s.applyMemoryConfig(c) }
+
+// Admission is resp.MemoryGuard's fast check.
+func (b *backend) Admission() kvsm.Admission { return b.s.store.Admission() }
+
+// WaitForRoom is resp.MemoryGuard's wait: until this node has applied
+// evictions that bring memory under the limit (true), until nothing can be
+// evicted (false), or evictWaitMax, after which the write is admitted as
+// long as something can still be evicted: memory then overshoots by the
+// writes in flight while the evictor catches up.
+func (b *backend) WaitForRoom(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, evictWaitMax)
+	defer cancel()
+	store := b.s.store
+	for {
+		applied := store.Applied()
+		switch store.Admission() {
+		case kvsm.Admit:
+			return true
+		case kvsm.RefuseOOM:
+			return false
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return store.Admission() != kvsm.RefuseOOM
+		}
+	}
+}
+
+// evictLoop runs for the server's life. While this node leads and the
+// accounted memory is over maxmemory it proposes evictions, one bounded
+// batch at a time, each applied before the next is chosen.
+func (s *Server) evictLoop(ctx context.Context) {
+	t := time.NewTicker(evictPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.store.OverLimit():
+		case <-t.C:
+		}
+		for ctx.Err() == nil && s.overMemoryLimit() &&
+			consensus.Role(s.node.Metrics().Role) == consensus.RoleLeader {
+			if n, err := s.evictRound(ctx); err != nil || n == 0 {
+				if err != nil {
+					s.logger.Debug("eviction round failed", "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+func (s *Server) overMemoryLimit() bool {
+	limit := s.store.EvictionConfig().MaxMemoryBytes
+	return limit > 0 && s.store.UsedMemory() > limit
+}
+
+// evictRound chooses victims on the applier goroutine (after a ReadIndex,
+// so from the latest state) and proposes them; it returns the number of
+// keys the applied entry evicted.
+func (s *Server) evictRound(ctx context.Context) (int64, error) {
+	var cmds []kvsm.Command
+	rctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
+	defer cancel()
+	err := s.node.Read(rctx, func() {
+		cmds = s.store.EvictionCommands(time.Now().UnixMilli(), evictVictimsMax)
+	})
+	if err != nil || len(cmds) == 0 {
+		return 0, err
+	}
+	res, err := s.node.Propose(rctx, kvsm.AppendBatch(nil, cmds))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if replies, ok := res.([]kvsm.Reply); ok {
+		for _, r := range replies {
+			n += r.Int
+		}
+	}
+	return n, nil
+}
