@@ -388,7 +388,9 @@ func TestAdmission(t *testing.T) {
 func TestObjectFreqIdletime(t *testing.T) {
 	ts := newTestStore(t)
 	ts.do("SET k v")
-	exec := func(cmd string) string { return fmtReply(ts.s.Exec(Command{Args: splitArgs(cmd)}, ts.nowMs+61_000), false) }
+	exec := func(cmd string) string {
+		return fmtReply(ts.s.Exec(Command{Args: splitArgs(cmd)}, ts.nowMs+61_000), false)
+	}
 	if got := exec("OBJECT IDLETIME k"); got != ":61" {
 		t.Errorf("OBJECT IDLETIME k = %s, want :61", got)
 	}

@@ -147,7 +147,9 @@ func TestAccountingTracksHeap(t *testing.T) {
 		name string
 		cmd  func(i int) []string
 	}{
-		{"string 16/32", func(i int) []string { return []string{"SET", fmt.Sprintf("key:%012d", i), "0123456789abcdef0123456789abcdef"} }},
+		{"string 16/32", func(i int) []string {
+			return []string{"SET", fmt.Sprintf("key:%012d", i), "0123456789abcdef0123456789abcdef"}
+		}},
 		{"string with TTL", func(i int) []string {
 			return []string{"SET", fmt.Sprintf("key:%012d", i), "0123456789abcdef0123456789abcdef", "EX", "1000"}
 		}},
