@@ -1,6 +1,7 @@
 // Package admin is the operator's side of raftkv: the subcommands of the
 // raftkv binary that inspect and steer a running cluster (`raftkv status
-// ADDR`). It speaks only RESP to the nodes — INFO's "# Raft" section today —
+// ADDR`, `raftkv join|remove|transfer|snapshot`). It speaks only RESP to
+// the nodes — INFO's "# Raft" section and the RAFT.* commands —
 // so it works against any node a client can reach, and needs no access to
 // their disks.
 //
@@ -10,4 +11,16 @@
 // index for it and its lag behind the leader's commit. A member that does
 // not answer is shown as unreachable rather than left out. --json prints the
 // same rows as a JSON array for scripts.
+//
+// join, remove and transfer send RAFT.ADDNODE/PROMOTE, RAFT.REMOVENODE and
+// RAFT.TRANSFER to the node at ADDR; when it is not the leader its answer
+// names the leader's client address, which they ask instead (at most five
+// hops). TRYAGAIN and CLUSTERDOWN answers (a change still pending, a
+// learner still catching up, an election) are retried every 100 ms until
+// --timeout; anything else is reported at once. join is two changes: the
+// node is added as a learner, then promoted once the leader sees it
+// streaming entries — a learner that never catches up stays a learner,
+// and the error says so. snapshot sends SAVE to the node at ADDR itself
+// (every node snapshots its own state). Each prints one line, or a JSON
+// object with --json.
 package admin

@@ -123,6 +123,8 @@ func TestLoadErrors(t *testing.T) {
 		{"read mode", "", []string{"--read-mode", "stale"}, `conf: command line: "read-mode": "stale" is not one of readindex`},
 		{"lease reads not yet", "", []string{"--read-mode", "lease"}, `conf: command line: "read-mode": lease reads are not implemented yet (see conf/doc.go); use readindex`},
 		{"empty dir", "dir \"\"\n", nil, `conf: line 1: "dir": must not be empty`},
+		{"join value", "join maybe\n", nil, `conf: line 1: "join": argument must be 'yes' or 'no'`},
+		{"join alone", "", []string{"--join", "yes"}, `conf: "join": cluster must name the existing members to join besides node-id 1`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +143,19 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error is not one line: %q", err)
 			}
 		})
+	}
+}
+
+func TestJoin(t *testing.T) {
+	c, err := Load([]string{"--node-id", "4", "--cluster", "1=a:1/a:2,4=d:1/d:2", "--join", "YES"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Join || c.RaftAddr != "d:1" {
+		t.Fatalf("join %t, raft-addr %q", c.Join, c.RaftAddr)
+	}
+	if got := c.Get("join"); len(got) != 1 || got[0][1] != "yes" {
+		t.Fatalf("CONFIG GET join = %q", got)
 	}
 }
 

@@ -29,6 +29,16 @@
 //	                    e.g. 1=127.0.0.1:17001/127.0.0.1:7001,2=...
 //	                    The client address lets a follower tell clients where
 //	                    the leader is. Default: this node alone.
+//	join                yes: this node joins an existing cluster. cluster then
+//	                    lists the existing members (any live ones suffice:
+//	                    they are whom it answers until the leader's snapshot
+//	                    tells it the real membership) and this node. It starts
+//	                    as a learner: it never campaigns or bootstraps a
+//	                    cluster of its own, and waits for the leader to
+//	                    contact it once an operator ran RAFT.ADDNODE (or
+//	                    `raftkv join`). Default no. After the first start the
+//	                    membership and every member's address come from the
+//	                    data directory, whatever cluster says.
 //	cluster-id          peers presenting another id in the handshake are refused
 //	cluster-secret      shared secret proven in the peer handshake ("" = none)
 //	election-timeout    ms, default 1000; must exceed heartbeat-interval

@@ -122,6 +122,16 @@
 // learns the refusal reason (ErrConfChangePending, ErrLearnerBehind,
 // ErrConfChangeInvalid) which a forwarded MsgPropResp could not carry.
 //
+// The node loop (node.go) offers Node.ProposeConfChange, settled like a
+// write: it answers once the entry is applied (the change committed) with
+// its index, or with a definite error. NodeConfig.OnMembership tells the
+// owner every change of the membership in force — at start, when conf
+// entries are appended or truncated, when a snapshot replaces the history —
+// before the Ready's messages are sent, with the appended changes' Addr and
+// Context: the server gives the transport a peer for a new member before
+// the leader's first MsgApp to it leaves. The check is two slice compares
+// per Ready when nothing changed.
+//
 // # Where the thesis lives in the code
 //
 //   - §3.4 / Raft §5.2 election, randomized timeouts: campaign, poll,

@@ -7,7 +7,11 @@
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
 // READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
 // interface), WAIT, MONITOR (monitor.go: bounded per-monitor queues; a
-// monitor that falls behind is disconnected). It never touches Raft state.
+// monitor that falls behind is disconnected), and the RAFT.* admin family
+// (raft.go, through the optional Membership interface: ADDNODE, PROMOTE,
+// REMOVENODE, TRANSFER, STATUS; a follower answers "-ERR not the leader;
+// leader is ID at HOST:PORT" instead of relaying a change whose outcome it
+// could lose). It never touches Raft state.
 //
 // # One connection, one goroutine, one Backend call per run
 //

@@ -34,6 +34,30 @@
 //     the applied index), written to a snapshot file in the background, and
 //     the log is compacted up to that index less a tail (a quarter of the
 //     threshold, at most 10,000 entries) for followers that lag a little;
+//   - membership (membership.go): who the members are and where they are.
+//     The node's OnMembership hook gives the latest membership; the
+//     addresses come from the cluster line (bootstrap only), the snapshot,
+//     and the conf change entries (Addr: raft address, Context: client
+//     address). The snapshot data starts with the address book as of its
+//     index (membersSM wraps the store: Apply follows the conf entries,
+//     Snapshot writes the book before the store's bytes, Restore reads it
+//     back), so the book travels with InstallSnapshot and survives
+//     compaction without a new snapshot header format or a side file that
+//     could disagree with the snapshot. A restarted node thus knows every
+//     member from its own disk, whatever its cluster line says. A new
+//     member becomes a transport peer when its AddLearner is appended, a
+//     removed one stops being one when its removal is applied;
+//   - the RAFT.* admin commands (resp.Membership), leader only: ADDNODE
+//     (a learner; on a leader whose log was never compacted it snapshots
+//     first, so that the new member starts from a snapshot whose
+//     membership is exact instead of replaying conf changes from index 1
+//     over its guessed bootstrap), PROMOTE (refused with TRYAGAIN until the
+//     learner streams entries and is within the core's lag bound), REMOVENODE,
+//     TRANSFER (to a named voter or the most up-to-date active one; answers
+//     once it leads) and STATUS;
+//   - joining (conf "join yes"): the node bootstraps with the cluster
+//     line's other members as voters and itself as a learner, so it never
+//     campaigns nor forms a cluster of its own; it waits for the leader;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at
