@@ -99,6 +99,7 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{purgeExpiredName, -2, true}, cmdPurgeExpired},
 		{CommandInfo{evictName, -3, true}, cmdEvict},
 		{CommandInfo{"object", -2, false}, cmdObject},
+		{CommandInfo{"debug", -2, false}, cmdDebug},
 		{CommandInfo{watchVersionsName, -2, false}, cmdWatchVersions},
 		{CommandInfo{watchGuardName, -2, true}, cmdWatchGuard},
 		// Hashes.
