@@ -95,6 +95,21 @@ var knownDifferences = []knownDifference{
 			"FLUSHDB/FLUSHALL/SWAPDB).",
 	},
 	{
+		commands: []string{"INFO", "OBJECT", "DEBUG"},
+		mode:     modeNotSent,
+		reason: "maxmemory bounds the keyspace's accounted memory, the same figure on " +
+			"every replica (kvsm/doc.go): INFO's used_memory is that figure (0 for an " +
+			"empty keyspace; Redis counts about 1 MB of its own), so which writes are " +
+			"refused or evicted near the limit differs (TestDifferentialMaxmemory " +
+			"compares OOM replies, OBJECT errors and configured INFO fields). Reads " +
+			"update access data only when maxmemory and an LRU or LFU policy are set, " +
+			"so OBJECT IDLETIME otherwise counts from the last write. OBJECT " +
+			"ENCODING is derived from the value (int, embstr, raw; listpack or " +
+			"hashtable by Redis's default thresholds), not from its history. DEBUG " +
+			"has only DIGEST (our digest, not Redis's), and is allowed without " +
+			"enable-debug-command.",
+	},
+	{
 		commands: []string{"HELLO"},
 		mode:     modeSkip,
 		reason:   "HELLO's reply holds the connection id, which differs; its shape is checked by the client tests.",
