@@ -19,13 +19,15 @@ type Member struct {
 	ID         uint64 `json:"id"`
 	ClientAddr string `json:"client_addr"`
 	RaftAddr   string `json:"raft_addr,omitempty"`
-	Reachable  bool   `json:"reachable"`
-	Error      string `json:"error,omitempty"`
-	Role       string `json:"role,omitempty"`
-	Term       uint64 `json:"term,omitempty"`
-	LeaderID   uint64 `json:"leader_id,omitempty"`
-	Commit     uint64 `json:"commit_index,omitempty"`
-	Applied    uint64 `json:"applied_index,omitempty"`
+	// Voter is false for a learner (it receives the log but does not vote).
+	Voter     bool   `json:"voter"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Term      uint64 `json:"term,omitempty"`
+	LeaderID  uint64 `json:"leader_id,omitempty"`
+	Commit    uint64 `json:"commit_index,omitempty"`
+	Applied   uint64 `json:"applied_index,omitempty"`
 	// Match is the leader's match index for this member (0 when the
 	// leader did not answer).
 	Match uint64 `json:"match_index,omitempty"`
@@ -44,6 +46,7 @@ type peerInfo struct {
 	id                   uint64
 	raftAddr, clientAddr string
 	match                uint64
+	voter                bool
 }
 
 // parseRaftInfo reads INFO's "# Raft" section.
@@ -68,6 +71,8 @@ func parseRaftInfo(text string) (raftInfo, error) {
 					p.clientAddr = pv
 				case "match_index":
 					p.match, _ = strconv.ParseUint(pv, 10, 64)
+				case "voter":
+					p.voter = pv == "true"
 				}
 			}
 			if p.id == 0 {
@@ -108,9 +113,9 @@ func Status(ctx context.Context, addr string, timeout time.Duration) ([]Member, 
 	}
 	members := map[uint64]*Member{}
 	self := first.uint("raft_node_id")
-	members[self] = &Member{ID: self, ClientAddr: addr}
+	members[self] = &Member{ID: self, ClientAddr: addr, Voter: first.fields["raft_role"] != "learner"}
 	for _, p := range first.peers {
-		members[p.id] = &Member{ID: p.id, ClientAddr: p.clientAddr, RaftAddr: p.raftAddr}
+		members[p.id] = &Member{ID: p.id, ClientAddr: p.clientAddr, RaftAddr: p.raftAddr, Voter: p.voter}
 	}
 	infos := map[uint64]raftInfo{self: first}
 	for id, m := range members {

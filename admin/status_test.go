@@ -19,7 +19,7 @@ func TestParseRaftInfo(t *testing.T) {
 	if ri.uint("raft_node_id") != 1 || ri.fields["raft_role"] != "leader" || ri.uint("raft_commit_index") != 120 {
 		t.Fatalf("fields: %v", ri.fields)
 	}
-	if len(ri.peers) != 2 || ri.peers[1] != (peerInfo{id: 3, raftAddr: "127.0.0.1:17003", clientAddr: "127.0.0.1:7003", match: 97}) {
+	if len(ri.peers) != 2 || ri.peers[1] != (peerInfo{id: 3, raftAddr: "127.0.0.1:17003", clientAddr: "127.0.0.1:7003", match: 97, voter: true}) {
 		t.Fatalf("peers: %+v", ri.peers)
 	}
 	if _, err := parseRaftInfo("# Server\r\nredis_version:7.0.15\r\n"); err == nil {

@@ -286,6 +286,12 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 	if err != nil || kv["raft_role"] == "leader" {
 		t.Fatalf("removed leader %d: INFO raft %v, %v", old.ID, kv, err)
 	}
+	// The removed node tells clients so at once.
+	start := time.Now()
+	err = c.client(old).Set(context.Background(), "after-removal", "x", 0).Err()
+	if err == nil || !strings.Contains(err.Error(), "removed from the cluster") || time.Since(start) > time.Second {
+		t.Fatalf("SET on the removed node: %v after %v", err, time.Since(start))
+	}
 
 	w2, stop2 := startWriter(t, rest, "remove2")
 	w2.waitAcked(t, 100, 20*time.Second)
@@ -341,5 +347,18 @@ func TestReplaceDeadNode(t *testing.T) {
 	st, err := c.raftStatus(fresh)
 	if err != nil || st["members"] != "3" {
 		t.Fatalf("new node's RAFT.STATUS: %v, %v", st, err)
+	}
+
+	// The new node can lead; a snapshot can be asked of any node.
+	out := raftkvCLI(t, "transfer", live[0].ClientAddr, "4", "--json")
+	if !strings.Contains(out, `"new_leader": 4`) {
+		t.Fatalf("raftkv transfer --json: %s", out)
+	}
+	if l := c.RequireLeader(10 * time.Second); l != fresh {
+		t.Fatalf("node %d leads after the transfer to 4", l.ID)
+	}
+	raftkvCLI(t, "snapshot", live[1].ClientAddr)
+	if snaps, _ := filepath.Glob(filepath.Join(live[1].Dir, "snapshots", "*.snap")); len(snaps) == 0 {
+		t.Fatalf("raftkv snapshot left no snapshot in %s", live[1].Dir)
 	}
 }

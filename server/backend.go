@@ -29,6 +29,9 @@ func (b *backend) BackgroundSave() error { return b.s.backgroundSave() }
 // Write proposes cmds as one log entry. The batch is encoded (copied) here,
 // so nothing aliases the connection's read buffer after Write returns.
 func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
+	if b.s.members.removed.Load() {
+		return nil, errRemoved
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
 	defer cancel()
 	res, err := b.s.node.Propose(ctx, kvsm.AppendBatch(nil, cmds))
@@ -47,6 +50,9 @@ func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply,
 func (b *backend) Read(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
 	if unsafeLocalReads { // the jepsen harness's deliberately broken build only
 		return b.s.local.read(cmds), nil
+	}
+	if b.s.members.removed.Load() {
+		return nil, errRemoved
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftkv/raftkv/conf"
@@ -55,7 +56,14 @@ type membership struct {
 	transport peerSet
 	// peers is what the transport was given, by id.
 	peers map[consensus.NodeID]string
+	// removed: this node's removal was applied (or the membership on its
+	// disk does not name it): clients get errRemoved at once instead of
+	// waiting an election timeout for a leader that will never talk to it.
+	removed atomic.Bool
 }
+
+// errRemoved is the clients' answer on a node that is no member any more.
+var errRemoved = errors.New("this node was removed from the cluster; use another node")
 
 func newMembership(self consensus.NodeID, cluster []conf.Peer, logger *slog.Logger) *membership {
 	m := &membership{
@@ -123,6 +131,12 @@ func (m *membership) onEvent(ev consensus.MembershipEvent) {
 			m.addrs[cc.NodeID] = memberAddr{raft: cc.Addr, client: string(cc.Context)}
 		}
 	}
+	switch {
+	case m.isMemberLocked(m.self):
+		m.removed.Store(false) // added again, or a removal rolled back
+	case !m.announced:
+		m.removed.Store(true) // removed before this start
+	}
 	if !m.announced && m.transport != nil {
 		// The first announcement is the membership from disk: the cluster
 		// line's peers that are members no more are dropped.
@@ -177,6 +191,7 @@ func (m *membership) appliedChange(cc consensus.ConfChange) {
 	case consensus.ConfChangeRemoveNode:
 		delete(m.applied, cc.NodeID)
 		if cc.NodeID == m.self {
+			m.removed.Store(!m.isMemberLocked(m.self))
 			m.logger.Warn("this node was removed from the cluster: it will not vote or lead again; stop it and wipe its data directory before reusing its address")
 			return
 		}

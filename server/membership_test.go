@@ -160,3 +160,35 @@ func TestMembershipSteersTransport(t *testing.T) {
 		t.Fatalf("members: %+v", got)
 	}
 }
+
+// TestRemovedNodeRefusesClients: once this node's removal is applied (or
+// its disk says it is no member), it says so; a re-addition clears it.
+func TestRemovedNodeRefusesClients(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster := []conf.Peer{{ID: 1, RaftAddr: "r:1"}, {ID: 2, RaftAddr: "r:2"}}
+	m := newMembership(2, cluster, logger)
+	m.setTransport(&fakePeers{}, m.transportPeers())
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1, 2}}})
+	if m.removed.Load() {
+		t.Fatal("a member says it was removed")
+	}
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1}}})
+	if m.removed.Load() {
+		t.Fatal("removed before the removal was applied")
+	}
+	m.appliedChange(consensus.ConfChange{Type: consensus.ConfChangeRemoveNode, NodeID: 2})
+	if !m.removed.Load() {
+		t.Fatal("not removed after its removal was applied")
+	}
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1}, Learners: []consensus.NodeID{2}}})
+	if m.removed.Load() {
+		t.Fatal("still removed after being added again")
+	}
+
+	restarted := newMembership(2, cluster, logger)
+	restarted.setTransport(&fakePeers{}, restarted.transportPeers())
+	restarted.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1}}})
+	if !restarted.removed.Load() {
+		t.Fatal("a node whose disk says it is no member serves clients")
+	}
+}
