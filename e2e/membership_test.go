@@ -289,7 +289,7 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 	// The removed node tells clients so at once.
 	start := time.Now()
 	err = c.client(old).Set(context.Background(), "after-removal", "x", 0).Err()
-	if err == nil || !strings.Contains(err.Error(), "removed from the cluster") || time.Since(start) > time.Second {
+	if err == nil || !strings.HasPrefix(err.Error(), "CLUSTERDOWN This node was removed from the cluster") || time.Since(start) > time.Second {
 		t.Fatalf("SET on the removed node: %v after %v", err, time.Since(start))
 	}
 

@@ -113,11 +113,18 @@
 //	snapshot-restart   --snapshot-threshold 200, kill one or all nodes: snapshot/log
 //	                   index mismatch at restart; a restarted node restores its
 //	                   snapshot and usually receives one (InstallSnapshot)
-//	mixed              5 nodes, snapshots, every fault above at random; one
-//	                   time in three a second fault lands before the first heals
+//	membership         --snapshot-threshold 200, replace-node: RAFT.REMOVENODE of a
+//	                   random member (the leader too), kill, wipe its data; at
+//	                   heal it starts empty with join yes and is added
+//	                   (RAFT.ADDNODE) and promoted (RAFT.PROMOTE): lost or
+//	                   stale data across membership changes and a rejoin
+//	                   through InstallSnapshot
+//	mixed              5 nodes, snapshots, every fault above (but replace-node)
+//	                   at random; one time in three a second fault lands
+//	                   before the first heals
 //
-// The default run is leader-kill, leader-partition, pause, torn-tail and
-// mixed. Faults are sequential: each is healed, then 3 s of quiet, before
+// The default run is leader-kill, leader-partition, pause, torn-tail,
+// membership and mixed. Faults are sequential: each is healed, then 3 s of quiet, before
 // the next. A torn tail cuts fsynced entries, which Raft tolerates only
 // while a majority of intact logs holds them, hence one node at a time.
 //

@@ -52,13 +52,14 @@ var scenarios = []scenario{
 	{name: "kill-restart-all", size: 3, kinds: []faultKind{faultKillAll}},
 	{name: "torn-tail", size: 3, kinds: []faultKind{faultTornTail}},
 	{name: "snapshot-restart", size: 3, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{faultKillNode, faultKillAll}},
+	{name: "membership", size: 3, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{faultReplaceNode}},
 	{name: "mixed", size: 5, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{
 		faultKillLeader, faultPartitionLeader, faultSplit, faultOneWay, faultBridge,
 		faultPauseLeader, faultKillAll, faultTornTail, faultKillNode}, overlap: true},
 }
 
 // defaultScenarios is the bounded run of plain `go test ./jepsen/`.
-var defaultScenarios = []string{"leader-kill", "leader-partition", "pause", "torn-tail", "mixed"}
+var defaultScenarios = []string{"leader-kill", "leader-partition", "pause", "torn-tail", "membership", "mixed"}
 
 // selectScenarios resolves the -jepsen.scenarios value.
 func selectScenarios(spec string) ([]scenario, error) {

@@ -205,6 +205,8 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 		return "", fmt.Errorf("%s needs network namespaces", kind)
 	}
 	switch kind {
+	case faultReplaceNode:
+		return m.replaceNode(ctx)
 	case faultKillLeader, faultKillNode:
 		var n *node
 		what := "random"

@@ -150,6 +150,8 @@ func backendErrorText(err error, write bool) string {
 	switch {
 	case errors.Is(err, consensus.ErrNoLeader):
 		return errTextNoLeader
+	case errors.Is(err, ErrRemoved):
+		return "CLUSTERDOWN " + ErrRemoved.Error()
 	case errors.Is(err, consensus.ErrProposalDropped):
 		return errTextDropped
 	case errors.Is(err, consensus.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -67,6 +67,12 @@ type MemberStatus struct {
 	Active bool
 }
 
+// ErrRemoved is a Backend's answer on a node that was removed from the
+// cluster: clients get CLUSTERDOWN at once (nothing was proposed; another
+// node may serve them) rather than waiting for a leader that will never
+// talk to this node again.
+var ErrRemoved = errors.New("This node was removed from the cluster; use another node")
+
 // NotLeaderError is a Membership method's answer on a node that is not the
 // leader; it names the leader when one is known.
 type NotLeaderError struct {

@@ -311,6 +311,7 @@ func TestBackendErrors(t *testing.T) {
 		{consensus.ErrTimeout, false, errTextReadTimeout},
 		{consensus.ErrStopped, false, errTextStopped},
 		{errors.New("disk on fire"), true, "ERR disk on fire"},
+		{ErrRemoved, true, "CLUSTERDOWN This node was removed from the cluster; use another node"},
 	}
 	for _, tc := range cases {
 		if got := backendErrorText(tc.err, tc.write); got != tc.want {

@@ -63,7 +63,7 @@ type membership struct {
 }
 
 // errRemoved is the clients' answer on a node that is no member any more.
-var errRemoved = errors.New("this node was removed from the cluster; use another node")
+var errRemoved = resp.ErrRemoved
 
 func newMembership(self consensus.NodeID, cluster []conf.Peer, logger *slog.Logger) *membership {
 	m := &membership{
