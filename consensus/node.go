@@ -49,6 +49,12 @@ type NodeConfig struct {
 	// member's transport peer exists before the first entries go to it).
 	// It must not block.
 	OnMembership func(MembershipEvent)
+	// RequestTimeout, when positive, bounds how long Propose, Read and
+	// ReadBarrier wait when their context has no earlier deadline; the
+	// caller then gets ErrTimeout. It saves callers a context.WithTimeout
+	// (a timer and a context allocated per request) on the hot path: the
+	// node arms a timer it recycles with the request.
+	RequestTimeout time.Duration
 }
 
 // NodeObserver receives timings from a node, for metrics.
@@ -81,16 +87,27 @@ type NodeMetrics struct {
 	MessagesDropped, SubscriberEventsDropped uint64
 }
 
-// request is a client's proposal or read on its way to the loop.
+// request is a client's proposal or read on its way to the loop. Requests
+// are recycled (Node.requests) once their caller has taken the outcome, so
+// that a command allocates neither the request, nor its channel, nor its
+// timer. A request whose caller gave up (timeout, cancellation) is never
+// recycled: the loop or the applier may still answer it.
 type request struct {
 	id   uint64
 	data []byte // proposal
 	// confChange, when set, makes the proposal a membership change.
 	confChange *ConfChange
 	// index is the log index the leader gave the proposal (after its ack).
-	index  uint64
-	readFn func() // read: run on the applier once it is safe
-	done   chan outcome
+	index uint64
+	// read marks a read: readFn runs on the applier once it is safe, or,
+	// when readFn is nil (ReadBarrier), the outcome carries the read
+	// index and the caller waits for it to be applied.
+	read   bool
+	readFn func()
+	done   chan outcome // buffered (1): exactly one outcome per use
+	// timer bounds the caller's wait (NodeConfig.RequestTimeout); it is
+	// stopped before the request is recycled.
+	timer *time.Timer
 	// term is the term the leader gave the proposal's entry (after its ack).
 	term     uint64
 	deadline time.Time
@@ -100,6 +117,8 @@ type request struct {
 type outcome struct {
 	result Result
 	err    error
+	// readIndex is a ReadBarrier's answer: the index to wait for.
+	readIndex uint64
 }
 
 // applyTask is one batch of work for the applier, in log order.
@@ -157,6 +176,16 @@ type Node struct {
 
 	subMu sync.Mutex
 	subs  map[chan RaftEvent]struct{}
+
+	// requests recycles *request values (see request).
+	requests sync.Pool
+
+	// appliedMu guards appliedCh, which the applier closes (and clears)
+	// after it advances metrics.applied: ReadBarrier callers waiting for
+	// an index wait on it. It is made only when somebody waits, so an
+	// applier with no waiters pays one uncontended lock per batch.
+	appliedMu sync.Mutex
+	appliedCh chan struct{}
 }
 
 // StartNode restores the core from storage and starts the loop and the
@@ -231,49 +260,166 @@ func (n *Node) ID() NodeID { return n.cfg.Raft.ID }
 // ErrProposalDropped are definite failures (nothing was applied); ErrTimeout
 // (or the context's error) means the outcome is unknown.
 func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
-	req := &request{data: data, done: make(chan outcome, 1), start: n.now()}
-	if dl, ok := ctx.Deadline(); ok {
-		req.deadline = dl
+	req := n.newRequest(ctx)
+	req.data = data
+	start := req.start
+	out, answered, err := n.submit(ctx, n.propc, req)
+	if answered {
+		n.recycle(req)
 	}
-	res, err := n.submit(ctx, n.propc, req)
-	n.cfg.Observer.ObserveProposal(n.now().Sub(req.start), err)
-	return res, err
+	n.cfg.Observer.ObserveProposal(n.now().Sub(start), err)
+	return out.result, err
 }
 
 // Read runs fn on the applier goroutine once the state machine reflects
 // every write committed before Read was called (ReadIndex, linearizable).
 // fn must not block.
 func (n *Node) Read(ctx context.Context, fn func()) error {
-	req := &request{readFn: fn, done: make(chan outcome, 1), start: n.now()}
-	if dl, ok := ctx.Deadline(); ok {
-		req.deadline = dl
+	req := n.newRequest(ctx)
+	req.read, req.readFn = true, fn
+	_, answered, err := n.submit(ctx, n.readc, req)
+	if answered {
+		n.recycle(req)
 	}
-	_, err := n.submit(ctx, n.readc, req)
 	return err
 }
 
-func (n *Node) submit(ctx context.Context, ch chan *request, req *request) (Result, error) {
+// ReadBarrier returns once the state machine has applied every entry
+// committed before the call (ReadIndex, linearizable): the caller then
+// reads the state machine itself, on its own goroutine. Unlike Read it
+// costs no hand-off to the applier, but the state machine must allow reads
+// concurrent with Apply. The reads of many callers share one heartbeat
+// round (the core batches them); when the read index is already applied,
+// which is the common case, the caller does not wait for the applier at all.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	req := n.newRequest(ctx)
+	req.read = true
+	out, answered, err := n.submit(ctx, n.readc, req)
+	if !answered {
+		return err
+	}
+	if err == nil {
+		// The same request's timer bounds the wait: recycle only after.
+		err = n.waitApplied(ctx, out.readIndex, req.timer)
+	}
+	n.recycle(req)
+	return err
+}
+
+// newRequest takes a recycled request (or makes one) and arms its timer.
+func (n *Node) newRequest(ctx context.Context) *request {
+	req, _ := n.requests.Get().(*request)
+	if req == nil {
+		req = &request{done: make(chan outcome, 1)}
+	}
+	req.start = n.now()
+	if dl, ok := ctx.Deadline(); ok {
+		req.deadline = dl
+	}
+	if d := n.cfg.RequestTimeout; d > 0 {
+		if dl := req.start.Add(d); req.deadline.IsZero() || dl.Before(req.deadline) {
+			req.deadline = dl
+			if req.timer == nil {
+				req.timer = time.NewTimer(d)
+			} else {
+				req.timer.Reset(d)
+			}
+		}
+	}
+	return req
+}
+
+// recycle returns a request whose single outcome its caller has taken.
+func (n *Node) recycle(req *request) {
+	if req.timer != nil {
+		req.timer.Stop() // no stale tick afterwards (Go >= 1.23 timers)
+	}
+	*req = request{done: req.done, timer: req.timer}
+	n.requests.Put(req)
+}
+
+// errRequestTimeout is the caller's error when its wait ran out.
+func errRequestTimeout(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+}
+
+// submit hands req to the loop and waits for its outcome. answered says
+// the outcome came: only then may the caller recycle req.
+func (n *Node) submit(ctx context.Context, ch chan *request, req *request) (out outcome, answered bool, err error) {
+	var timeout <-chan time.Time
+	if req.timer != nil {
+		timeout = req.timer.C
+	}
 	select {
 	case ch <- req:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		return outcome{}, false, errRequestTimeout(ctx)
+	case <-timeout:
+		return outcome{}, false, errRequestTimeout(ctx)
 	case <-n.stopc:
-		return nil, ErrStopped
+		return outcome{}, false, ErrStopped
 	}
 	select {
-	case out := <-req.done:
-		return out.result, out.err
+	case out = <-req.done:
+		return out, true, out.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		return outcome{}, false, errRequestTimeout(ctx)
+	case <-timeout:
+		return outcome{}, false, errRequestTimeout(ctx)
 	case <-n.done:
 		// The loop ended; the applier may still have answered.
 		select {
-		case out := <-req.done:
-			return out.result, out.err
+		case out = <-req.done:
+			return out, true, out.err
 		default:
-			return nil, ErrStopped
+			return outcome{}, false, ErrStopped
 		}
 	}
+}
+
+// waitApplied waits until the applier has applied index; timer (the
+// request's, may be nil) bounds the wait with the rest of the request.
+func (n *Node) waitApplied(ctx context.Context, index uint64, timer *time.Timer) error {
+	for n.metrics.applied.Load() < index {
+		n.appliedMu.Lock()
+		if n.appliedCh == nil {
+			n.appliedCh = make(chan struct{})
+		}
+		ch := n.appliedCh
+		n.appliedMu.Unlock()
+		// Re-check: the applier may have advanced before ch existed.
+		if n.metrics.applied.Load() >= index {
+			return nil
+		}
+		var timeout <-chan time.Time
+		if timer != nil {
+			timeout = timer.C
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errRequestTimeout(ctx)
+		case <-timeout:
+			return errRequestTimeout(ctx)
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+	return nil
+}
+
+// publishApplied makes a new applied index visible to ReadBarrier callers.
+func (n *Node) publishApplied(index uint64) {
+	n.metrics.applied.Store(index)
+	n.appliedMu.Lock()
+	if n.appliedCh != nil {
+		close(n.appliedCh)
+		n.appliedCh = nil
+	}
+	n.appliedMu.Unlock()
 }
 
 // Deliver hands a message from a peer to the loop. It never blocks: a full
@@ -494,7 +640,7 @@ func (n *Node) retryParked() {
 	n.parked = nil
 	for _, req := range parked {
 		switch {
-		case n.leaderKnown && req.readFn != nil:
+		case n.leaderKnown && req.read:
 			n.read(req)
 		case n.leaderKnown:
 			n.propose(req)
@@ -563,6 +709,11 @@ func (n *Node) handleReady() error {
 			continue
 		}
 		delete(n.readsByID, rs.RequestID)
+		if req.readFn == nil {
+			// ReadBarrier: its caller waits for the index itself.
+			req.done <- outcome{readIndex: rs.Index}
+			continue
+		}
 		task.reads = append(task.reads, pendingRead{index: rs.Index, req: req})
 	}
 	for _, ra := range rd.ReadAcks {
@@ -725,6 +876,7 @@ func (n *Node) runApplier(applied uint64, done chan struct{}) {
 				n.logger.Error("consensus: restore snapshot failed", "index", task.snapshot.Meta.Index, "err", err)
 			} else {
 				applied = task.snapshot.Meta.Index
+				n.publishApplied(applied)
 			}
 		}
 		if len(task.entries) > 0 {
@@ -746,7 +898,7 @@ func (n *Node) runApplier(applied uint64, done chan struct{}) {
 				}
 			}
 			applied = task.entries[len(task.entries)-1].Index
-			n.metrics.applied.Store(applied)
+			n.publishApplied(applied)
 		}
 		waiting = append(waiting, task.reads...)
 		kept := waiting[:0]
@@ -811,15 +963,19 @@ func (n *Node) ConfStateAt(ctx context.Context, index uint64) (ConfState, error)
 // failures (the membership did not change); ErrTimeout (or the context's
 // error) means the outcome is unknown.
 func (n *Node) ProposeConfChange(ctx context.Context, cc ConfChange) (uint64, error) {
-	req := &request{confChange: &cc, done: make(chan outcome, 1), start: n.now()}
-	if dl, ok := ctx.Deadline(); ok {
-		req.deadline = dl
-	}
-	if _, err := n.submit(ctx, n.propc, req); err != nil {
+	req := n.newRequest(ctx)
+	req.confChange = &cc
+	_, answered, err := n.submit(ctx, n.propc, req)
+	if !answered {
 		return 0, err
 	}
 	// req.index was written by the loop before the applier answered.
-	return req.index, nil
+	index := req.index
+	n.recycle(req)
+	if err != nil {
+		return 0, err
+	}
+	return index, nil
 }
 
 // noteMembership tells OnMembership when the Ready's entries or snapshot

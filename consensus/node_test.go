@@ -99,7 +99,7 @@ type testCluster struct {
 	storage map[NodeID]*MemoryStorage
 }
 
-func startTestCluster(t *testing.T, n int) *testCluster {
+func startTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	tc := &testCluster{
 		net:     &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}},
@@ -124,7 +124,7 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 	return tc
 }
 
-func (tc *testCluster) start(t *testing.T, id NodeID, voters []NodeID) {
+func (tc *testCluster) start(t testing.TB, id NodeID, voters []NodeID) {
 	t.Helper()
 	nd, err := StartNode(NodeConfig{
 		Raft: Config{
@@ -146,7 +146,7 @@ func (tc *testCluster) start(t *testing.T, id NodeID, voters []NodeID) {
 	tc.nodes[id] = nd
 }
 
-func (tc *testCluster) waitLeader(t *testing.T) NodeID {
+func (tc *testCluster) waitLeader(t testing.TB) NodeID {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {

@@ -1094,7 +1094,8 @@ func (r *Raft) Ready() Ready {
 	}
 	rd.HardStateChanged = rd.HardState != r.prevHard
 	if ss := r.softState(); ss != r.prevSoft {
-		rd.SoftState = &ss
+		changed := ss // escapes; declared here so an unchanged Ready allocates nothing
+		rd.SoftState = &changed
 		r.prevSoft = ss
 	}
 	if ents, err := r.log.nextCommitted(r.cfg.MaxApplyBytes); err != nil {
@@ -1124,6 +1125,11 @@ func (r *Raft) Advance(rd Ready) {
 				r.needBcast = true
 			}
 		}
+	}
+	if r.readStates == nil && cap(rd.ReadStates) > 0 {
+		// The loop is done with the read states (ready.go): reuse the
+		// array, so that a read costs no allocation per Ready.
+		r.readStates = rd.ReadStates[:0]
 	}
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)

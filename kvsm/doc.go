@@ -210,10 +210,24 @@
 // # Concurrency
 //
 // Apply, Exec, Snapshot, Restore, Digest, ExpiredKeys and EvictionCommands
-// belong to one goroutine, the applier; they take no locks, which keeps GET
-// at a tree lookup with no allocation. The SnapshotReader that Snapshot returns may be
-// written out from any goroutine, concurrently with Apply. AppliedIndex,
-// DBSize, KeyCount, Stats, UsedMemory, DatasetBytes, Admission, OverLimit,
-// Applied and Set/EvictionConfig are safe from any goroutine: they read
-// atomics that Apply publishes after each call.
+// belong to one goroutine, the applier. ExecShared runs read-only commands
+// on any other goroutine (the server serves reads on the connection's
+// goroutine once the ReadIndex is applied, saving two goroutine hand-offs
+// per read): a sync.RWMutex orders it against the applier's writes. Apply
+// holds it exclusively for a whole call (so a reader sees whole entries,
+// never half a pipeline), as do Snapshot's tree copies and Restore's
+// switch-over; ExecShared holds it shared for its batch. Readers must
+// therefore never write, not even bookkeeping: read paths only touch
+// atomics (hits, misses, the read seed). The one exception is access data
+// (below): when the eviction policy tracks reads, a read may rewrite its
+// item, so ExecShared declines (the caller runs the read on the applier
+// with Exec) and Exec takes the lock exclusively; the applier's other reads
+// take no lock, since nothing else writes. An uncontended RWMutex costs a
+// GET two atomic adds, and ExecShared takes its command environment from a
+// pool, so GET stays a tree lookup with no allocation. The SnapshotReader
+// that Snapshot returns may be written out from any goroutine, concurrently
+// with Apply. AppliedIndex, DBSize, KeyCount, Stats, UsedMemory,
+// DatasetBytes, Admission, OverLimit, Applied and Set/EvictionConfig are
+// safe from any goroutine: they read atomics that Apply publishes after
+// each call.
 package kvsm

@@ -39,6 +39,10 @@ var ErrBadSnapshot = errors.New("kvsm: bad snapshot")
 // goes on. Applier goroutine only; the returned reader may be used anywhere.
 func (s *Store) Snapshot() (consensus.SnapshotReader, error) {
 	sr := &snapshotReader{applied: s.applied.Load(), trees: make([]*btree.BTreeG[item], len(s.dbs))}
+	// Copy marks the tree's nodes shared, a write that shared readers
+	// (ExecShared) must not overlap.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i, d := range s.dbs {
 		sr.trees[i] = d.keys.Copy()
 	}
@@ -279,6 +283,8 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	// Success: switch over. Objects were made in the new epoch; the old
 	// state is simply dropped (any snapshot reader keeps its own view).
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.epoch = epoch
 	for i, d := range dbs {
 		s.dbs[i].keys = d.keys

@@ -2,6 +2,7 @@ package kvsm
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -194,12 +195,21 @@ type Store struct {
 	evictRand    uint64      // applier only
 	accessRand   uint64      // applier only
 
-	readSeq uint64 // varies RANDOMKEY between reads (applier only)
+	readSeq atomic.Uint64 // varies RANDOMKEY between reads
 
 	// ctx is the one command environment, reused so that a command does
 	// not allocate one (handlers are called through a func value, so a
 	// local would escape). Applier only; commands do not nest.
 	ctx execCtx
+
+	// mu lets ExecShared read on other goroutines while the applier
+	// writes: Apply, Snapshot's tree copies and Restore's switch-over hold
+	// it exclusively, ExecShared holds it shared. The applier's own reads
+	// (Exec, ExpiredKeys, Digest) take no lock: nothing else writes.
+	mu sync.RWMutex
+	// sharedCtxs recycles ExecShared's command environments (*execCtx),
+	// one per concurrent reader, so that a shared read allocates nothing.
+	sharedCtxs sync.Pool
 }
 
 var _ consensus.StateMachine = (*Store)(nil)
@@ -270,6 +280,8 @@ func (s *Store) Stats() Stats {
 // Applier goroutine only.
 func (s *Store) Apply(entries []consensus.Entry) []consensus.Result {
 	results := make([]consensus.Result, len(entries))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i := range entries {
 		e := &entries[i]
 		if e.Type == consensus.EntryNormal {
@@ -324,10 +336,52 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 // ReadIndex has been applied). Keys past their deadline are hidden, not
 // deleted. A write command gets an error reply. Applier goroutine only.
 func (s *Store) Exec(cmd Command, nowMs int64) Reply {
-	s.readSeq++
 	c := &s.ctx
-	*c = execCtx{s: s, cfg: s.evictCfg.Load(), nowMs: nowMs, rand: splitmix(s.applied.Load() ^ s.readSeq<<32 ^ uint64(nowMs))}
+	cfg := s.evictCfg.Load()
+	*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
+	if cfg.tracksReads() {
+		// The read may rewrite the item (access data) while ExecShared
+		// readers look: exclude them.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	return c.run(cmd.DB, cmd.Args)
+}
+
+// ExecShared runs read-only cmds as Exec does, on any goroutine,
+// concurrently with Apply and with other readers: replies[i] gets cmds[i]'s
+// reply (replies must be at least as long as cmds). The whole batch sees
+// one state, between two Apply calls. Replies alias stored values, which are
+// never changed in place (see doc.go), so they stay valid after it returns.
+// It allocates nothing beyond what the commands' replies need.
+//
+// It reports false, and runs nothing, when the eviction policy in force
+// tracks reads (a limit with an LRU or LFU policy): a read then stamps the
+// key's access data, a write that must happen on the applier (Exec).
+func (s *Store) ExecShared(cmds []Command, nowMs int64, replies []Reply) bool {
+	cfg := s.evictCfg.Load()
+	if cfg.tracksReads() {
+		return false
+	}
+	c, _ := s.sharedCtxs.Get().(*execCtx)
+	if c == nil {
+		c = new(execCtx)
+	}
+	s.mu.RLock()
+	for i := range cmds {
+		*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
+		replies[i] = c.run(cmds[i].DB, cmds[i].Args)
+	}
+	s.mu.RUnlock()
+	*c = execCtx{}
+	s.sharedCtxs.Put(c)
+	return true
+}
+
+// readSeed seeds a read's generator (RANDOMKEY, HRANDFIELD) so that
+// successive reads differ.
+func (s *Store) readSeed(nowMs int64) uint64 {
+	return splitmix(s.applied.Load() ^ s.readSeq.Add(1)<<32 ^ uint64(nowMs))
 }
 
 // execCtx is the environment of one command.

@@ -29,6 +29,14 @@ type Backend interface {
 	Status() ClusterStatus
 }
 
+// ReaderInto is an optional Backend extension: Read with a reply slice that
+// the connection owns and reuses (len(replies) >= len(cmds)), so that a
+// read run allocates no reply slice. The server uses it for every read run
+// when the Backend has it; its contract is otherwise Read's.
+type ReaderInto interface {
+	ReadInto(ctx context.Context, cmds []kvsm.Command, replies []kvsm.Reply) error
+}
+
 // ClusterStatus is a node's view of the cluster for INFO and HELLO.
 type ClusterStatus struct {
 	NodeID uint64

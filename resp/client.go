@@ -60,6 +60,8 @@ type client struct {
 	runSuppress []bool
 	runWrite    bool
 	runBytes    int
+	// runReplies is the reply buffer of read runs (ReaderInto), reused.
+	runReplies []kvsm.Reply
 
 	// MULTI state: queued commands own copies of their arguments.
 	// multiLocal[i] is the connection command queued at i (nil for a
@@ -351,7 +353,9 @@ func (c *client) flushRun() {
 			c.out = appendReply(c.out, &replies[i], c.proto)
 		}
 	}
-	clear(c.run) // drop references to the read buffer
+	// Drop references to the read buffer and to stored values.
+	clear(c.run)
+	clear(c.runReplies[:min(len(c.run), len(c.runReplies))])
 	c.run = c.run[:0]
 	c.runSuppress = c.runSuppress[:0]
 	c.runWrite = false
@@ -369,9 +373,18 @@ func argsBytes(args [][]byte) int {
 func (c *client) callBackend(cmds []kvsm.Command, write bool) ([]kvsm.Reply, error) {
 	var replies []kvsm.Reply
 	var err error
-	if write {
+	switch {
+	case write:
 		replies, err = c.srv.backend.Write(c.srv.ctx, cmds)
-	} else {
+	case c.srv.readerInto != nil:
+		if cap(c.runReplies) < len(cmds) {
+			c.runReplies = make([]kvsm.Reply, len(cmds))
+		}
+		replies = c.runReplies[:len(cmds)]
+		if err = c.srv.readerInto.ReadInto(c.srv.ctx, cmds, replies); err != nil {
+			replies = nil
+		}
+	default:
 		replies, err = c.srv.backend.Read(c.srv.ctx, cmds)
 	}
 	if err == nil && len(replies) != len(cmds) {

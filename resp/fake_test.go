@@ -162,3 +162,10 @@ func (s *staticBackend) Read(_ context.Context, cmds []kvsm.Command) ([]kvsm.Rep
 }
 
 func (s *staticBackend) Status() ClusterStatus { return ClusterStatus{Role: "leader"} }
+
+func (s *staticBackend) ReadInto(_ context.Context, cmds []kvsm.Command, replies []kvsm.Reply) error {
+	for i := range cmds {
+		replies[i] = s.reply
+	}
+	return nil
+}

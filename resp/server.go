@@ -84,10 +84,11 @@ type command struct {
 // Server is a RESP (Redis protocol) server in front of a Backend.
 type Server struct {
 	backend Backend
-	// memGuard and configObserver are backend's optional interfaces
-	// (nil when it lacks them).
+	// memGuard, configObserver and readerInto are backend's optional
+	// interfaces (nil when it lacks them).
 	memGuard       MemoryGuard
 	configObserver ConfigObserver
+	readerInto     ReaderInto
 	log            *slog.Logger
 	cfg            ServerConfig
 
@@ -165,6 +166,7 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 	}
 	s.memGuard, _ = backend.(MemoryGuard)
 	s.configObserver, _ = backend.(ConfigObserver)
+	s.readerInto, _ = backend.(ReaderInto)
 	s.applyLive(cfg.Config)
 	docs, err := commandDocs()
 	if err != nil {

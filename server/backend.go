@@ -18,6 +18,7 @@ var (
 	_ resp.Saver          = (*backend)(nil)
 	_ resp.MemoryGuard    = (*backend)(nil)
 	_ resp.ConfigObserver = (*backend)(nil)
+	_ resp.ReaderInto     = (*backend)(nil)
 )
 
 // Save is SAVE: a snapshot of the applied state, durable when it returns.
@@ -27,13 +28,12 @@ func (b *backend) Save(ctx context.Context) error { return b.s.save(ctx) }
 func (b *backend) BackgroundSave() error { return b.s.backgroundSave() }
 
 // Write proposes cmds as one log entry. The batch is encoded (copied) here,
-// so nothing aliases the connection's read buffer after Write returns.
+// so nothing aliases the connection's read buffer after Write returns. The
+// node bounds the wait by request-timeout (NodeConfig.RequestTimeout).
 func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
 	if b.s.members.removed.Load() {
 		return nil, errRemoved
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
-	defer cancel()
 	res, err := b.s.node.Propose(ctx, kvsm.AppendBatch(nil, cmds))
 	if err != nil {
 		return nil, err
@@ -46,27 +46,51 @@ func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply,
 }
 
 // Read serves read-only cmds once this node has applied everything committed
-// before the call (ReadIndex), on the applier goroutine.
+// before the call (ReadIndex), on the caller's (the connection's) goroutine:
+// the store's shared reads run beside the applier, which saves two
+// goroutine hand-offs per read (client -> applier -> client). When the
+// eviction policy tracks reads (they stamp access data, a write), the
+// store declines and the reads run on the applier as before.
 func (b *backend) Read(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply, error) {
 	if unsafeLocalReads { // the jepsen harness's deliberately broken build only
 		return b.s.local.read(cmds), nil
 	}
-	if b.s.members.removed.Load() {
-		return nil, errRemoved
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.s.requestTimeout)
-	defer cancel()
 	replies := make([]kvsm.Reply, len(cmds))
-	err := b.s.node.Read(ctx, func() {
+	if err := b.ReadInto(ctx, cmds, replies); err != nil {
+		return nil, err
+	}
+	return replies, nil
+}
+
+// ReadInto is Read into the connection's reply buffer (resp.ReaderInto):
+// a GET allocates nothing here.
+func (b *backend) ReadInto(ctx context.Context, cmds []kvsm.Command, replies []kvsm.Reply) error {
+	if unsafeLocalReads {
+		copy(replies, b.s.local.read(cmds))
+		return nil
+	}
+	if b.s.members.removed.Load() {
+		return errRemoved
+	}
+	if err := b.s.node.ReadBarrier(ctx); err != nil {
+		return err
+	}
+	if b.s.store.ExecShared(cmds, time.Now().UnixMilli(), replies) {
+		return nil
+	}
+	return b.readOnApplier(ctx, cmds, replies)
+}
+
+// readOnApplier runs read-only cmds on the applier goroutine after a
+// ReadIndex (Node.Read), where a read may also write access data. It costs
+// a second ReadIndex after ReadInto's, only while such a policy is set.
+func (b *backend) readOnApplier(ctx context.Context, cmds []kvsm.Command, replies []kvsm.Reply) error {
+	return b.s.node.Read(ctx, func() {
 		now := time.Now().UnixMilli()
 		for i, c := range cmds {
 			replies[i] = b.s.store.Exec(c, now)
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return replies, nil
 }
 
 // Status reports the node's view for INFO. Match indexes come from the core

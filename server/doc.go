@@ -5,7 +5,11 @@
 //
 // It owns the few pieces of logic that belong to none of them:
 //   - the resp.Backend adapter: a pipeline's writes become one proposal (one
-//     log entry), its reads run on the applier goroutine after a ReadIndex;
+//     log entry); its reads wait for a ReadIndex to be applied
+//     (Node.ReadBarrier) and then run on the connection's goroutine against
+//     the store's shared read lock (kvsm.Store.ExecShared), with no hop
+//     through the applier; the node bounds both by request-timeout with a
+//     recycled timer, so a command allocates no context;
 //   - active expiry: while this node leads, every 100 ms it samples expired
 //     keys (on the applier, so the sample is consistent) and proposes their
 //     removal through the log, so that every replica removes the same keys;

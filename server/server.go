@@ -156,6 +156,9 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		TickInterval: tick,
 		Logger:       logger,
 		Observer:     s.metrics,
+		// Client requests are bounded by the node (a recycled timer)
+		// rather than a context.WithTimeout per command.
+		RequestTimeout: s.requestTimeout,
 		SaveSnapshot: func(meta consensus.SnapshotMeta, data []byte) error {
 			err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := w.Write(data); return err })
 			if err == nil {

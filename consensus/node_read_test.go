@@ -1,0 +1,238 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gatedSM is a listSM whose Apply blocks, once armed, on the entry whose
+// data is gateData until release is closed: a slow applier on demand.
+type gatedSM struct {
+	listSM
+	gateData string
+	entered  chan struct{} // closed when Apply reached the gated entry
+	release  chan struct{}
+	once     sync.Once
+}
+
+func (g *gatedSM) Apply(entries []Entry) []Result {
+	for _, e := range entries {
+		if string(e.Data) == g.gateData {
+			g.once.Do(func() { close(g.entered) })
+			<-g.release
+		}
+	}
+	return g.listSM.Apply(entries)
+}
+
+// TestNodeReadBarrierWaitsForApply: a write acknowledged by the leader is
+// visible to a read on a follower whose applier lags behind its commit
+// index. The follower's applier is held on the write's entry; ReadBarrier
+// must not return before it is released and the entry applied.
+func TestNodeReadBarrierWaitsForApply(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	leader := tc.waitLeader(t)
+	follower := leader%3 + 1
+	// Restart the follower on its storage with a gated state machine (the
+	// committed log replays into it).
+	tc.nodes[follower].Stop()
+	gated := &gatedSM{gateData: "b", entered: make(chan struct{}), release: make(chan struct{})}
+	nd, err := StartNode(NodeConfig{
+		Raft: Config{ID: follower, Voters: []NodeID{1, 2, 3}, ElectionTicks: 10, HeartbeatTicks: 1,
+			PreVote: true, CheckQuorum: true, Seed: int64(follower)},
+		Log: tc.storage[follower], State: tc.storage[follower],
+		Transport: tc.net.transport(follower), StateMachine: gated,
+		TickInterval: 10 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.net.mu.Lock()
+	tc.net.nodes[follower] = nd
+	tc.net.mu.Unlock()
+	tc.nodes[follower] = nd
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, d := range []string{"a", "b"} {
+		if _, err := tc.nodes[leader].Propose(ctx, []byte(d)); err != nil {
+			t.Fatalf("propose %s: %v", d, err)
+		}
+	}
+	// The follower has "b" (it committed with a quorum of the leader and
+	// either follower); wait until its applier is held on it.
+	select {
+	case <-gated.entered:
+	case <-ctx.Done():
+		t.Fatal("the follower never applied up to b")
+	}
+	released := make(chan struct{})
+	time.AfterFunc(50*time.Millisecond, func() { close(gated.release); close(released) })
+	if err := nd.ReadBarrier(ctx); err != nil {
+		t.Fatalf("ReadBarrier: %v", err)
+	}
+	select {
+	case <-released:
+	default:
+		t.Fatal("ReadBarrier returned while the applier was still held before b")
+	}
+	if got := gated.snapshotString(); got != "a,b" {
+		t.Fatalf("after ReadBarrier the follower's state is %q, want a,b", got)
+	}
+}
+
+// TestNodeRequestTimeout: NodeConfig.RequestTimeout bounds a request whose
+// context has no deadline. One member of three, alone, never knows a
+// leader; its requests would fail with ErrNoLeader after an election
+// timeout (100 ms), the 20 ms RequestTimeout comes first.
+func TestNodeRequestTimeout(t *testing.T) {
+	st := NewMemoryStorage()
+	net := &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}}
+	nd, err := StartNode(NodeConfig{
+		Raft: Config{ID: 1, Voters: []NodeID{1, 2, 3}, ElectionTicks: 10, HeartbeatTicks: 1,
+			PreVote: true, CheckQuorum: true, Seed: 1},
+		Log: st, State: st, Transport: net.transport(1), StateMachine: &listSM{},
+		TickInterval:   10 * time.Millisecond,
+		RequestTimeout: 20 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Stop()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Propose", func() error { _, err := nd.Propose(context.Background(), []byte("x")); return err }},
+		{"Read", func() error { return nd.Read(context.Background(), func() {}) }},
+		{"ReadBarrier", func() error { return nd.ReadBarrier(context.Background()) }},
+	}
+	for _, c := range calls {
+		for i := range 3 { // the recycled request's timer must fire again
+			if err := c.call(); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("%s #%d: %v, want ErrTimeout", c.name, i, err)
+			}
+		}
+	}
+}
+
+// TestNodeRecycledRequestsKeepOutcomesApart: many callers share recycled
+// requests; every proposal still gets its own entry's result.
+func TestNodeRecycledRequestsKeepOutcomesApart(t *testing.T) {
+	tc := startTestCluster(t, 1)
+	tc.waitLeader(t)
+	nd := tc.nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const clients, each = 8, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				data := fmt.Sprintf("c%d-%d", c, i)
+				res, err := nd.Propose(ctx, []byte(data))
+				if err != nil {
+					errs <- err
+					return
+				}
+				// The result is the list's length after this entry: the
+				// entry at that position must be ours.
+				var got string
+				if err := nd.Read(ctx, func() { got = tc.sms[1].items[res.(int)-1] }); err != nil {
+					errs <- err
+					return
+				}
+				if got != data {
+					errs <- fmt.Errorf("proposal %s got the result of %s", data, got)
+					return
+				}
+				if err := nd.ReadBarrier(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkReadBarrier1Node(b *testing.B) {
+	st := NewMemoryStorage()
+	net := &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}}
+	nd, err := StartNode(NodeConfig{
+		Raft: Config{ID: 1, Voters: []NodeID{1}, ElectionTicks: 10, HeartbeatTicks: 1, Seed: 1},
+		Log:  st, State: st, Transport: net.transport(1), StateMachine: &listSM{},
+		TickInterval:   10 * time.Millisecond,
+		RequestTimeout: 5 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nd.Stop()
+	ctx := context.Background()
+	for Role(nd.Metrics().Role) != RoleLeader {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := nd.Propose(ctx, []byte("x")); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := nd.ReadBarrier(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRead3Nodes compares the two read paths on an in-process 3-node
+// cluster, 50 concurrent readers on the leader (as redis-benchmark -c 50):
+// Read hops to the applier and back, ReadBarrier answers the caller from
+// the loop.
+func BenchmarkRead3Nodes(b *testing.B) {
+	paths := []struct {
+		name string
+		read func(nd *Node, ctx context.Context) error
+	}{
+		{"Read", func(nd *Node, ctx context.Context) error { return nd.Read(ctx, func() {}) }},
+		{"ReadBarrier", func(nd *Node, ctx context.Context) error { return nd.ReadBarrier(ctx) }},
+	}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			tc := startTestCluster(b, 3)
+			nd := tc.nodes[tc.waitLeader(b)]
+			ctx := context.Background()
+			if _, err := nd.Propose(ctx, []byte("x")); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetParallelism(25) // 2 CPUs x 25 = 50 readers
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := p.read(nd, ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
