@@ -85,6 +85,16 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+func TestJoinExample(t *testing.T) {
+	c, err := Load([]string{filepath.Join("examples", "node4.conf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != 4 || !c.Join || len(c.Cluster) != 4 || c.RaftAddr != "127.0.0.1:17004" || c.ClusterID != "example" {
+		t.Fatalf("node4.conf: unexpected %+v", c)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	cases := []struct {
 		name string

@@ -453,6 +453,11 @@ func (b *backend) AddNode(ctx context.Context, id uint64, raftAddr, clientAddr s
 	if err := s.requireLeader(); err != nil {
 		return 0, err
 	}
+	for _, mi := range s.members.members() {
+		if mi.ID != consensus.NodeID(id) && (mi.RaftAddr == raftAddr || mi.ClientAddr == clientAddr) {
+			return 0, fmt.Errorf("%w: node %d already uses %s or %s", consensus.ErrConfChangeInvalid, mi.ID, raftAddr, clientAddr)
+		}
+	}
 	// A new member must start from a snapshot, whose membership is exact:
 	// from an uncompacted log it would replay the conf changes from index 1
 	// over its guessed bootstrap membership (its cluster line).
