@@ -75,8 +75,9 @@ type Config struct {
 	// MaxApplyBytes bounds the entry bytes handed out per Ready in
 	// CommittedEntries (at least one entry always goes). Default 64 MiB.
 	MaxApplyBytes uint64
-	// MaxSnapshotBytes bounds the size of a snapshot a follower assembles
-	// in memory from InstallSnapshot chunks. Default 4 GiB.
+	// MaxSnapshotBytes bounds the size of a snapshot a follower receives
+	// from InstallSnapshot chunks (the loop spools them: on disk in the
+	// server). Default 4 GiB.
 	MaxSnapshotBytes uint64
 
 	// PromoteLagEntriesMax is how far behind the leader's last index a

@@ -28,16 +28,20 @@
 // # Effects (Ready) and the loop contract
 //
 // The loop takes rd := Ready() whenever HasReady(), then, in order: sends
-// rd.Messages; installs rd.Snapshot (restores the state machine, resets
-// the log, e.g. MemoryStorage.ApplySnapshot); writes rd.HardState (when
+// rd.Messages; spools rd.SnapshotChunks (pieces of a snapshot arriving from
+// the leader, see SnapshotChunk and SnapshotSpool); installs rd.Snapshot
+// (makes the spooled body durable, restores the state machine from it,
+// resets the log, e.g. MemoryStorage.ApplySnapshot); writes rd.HardState (when
 // HardStateChanged) and rd.Entries durably in one batch; only then sends
 // rd.MessagesAfterPersist; hands rd.CommittedEntries to the applier and
 // settles ReadStates, ProposalAcks and ReadAcks; and calls Advance(rd).
 // Nothing else may be fed to the core between Ready and Advance.
 //
 // Messages that promise local durability go after persistence: MsgAppResp
-// (the entries are in our log), MsgVote (the candidate's own vote) and
-// MsgVoteResp (our vote). Everything else, notably the leader's MsgApp,
+// (the entries are in our log), MsgVote (the candidate's own vote),
+// MsgVoteResp (our vote) and MsgSnapResp (the chunk is in our spool, so
+// the leader's next chunk waits for our disk: InstallSnapshot's flow
+// control). Everything else, notably the leader's MsgApp,
 // goes at once: the leader writes its own log in parallel with sending it
 // (thesis §10.2.1) and counts itself in the commit quorum only for entries
 // the loop has confirmed durable through Advance.
@@ -87,7 +91,8 @@
 // messages and bytes in flight per follower (MaxInflightMsgs,
 // MaxInflightBytes), the uncommitted suffix (MaxUncommittedEntries),
 // pending reads (MaxPendingReads), entries per Ready (MaxApplyBytes) and
-// an incoming snapshot (MaxSnapshotBytes). Effects gathered between two
+// an incoming snapshot (MaxSnapshotBytes, spooled by the loop: the core
+// holds one chunk of it at a time, never the body). Effects gathered between two
 // Readys are bounded by the events fed in between.
 //
 // # Membership changes (membership.go, confchange.go)

@@ -15,6 +15,7 @@ type testNode struct {
 	r       *Raft
 	storage *MemoryStorage
 	snaps   *MemorySnapshots
+	spool   memorySpool
 	applied []Entry
 	acks    []ProposalAck
 	reads   []ReadState
@@ -78,9 +79,19 @@ func (nw *network) process(id NodeID) bool {
 	}
 	rd := n.r.Ready()
 	nw.queue = append(nw.queue, rd.Messages...)
+	for _, c := range rd.SnapshotChunks {
+		if err := n.spool.WriteSnapshotChunk(c); err != nil {
+			nw.t.Fatalf("node %d: %v", id, err)
+		}
+	}
 	if rd.Snapshot != nil {
+		body, err := n.spool.CommitSnapshot(rd.Snapshot.Meta)
+		if err != nil {
+			nw.t.Fatalf("node %d: %v", id, err)
+		}
+		data, _ := io.ReadAll(body)
 		n.storage.ApplySnapshot(rd.Snapshot.Meta)
-		n.applied = append(n.applied, Entry{Index: rd.Snapshot.Meta.Index, Term: rd.Snapshot.Meta.Term, Data: rd.Snapshot.Data})
+		n.applied = append(n.applied, Entry{Index: rd.Snapshot.Meta.Index, Term: rd.Snapshot.Meta.Term, Data: data})
 	}
 	if rd.HardStateChanged {
 		if err := n.storage.SaveHardState(rd.HardState); err != nil {

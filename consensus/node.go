@@ -1,10 +1,10 @@
 package consensus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -33,10 +33,11 @@ type NodeConfig struct {
 	// fsync (group commit).
 	EventBatchMax int
 	Logger        *slog.Logger
-	// SaveSnapshot, when set, makes a snapshot received from the leader
-	// durable before the log is reset to start after it; without it a
-	// restart would find a log that begins where no local snapshot ends.
-	SaveSnapshot func(meta SnapshotMeta, data []byte) error
+	// Spool receives a snapshot from the leader chunk by chunk and makes
+	// it durable before the log is reset to start after it (without that a
+	// restart would find a log that begins where no local snapshot ends).
+	// nil: an in-memory spool, for tests (nothing survives a restart).
+	Spool SnapshotSpool
 	// Observer, when set, is told how long persistence and proposals take
 	// (metrics). Its methods are called from the loop and the applier and
 	// must not block.
@@ -123,8 +124,9 @@ type outcome struct {
 
 // applyTask is one batch of work for the applier, in log order.
 type applyTask struct {
-	snapshot *IncomingSnapshot
-	entries  []Entry
+	snapshot     *IncomingSnapshot
+	snapshotBody io.ReadCloser // the state machine restores from it, then it is closed
+	entries      []Entry
 	// waiters[i] waits for entries[i]'s outcome (nil: nobody waits).
 	waiters []*request
 	reads   []pendingRead
@@ -211,6 +213,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.Spool == nil {
+		cfg.Spool = &memorySpool{}
 	}
 	hs, err := cfg.State.HardState()
 	if err != nil {
@@ -676,16 +681,23 @@ func (n *Node) handleReady() error {
 	n.noteMembership(rd)
 	n.send(rd.Messages)
 	var task applyTask
+	// Chunks are spooled before this Ready's MessagesAfterPersist
+	// acknowledge them.
+	for _, c := range rd.SnapshotChunks {
+		if err := n.cfg.Spool.WriteSnapshotChunk(c); err != nil {
+			return fmt.Errorf("spool snapshot %d from the leader at offset %d: %w", c.Meta.Index, c.Offset, err)
+		}
+	}
 	if rd.Snapshot != nil {
-		if n.cfg.SaveSnapshot != nil {
-			if err := n.cfg.SaveSnapshot(rd.Snapshot.Meta, rd.Snapshot.Data); err != nil {
-				return fmt.Errorf("save snapshot %d from the leader: %w", rd.Snapshot.Meta.Index, err)
-			}
+		body, err := n.cfg.Spool.CommitSnapshot(rd.Snapshot.Meta)
+		if err != nil {
+			return fmt.Errorf("save snapshot %d from the leader: %w", rd.Snapshot.Meta.Index, err)
 		}
 		if err := n.installSnapshotLog(rd.Snapshot.Meta); err != nil {
+			body.Close()
 			return err
 		}
-		task.snapshot = rd.Snapshot
+		task.snapshot, task.snapshotBody = rd.Snapshot, body
 		n.dispatched = rd.Snapshot.Meta.Index
 	}
 
@@ -872,7 +884,9 @@ func (n *Node) runApplier(applied uint64, done chan struct{}) {
 	var waiting []pendingRead // reads whose index is not yet applied, in arrival order
 	for task := range n.applyc {
 		if task.snapshot != nil {
-			if err := n.cfg.StateMachine.Restore(bytes.NewReader(task.snapshot.Data)); err != nil {
+			err := n.cfg.StateMachine.Restore(task.snapshotBody)
+			task.snapshotBody.Close()
+			if err != nil {
 				n.logger.Error("consensus: restore snapshot failed", "index", task.snapshot.Meta.Index, "err", err)
 			} else {
 				applied = task.snapshot.Meta.Index

@@ -84,6 +84,7 @@ type Raft struct {
 	// the leader would hold of them at most).
 	forwardedProps map[uint64]struct{}
 	incoming       *snapshotAssembly
+	snapshotChunks []SnapshotChunk // for the next Ready
 
 	matchScratch []uint64
 }
@@ -596,7 +597,7 @@ func (r *Raft) quorumActive() bool {
 // durable state (votes, log contents) and so may leave only after the
 // Ready's HardState and Entries are durable.
 func afterPersist(t MessageType) bool {
-	return t == MsgAppResp || t == MsgVote || t == MsgVoteResp
+	return t == MsgAppResp || t == MsgVote || t == MsgVoteResp || t == MsgSnapResp
 }
 
 func (r *Raft) send(m Message) {
@@ -1064,7 +1065,7 @@ func (r *Raft) handleForwardedReply(m Message) {
 // HasReady reports whether Ready would carry any effect.
 func (r *Raft) HasReady() bool {
 	return r.needBcast || r.readRoundDue() || len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
-		len(r.proposalAcks) > 0 || len(r.readStates) > 0 || len(r.readAcks) > 0 ||
+		len(r.proposalAcks) > 0 || len(r.readStates) > 0 || len(r.readAcks) > 0 || len(r.snapshotChunks) > 0 ||
 		len(r.log.unstable) > 0 || r.log.pendingSnap != nil || r.log.hasNextCommitted() ||
 		r.softState() != r.prevSoft || r.hardState() != r.prevHard
 }
@@ -1083,6 +1084,7 @@ func (r *Raft) Ready() Ready {
 		HardState:            r.hardState(),
 		Entries:              r.log.unstable[:len(r.log.unstable):len(r.log.unstable)],
 		Snapshot:             r.log.pendingSnap,
+		SnapshotChunks:       r.snapshotChunks,
 		Messages:             r.msgs,
 		MessagesAfterPersist: r.msgsAfterPersist,
 		ProposalAcks:         r.proposalAcks,
@@ -1105,6 +1107,7 @@ func (r *Raft) Ready() Ready {
 		r.log.applying = ents[n-1].Index
 	}
 	r.msgs, r.msgsAfterPersist, r.proposalAcks, r.readStates, r.readAcks = nil, nil, nil, nil, nil
+	r.snapshotChunks = nil
 	return rd
 }
 

@@ -255,40 +255,20 @@ func TestSnapshotInChunks(t *testing.T) {
 	for slow == lead {
 		slow++
 	}
-	nw.isolate(slow)
-	for i := range 20 {
-		nw.nodes[lead].r.Propose(uint64(i), fmt.Appendf(nil, "v%02d", i))
-	}
-	nw.stabilize()
-	ln := nw.nodes[lead]
-	snapIndex := ln.r.log.applied
-	snapTerm, _ := ln.r.log.term(snapIndex)
 	snapData := bytes.Repeat([]byte("snapshot-bytes|"), 10) // 150 bytes: 10 chunks
-	ln.snaps.Save(SnapshotMeta{Index: snapIndex, Term: snapTerm, ConfState: ConfState{Voters: ids3}}, snapData)
-	cutTerm, err := ln.storage.Term(snapIndex - 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ln.storage.TruncatePrefix(snapIndex-2, cutTerm); err != nil {
-		t.Fatal(err)
-	}
+	snapIndex := nw.leaveBehindSnapshot(lead, slow, snapData)
+	ln := nw.nodes[lead]
 	nw.heal()
 	// Drop every third chunk once.
 	dropped := map[uint64]bool{}
 	for range 100 {
-		nw.tick()
-		for _, id := range nw.ids {
-			nw.process(id)
-		}
-		q := nw.queue
-		nw.queue = nil
-		for _, m := range q {
+		nw.round(func(m Message) bool {
 			if m.Type == MsgSnap && m.SnapOffset%48 == 16 && !dropped[m.SnapOffset] {
 				dropped[m.SnapOffset] = true
-				continue
+				return false
 			}
-			nw.deliver(m)
-		}
+			return true
+		})
 	}
 	nw.stabilize()
 	if len(dropped) == 0 {
@@ -313,6 +293,47 @@ func TestSnapshotInChunks(t *testing.T) {
 	if d := nw.appliedData(slow); d[len(d)-1] != "after" {
 		t.Fatalf("slow node applied %q last, want after", d[len(d)-1])
 	}
+}
+
+// round ticks every node, runs each one's Ready once, and delivers the
+// messages that came out and keep accepts.
+func (nw *network) round(keep func(Message) bool) {
+	nw.tick()
+	for _, id := range nw.ids {
+		nw.process(id)
+	}
+	q := nw.queue
+	nw.queue = nil
+	for _, m := range q {
+		if keep(m) {
+			nw.deliver(m)
+		}
+	}
+}
+
+// leaveBehindSnapshot cuts slow off while the leader commits 20 entries,
+// then makes the leader snapshot (body snapData) and compact its log past
+// what slow holds, so that slow can only catch up through InstallSnapshot.
+// It returns the snapshot's index; slow stays cut off.
+func (nw *network) leaveBehindSnapshot(lead, slow NodeID, snapData []byte) uint64 {
+	nw.t.Helper()
+	nw.isolate(slow)
+	for i := range 20 {
+		nw.nodes[lead].r.Propose(uint64(i), fmt.Appendf(nil, "v%02d", i))
+	}
+	nw.stabilize()
+	ln := nw.nodes[lead]
+	snapIndex := ln.r.log.applied
+	snapTerm, _ := ln.r.log.term(snapIndex)
+	ln.snaps.Save(SnapshotMeta{Index: snapIndex, Term: snapTerm, ConfState: ConfState{Voters: ids3}}, snapData)
+	cutTerm, err := ln.storage.Term(snapIndex - 2)
+	if err != nil {
+		nw.t.Fatal(err)
+	}
+	if err := ln.storage.TruncatePrefix(snapIndex-2, cutTerm); err != nil {
+		nw.t.Fatal(err)
+	}
+	return snapIndex
 }
 
 // Pipelining: a leader keeps at most MaxInflightMsgs MsgApps in flight to a

@@ -75,11 +75,14 @@ type ReadAck struct {
 //  6. call Advance(rd). The loop must not keep rd.ReadStates beyond it:
 //     the core reuses that array for the next Readys.
 type Ready struct {
-	SoftState            *SoftState // nil when unchanged since the last Ready
-	HardState            HardState
-	HardStateChanged     bool
-	Entries              []Entry
-	Snapshot             *IncomingSnapshot
+	SoftState        *SoftState // nil when unchanged since the last Ready
+	HardState        HardState
+	HardStateChanged bool
+	Entries          []Entry
+	Snapshot         *IncomingSnapshot
+	// SnapshotChunks are pieces of a snapshot arriving from the leader, in
+	// order, for the loop to spool (see SnapshotChunk); handed out once.
+	SnapshotChunks       []SnapshotChunk
 	Messages             []Message
 	MessagesAfterPersist []Message
 	CommittedEntries     []Entry
@@ -89,17 +92,30 @@ type Ready struct {
 }
 
 // IncomingSnapshot is a complete snapshot received from the leader, to be
-// installed: the state machine restored from Data and the log reset to start
-// after Meta.Index.
+// installed: the state machine restored from its body and the log reset to
+// start after Meta.Index. The body is what the loop spooled from the
+// SnapshotChunks for Meta; the core does not hold it.
 type IncomingSnapshot struct {
 	Meta SnapshotMeta
-	Data []byte
+}
+
+// SnapshotChunk is a piece of the body of the snapshot Meta, received from
+// the leader. Offset 0 starts a new spool, discarding any partial one;
+// otherwise Offset is exactly what the spool holds (the core checked it).
+// Done marks the last piece: the spool is complete, and it is installed if
+// the same Ready carries Snapshot for Meta, or else discarded (the log
+// already had what it covers).
+type SnapshotChunk struct {
+	Meta   SnapshotMeta
+	Offset uint64
+	Data   []byte
+	Done   bool
 }
 
 // IsEmpty reports whether rd carries no effect at all.
 func (rd *Ready) IsEmpty() bool {
 	return rd.SoftState == nil && !rd.HardStateChanged && len(rd.Entries) == 0 &&
-		rd.Snapshot == nil && len(rd.Messages) == 0 && len(rd.MessagesAfterPersist) == 0 &&
+		rd.Snapshot == nil && len(rd.SnapshotChunks) == 0 && len(rd.Messages) == 0 && len(rd.MessagesAfterPersist) == 0 &&
 		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 &&
 		len(rd.ProposalAcks) == 0 && len(rd.ReadAcks) == 0
 }

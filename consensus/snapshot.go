@@ -11,17 +11,39 @@ package consensus
 // snapshotHeartbeatsResend heartbeats is sent again. A MsgSnapResp with
 // Reject (the follower lost its partial copy) restarts from offset 0.
 //
-// Follower: chunks are appended to an in-memory buffer (bounded by
-// MaxSnapshotBytes) while they arrive in order for one snapshot; the last
-// chunk makes the snapshot pending (Ready.Snapshot) and the follower answers
-// with MsgAppResp{Index: snapshot index} after the loop installed it, which
-// moves the leader back to probing from there.
+// Follower: the core checks each chunk (same snapshot, same leader, offset
+// equal to the bytes accepted so far, total within MaxSnapshotBytes) and
+// hands it to the loop as a Ready.SnapshotChunks effect; it keeps only the
+// count of bytes accepted, never the body. The loop spools the chunks (the
+// server to a temporary file in the snapshot store, renamed when complete),
+// so a follower's memory does not grow with the snapshot. The chunk's
+// acknowledgement, MsgSnapResp{SnapOffset}, goes after persistence: the
+// leader sends the next chunk only once this one is written, which is the
+// flow control (one chunk in flight, paced by the follower's disk). The
+// last chunk makes the snapshot pending (Ready.Snapshot, body in the loop's
+// spool) and the follower answers with MsgAppResp{Index: snapshot index}
+// after the loop installed it, which moves the leader back to probing from
+// there.
+//
+// Resuming: a dropped connection loses chunks or acknowledgements, not the
+// spool. The leader resends its unacknowledged chunk after
+// snapshotHeartbeatsResend heartbeats; the follower answers a chunk that
+// is not the next one with the offset it holds, and the leader goes on
+// from there. Only a follower restart (its count of accepted bytes is
+// gone, and its spool's temporary file is removed when the store opens) or
+// a chunk of another snapshot or leader starts over from offset 0.
+//
+// Other followers are not held up: a follower in StateSnapshot gets no
+// MsgApp, and the leader serves the others' appends and heartbeats as
+// usual; the chunk read (at most MaxMsgBytes from Config.Snapshots) is the
+// only work a snapshot adds to the leader's loop per acknowledgement.
 
-// snapshotAssembly is a snapshot being received.
+// snapshotAssembly is a snapshot being received: its body is in the
+// loop's spool, held bytes long.
 type snapshotAssembly struct {
 	meta SnapshotMeta
 	from NodeID
-	data []byte
+	held uint64
 }
 
 func (r *Raft) sendSnapshot(to NodeID, pr *progress) bool {
@@ -110,33 +132,35 @@ func (r *Raft) handleSnapshot(m Message) {
 		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, Reject: true})
 		return
 	}
-	if m.SnapOffset != uint64(len(in.data)) {
+	if m.SnapOffset != in.held {
 		// A duplicate or a gap: say what we hold; the leader resends.
-		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: uint64(len(in.data))})
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: in.held})
 		return
 	}
-	if uint64(len(in.data))+uint64(len(m.Data)) > r.cfg.MaxSnapshotBytes {
+	if in.held+uint64(len(m.Data)) > r.cfg.MaxSnapshotBytes {
 		r.logger.Error("incoming snapshot too large", "index", meta.Index, "maxBytes", r.cfg.MaxSnapshotBytes)
 		r.incoming = nil
 		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, Reject: true})
 		return
 	}
-	in.data = append(in.data, m.Data...)
+	r.snapshotChunks = append(r.snapshotChunks, SnapshotChunk{Meta: meta, Offset: in.held, Data: m.Data, Done: m.SnapDone})
+	in.held += uint64(len(m.Data))
 	if !m.SnapDone {
-		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: uint64(len(in.data))})
+		r.send(Message{To: m.From, Type: MsgSnapResp, Snapshot: meta, SnapOffset: in.held})
 		return
 	}
 	r.incoming = nil
 	if r.log.matchTerm(meta.Index, meta.Term) {
 		// Our log already has the snapshot's last entry, hence everything
-		// before it: no need to throw the log away.
+		// before it: no need to throw the log away (the loop discards the
+		// spool).
 		r.log.commitTo(meta.Index)
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
 		return
 	}
-	r.log.restore(&IncomingSnapshot{Meta: meta, Data: in.data})
+	r.log.restore(&IncomingSnapshot{Meta: meta})
 	r.membershipFromSnapshot(meta)
 	r.lastStampMs = max(r.lastStampMs, meta.TimeMs)
-	r.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", len(in.data))
+	r.logger.Info("snapshot received", "index", meta.Index, "term", meta.Term, "bytes", in.held)
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})
 }

@@ -1,7 +1,11 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"slices"
 	"testing"
 	"time"
 )
@@ -55,12 +59,24 @@ func TestFollowerSnapshotChunks(t *testing.T) {
 			r := newTestRaft(t, 2, ids3, nil, func(c *Config) { c.MaxSnapshotBytes = tt.maxBytes })
 			var got []Message
 			var installed *IncomingSnapshot
+			var spool memorySpool
+			var installedBody []byte
 			for _, c := range tt.chunks {
 				step(t, r, Message{From: 1, Type: MsgSnap, Term: 3, Snapshot: c.meta, SnapOffset: c.offset,
 					Data: []byte(c.data), SnapDone: c.done})
 				rd := r.Ready()
+				for _, c := range rd.SnapshotChunks {
+					if err := spool.WriteSnapshotChunk(c); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if rd.Snapshot != nil {
 					installed = rd.Snapshot
+					body, err := spool.CommitSnapshot(rd.Snapshot.Meta)
+					if err != nil {
+						t.Fatal(err)
+					}
+					installedBody, _ = io.ReadAll(body)
 					r.cfg.Log.(*MemoryStorage).ApplySnapshot(rd.Snapshot.Meta)
 				}
 				for _, m := range append(rd.Messages, rd.MessagesAfterPersist...) {
@@ -80,9 +96,9 @@ func TestFollowerSnapshotChunks(t *testing.T) {
 			}
 			switch {
 			case tt.wantInstall == "" && installed != nil:
-				t.Errorf("installed %q, want nothing", installed.Data)
-			case tt.wantInstall != "" && (installed == nil || string(installed.Data) != tt.wantInstall || installed.Meta.Index != meta.Index):
-				t.Errorf("installed %+v, want %q at %d", installed, tt.wantInstall, meta.Index)
+				t.Errorf("installed %q, want nothing", installedBody)
+			case tt.wantInstall != "" && (installed == nil || string(installedBody) != tt.wantInstall || installed.Meta.Index != meta.Index):
+				t.Errorf("installed %+v (%q), want %q at %d", installed, installedBody, tt.wantInstall, meta.Index)
 			case tt.wantInstall != "" && (r.log.committed != meta.Index || r.log.applied != meta.Index || r.log.firstIndex() != meta.Index+1):
 				t.Errorf("after install: committed %d applied %d first %d", r.log.committed, r.log.applied, r.log.firstIndex())
 			}
@@ -157,5 +173,84 @@ func TestUnreadableSnapshotDoesNotLoop(t *testing.T) {
 	}
 	if st := r.Status().Progress[2].State; st != StateProbe {
 		t.Fatalf("follower 2 in state %v, want probe", st)
+	}
+}
+
+// InstallSnapshot resumes after a dropped connection: a follower that lost
+// its link to the leader mid-snapshot continues from the bytes it spooled
+// (no chunk at offset 0 again), while the leader replicates to and commits
+// with the other follower throughout. Reference: issue 7.
+func TestSnapshotResumesAfterDroppedConnection(t *testing.T) {
+	nw := newNetwork(t, 3, func(c *Config) { c.MaxMsgBytes = 16 })
+	lead := nw.electLeader()
+	var slow, other NodeID
+	for _, id := range nw.ids {
+		switch {
+		case id == lead:
+		case slow == None:
+			slow = id
+		default:
+			other = id
+		}
+	}
+	snapData := bytes.Repeat([]byte("snapshot-bytes|"), 20) // 300 bytes: 19 chunks
+	snapIndex := nw.leaveBehindSnapshot(lead, slow, snapData)
+	ln := nw.nodes[lead]
+	nw.heal()
+
+	// run ticks and delivers, noting the snapshot chunks that reach slow.
+	var offsets []uint64
+	run := func(ticks int, until func() bool) {
+		t.Helper()
+		for range ticks {
+			nw.round(func(m Message) bool {
+				if m.Type == MsgSnap && m.To == slow && !nw.cut[[2]NodeID{m.From, m.To}] {
+					offsets = append(offsets, m.SnapOffset)
+				}
+				return true
+			})
+			if until != nil && until() {
+				return
+			}
+		}
+	}
+	run(100, func() bool { return len(offsets) > 0 && offsets[len(offsets)-1] >= 96 })
+	if len(offsets) == 0 || offsets[len(offsets)-1] < 96 {
+		t.Fatalf("the snapshot did not get going: chunks at %v", offsets)
+	}
+	// The connection drops mid-snapshot; the cluster goes on without slow.
+	nw.isolate(slow)
+	held := offsets[len(offsets)-1]
+	for i := range 5 {
+		ln.r.Propose(uint64(100+i), fmt.Appendf(nil, "during%d", i))
+		run(3, nil)
+	}
+	run(20, func() bool { return slices.Contains(nw.appliedData(other), "during4") })
+	if got := nw.appliedData(other); !slices.Contains(got, "during4") {
+		t.Fatalf("the other follower applied %q while slow was cut off: replication stalled", got)
+	}
+	// The link comes back: the transfer resumes where it stopped.
+	nw.heal()
+	before := len(offsets)
+	run(200, func() bool { return slices.Contains(nw.appliedData(slow), "during4") })
+	resumed := offsets[before:]
+	if len(resumed) == 0 {
+		t.Fatalf("no chunk after the link came back")
+	}
+	if slices.Contains(resumed, 0) || resumed[0] < held {
+		t.Fatalf("chunks after the link came back %v: the transfer started over instead of resuming from %d", resumed, held)
+	}
+	sn := nw.nodes[slow]
+	installed := false
+	for _, e := range sn.applied {
+		if e.Index == snapIndex && bytes.Equal(e.Data, snapData) {
+			installed = true
+		}
+	}
+	if !installed || !slices.Contains(nw.appliedData(slow), "during4") {
+		t.Fatalf("slow node installed the snapshot %v, applied %q", installed, nw.appliedData(slow))
+	}
+	if len(nw.stepErr) > 0 {
+		t.Errorf("step errors: %v", nw.stepErr)
 	}
 }

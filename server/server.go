@@ -159,13 +159,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		// Client requests are bounded by the node (a recycled timer)
 		// rather than a context.WithTimeout per command.
 		RequestTimeout: s.requestTimeout,
-		SaveSnapshot: func(meta consensus.SnapshotMeta, data []byte) error {
-			err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := w.Write(data); return err })
-			if err == nil {
-				s.lastSnapshot.Store(meta.Index)
-			}
-			return err
-		},
+		Spool:          leaderSnapshotSpool{s},
 	})
 	if err != nil {
 		s.transport.Close()
@@ -176,6 +170,23 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 	s.lastSnapshot.Store(applied)
 	s.resp = resp.NewServer(resp.ServerConfig{Config: cfg, LogLevel: logLevel, Version: Version}, &backend{s: s}, logger)
 	return s, nil
+}
+
+// leaderSnapshotSpool receives snapshots from the leader into the snapshot
+// store, chunk by chunk to a temporary file (wal.SnapshotStore), and counts
+// a committed one as the node's latest snapshot.
+type leaderSnapshotSpool struct{ s *Server }
+
+func (sp leaderSnapshotSpool) WriteSnapshotChunk(c consensus.SnapshotChunk) error {
+	return sp.s.snapshots.WriteSnapshotChunk(c)
+}
+
+func (sp leaderSnapshotSpool) CommitSnapshot(meta consensus.SnapshotMeta) (io.ReadCloser, error) {
+	body, err := sp.s.snapshots.CommitSnapshot(meta)
+	if err == nil {
+		sp.s.lastSnapshot.Store(meta.Index)
+	}
+	return body, err
 }
 
 // restoreSnapshot loads the newest valid snapshot into the state machine

@@ -156,7 +156,14 @@ type SnapshotStore struct {
 
 	mu    sync.Mutex
 	snaps []snapshotFile // verified snapshots, oldest first
+
+	// spool is the snapshot being received from a leader
+	// (WriteSnapshotChunk), nil when none; used by the node loop alone.
+	spool *SnapshotWriter
 }
+
+// SnapshotStore spools the chunks of a leader's snapshot to disk.
+var _ consensus.SnapshotSpool = (*SnapshotStore)(nil)
 
 // SnapshotStore serves a leader's InstallSnapshot chunks.
 var _ consensus.SnapshotSource = (*SnapshotStore)(nil)
@@ -546,6 +553,68 @@ func (s *SnapshotStore) add(sf snapshotFile) error {
 		s.snaps = s.snaps[1:]
 	}
 	return errors.Join(errs...)
+}
+
+// WriteSnapshotChunk appends a chunk of a snapshot arriving from the
+// leader to its temporary file in the store (consensus.SnapshotSpool): a
+// chunk at offset 0 starts a new file and removes any partial one; after a
+// failure the spool is gone and only a chunk at offset 0 is taken. The
+// file is not synced here: a crash loses the consensus core's count of
+// received bytes as well, so the transfer starts over, and the temporary
+// is removed when the store opens.
+func (s *SnapshotStore) WriteSnapshotChunk(c consensus.SnapshotChunk) error {
+	if c.Offset == 0 {
+		if s.spool != nil {
+			s.spool.Abort()
+			s.spool = nil
+		}
+		w, err := s.Create(c.Meta)
+		if err != nil {
+			return err
+		}
+		s.spool = w
+	}
+	w := s.spool
+	if w == nil || w.meta.Index != c.Meta.Index || w.meta.Term != c.Meta.Term || w.bodyBytes != c.Offset {
+		// A failed spool is dropped whole: the next chunk must start over.
+		s.spool = nil
+		if w != nil {
+			w.Abort()
+		}
+		return fmt.Errorf("wal: chunk of snapshot %d/%d at offset %d does not continue the spool (%s)", c.Meta.Index, c.Meta.Term, c.Offset, w.describe())
+	}
+	if _, err := w.Write(c.Data); err != nil {
+		s.spool = nil
+		w.Abort()
+		return err
+	}
+	return nil
+}
+
+// CommitSnapshot makes the complete spool for meta durable and visible
+// (fsync, rename, directory fsync, older snapshots beyond Keep removed) and
+// returns a reader of its body, checked against its CRC as it is read.
+func (s *SnapshotStore) CommitSnapshot(meta consensus.SnapshotMeta) (io.ReadCloser, error) {
+	w := s.spool
+	s.spool = nil
+	if w == nil || w.meta.Index != meta.Index || w.meta.Term != meta.Term {
+		if w != nil {
+			w.Abort()
+		}
+		return nil, fmt.Errorf("wal: commit of snapshot %d/%d: the spool holds %s", meta.Index, meta.Term, w.describe())
+	}
+	if err := w.Commit(); err != nil {
+		return nil, err
+	}
+	return s.Open(meta.Index)
+}
+
+// describe names what w holds, for errors.
+func (w *SnapshotWriter) describe() string {
+	if w == nil {
+		return "nothing"
+	}
+	return fmt.Sprintf("%d bytes of %d/%d", w.bodyBytes, w.meta.Index, w.meta.Term)
 }
 
 // Save writes a whole snapshot: write is called with the body's writer.

@@ -390,3 +390,94 @@ func TestSnapshotTwoWritersSameIndex(t *testing.T) {
 		t.Fatalf("body after both commits: %d bytes, want the last committed (%d)", len(got), len(bodyA))
 	}
 }
+
+// tempFiles returns the temporaries in a snapshot directory.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	tmps, err := filepath.Glob(filepath.Join(dir, "*"+tempSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmps
+}
+
+// TestSnapshotSpool: the consensus.SnapshotSpool side of the store. Chunks
+// go to one temporary file (nothing in memory, nothing visible) until
+// CommitSnapshot, which makes the snapshot the store's latest and returns
+// its body; a chunk at offset 0 starts over and removes the partial file; a
+// chunk that does not continue the spool, or a commit of another snapshot,
+// is an error; a partial spool is gone after a restart.
+func TestSnapshotSpool(t *testing.T) {
+	chunk := func(meta consensus.SnapshotMeta, body []byte, from, to int) consensus.SnapshotChunk {
+		return consensus.SnapshotChunk{Meta: meta, Offset: uint64(from), Data: body[from:to], Done: to == len(body)}
+	}
+	meta, body := snapMeta(50, 3), snapBody(50, 9_000)
+	other := snapMeta(60, 3)
+	dir := t.TempDir()
+	s := reopenSnaps(t, dir)
+
+	steps := []struct {
+		name    string
+		chunk   consensus.SnapshotChunk
+		wantErr bool
+	}{
+		{"first chunk of another snapshot", chunk(other, body, 0, 1000), false},
+		{"restart with ours at 0", chunk(meta, body, 0, 4000), false},
+		{"gap", chunk(meta, body, 5000, 6000), true},
+		{"after a failure the spool is gone", chunk(meta, body, 4000, 6000), true},
+		{"start again", chunk(meta, body, 0, 4000), false},
+		{"next", chunk(meta, body, 4000, 8000), false},
+		{"last", chunk(meta, body, 8000, 9000), false},
+	}
+	for _, st := range steps {
+		err := s.WriteSnapshotChunk(st.chunk)
+		if (err != nil) != st.wantErr {
+			t.Fatalf("%s: err %v, want error %v", st.name, err, st.wantErr)
+		}
+		if n := len(tempFiles(t, dir)); n > 1 {
+			t.Fatalf("%s: %d temporaries, want at most one", st.name, n)
+		}
+	}
+	if _, ok := s.Latest(); ok {
+		t.Fatal("a spooled snapshot is visible before CommitSnapshot")
+	}
+	if _, err := s.CommitSnapshot(other); err == nil {
+		t.Fatal("commit of a snapshot the spool does not hold succeeded")
+	}
+	// That failed commit dropped the spool: send it again and commit.
+	for _, c := range []consensus.SnapshotChunk{chunk(meta, body, 0, 5000), chunk(meta, body, 5000, 9000)} {
+		if err := s.WriteSnapshotChunk(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := s.CommitSnapshot(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("committed body: %d bytes, %v; want the %d sent", len(got), err, len(body))
+	}
+	if latest, ok := s.Latest(); !ok || latest.Index != meta.Index {
+		t.Fatalf("latest %+v %v, want %d", latest, ok, meta.Index)
+	}
+	if tmps := tempFiles(t, dir); len(tmps) != 0 {
+		t.Fatalf("temporaries left after commit: %v", tmps)
+	}
+
+	// A partial spool does not survive a restart.
+	if err := s.WriteSnapshotChunk(chunk(other, body, 0, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	s = reopenSnaps(t, dir)
+	if tmps := tempFiles(t, dir); len(tmps) != 0 {
+		t.Fatalf("temporaries after reopening: %v", tmps)
+	}
+	if err := s.WriteSnapshotChunk(chunk(other, body, 1000, 2000)); err == nil {
+		t.Fatal("a chunk continued a spool from before the restart")
+	}
+	if got := readSnap(t, s, meta.Index); !bytes.Equal(got, body) {
+		t.Fatal("the committed snapshot changed across the restart")
+	}
+}

@@ -60,6 +60,12 @@ type simNode struct {
 	durableHard     consensus.HardState
 	snapshots       *consensus.MemorySnapshots
 
+	// The spool of a snapshot arriving from the leader (Ready.
+	// SnapshotChunks): in the page cache, lost in a crash, as the server's
+	// temporary file is removed when it restarts.
+	spoolMeta consensus.SnapshotMeta
+	spoolBody []byte
+
 	syncing   bool
 	syncStep  int64
 	syncReady consensus.Ready // the Ready being synced
@@ -189,6 +195,7 @@ func (n *simNode) crash() {
 	n.crashStep = 0
 	n.raft = nil
 	n.written = nil
+	n.spoolMeta, n.spoolBody = consensus.SnapshotMeta{}, nil
 	n.syncing = false
 	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]

@@ -311,7 +311,20 @@ func (s *Simulator) takeReady(n *simNode) error {
 	for i := range rd.Messages {
 		s.send(&rd.Messages[i])
 	}
+	for _, c := range rd.SnapshotChunks {
+		if c.Offset == 0 {
+			n.spoolMeta, n.spoolBody = c.Meta, nil
+		}
+		if n.spoolMeta.Index != c.Meta.Index || n.spoolMeta.Term != c.Meta.Term || c.Offset != uint64(len(n.spoolBody)) {
+			return violation("n%d: chunk of snapshot %d/t%d at offset %d does not continue the spool of %d/t%d (%d bytes)",
+				n.id, c.Meta.Index, c.Meta.Term, c.Offset, n.spoolMeta.Index, n.spoolMeta.Term, len(n.spoolBody))
+		}
+		n.spoolBody = append(n.spoolBody, c.Data...)
+	}
 	if sn := rd.Snapshot; sn != nil {
+		if n.spoolMeta.Index != sn.Meta.Index || n.spoolMeta.Term != sn.Meta.Term {
+			return violation("n%d: snapshot %d/t%d to install, but the spool holds %d/t%d", n.id, sn.Meta.Index, sn.Meta.Term, n.spoolMeta.Index, n.spoolMeta.Term)
+		}
 		// Contract step 2: the log restarts after the snapshot (in the
 		// page cache; durable, with the state machine, at the sync).
 		n.written.ApplySnapshot(sn.Meta)
@@ -319,7 +332,7 @@ func (s *Simulator) takeReady(n *simNode) error {
 			return err
 		}
 		s.res.SnapshotsInstalled++
-		s.trace.note(s.step, n.id, "SNAPSHOT received through index %d term %d (%d bytes)", sn.Meta.Index, sn.Meta.Term, len(sn.Data))
+		s.trace.note(s.step, n.id, "SNAPSHOT received through index %d term %d (%d bytes)", sn.Meta.Index, sn.Meta.Term, len(n.spoolBody))
 	}
 	if len(rd.Entries) > 0 {
 		if err := n.written.Append(rd.Entries); err != nil {
@@ -389,11 +402,13 @@ func (s *Simulator) takeReady(n *simNode) error {
 func (s *Simulator) completeSync(n *simNode) error {
 	rd := n.syncReady
 	if sn := rd.Snapshot; sn != nil {
-		n.installSnapshot(sn.Meta, sn.Data, false)
+		body := n.spoolBody
+		n.spoolMeta, n.spoolBody = consensus.SnapshotMeta{}, nil
+		n.installSnapshot(sn.Meta, body, false)
 		if sn.Meta.Index < n.sm.applied {
 			return fmt.Errorf("n%d: snapshot through %d would rewind a state machine at %d", n.id, sn.Meta.Index, n.sm.applied)
 		}
-		if err := n.sm.restore(sn.Data, sn.Meta.Index); err != nil {
+		if err := n.sm.restore(body, sn.Meta.Index); err != nil {
 			return fmt.Errorf("n%d: restore snapshot through %d: %w", n.id, sn.Meta.Index, err)
 		}
 		s.settleCoveredWrites(n)
