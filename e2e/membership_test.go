@@ -339,6 +339,9 @@ func TestReplaceDeadNode(t *testing.T) {
 	fresh := c.newJoiner(4, live)
 	raftkvCLI(t, "join", live[1].ClientAddr, "4", fresh.RaftAddr, fresh.ClientAddr, "--timeout", "60s")
 	l = c.waitVoters([]int{live[0].ID, live[1].ID, 4}, 10*time.Second)
+	if !waitLog(t, fresh, "snapshot received", 5*time.Second) {
+		t.Errorf("node 4 replayed the log from index 1 instead of starting from a snapshot")
+	}
 	err := c.client(l).Do(context.Background(), "RAFT.ADDNODE", 5, fresh.RaftAddr, "127.0.0.1:1").Err()
 	if err == nil || !strings.HasPrefix(err.Error(), "ERR invalid membership change: node 4 already uses") {
 		t.Fatalf("adding a node at node 4's raft address: %v", err)
