@@ -168,12 +168,12 @@ func cmdObject(c *execCtx, args [][]byte) Reply {
 
 // encoding is the name Redis 7.0 would report for the value's encoding.
 func (it *item) encoding() string {
-	if it.obj != nil {
+	if it.obj() != nil {
 		// Redis's defaults: hash-max-listpack-entries 128 and
 		// hash-max-listpack-value 64.
-		small := it.obj.hash.Len() <= 128
+		small := it.obj().hash.Len() <= 128
 		if small {
-			it.obj.hash.Scan(func(f field) bool {
+			it.obj().hash.Scan(func(f field) bool {
 				small = len(f.name) <= 64 && len(f.val) <= 64
 				return small
 			})
@@ -183,12 +183,12 @@ func (it *item) encoding() string {
 		}
 		return "hashtable"
 	}
-	if len(it.str) <= 20 {
-		if _, ok := parseInt(it.str); ok {
+	if len(it.str()) <= 20 {
+		if _, ok := parseInt(it.str()); ok {
 			return "int"
 		}
 	}
-	if len(it.str) <= 44 {
+	if len(it.str()) <= 44 {
 		return "embstr"
 	}
 	return "raw"

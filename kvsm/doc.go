@@ -7,20 +7,32 @@
 //
 // A Store has Options.Databases numbered keyspaces (16 by default, as SELECT
 // sees them). Each is a github.com/tidwall/btree BTreeG of item values,
-// stored flat in the tree's nodes: the key as a string, the string value as
-// a []byte, a pointer to an object for compound types (a hash today, lists
-// and sets later: object carries a kind tag, and item.kind() is the one
-// place that tells types apart), the deadline in Unix ms and the index of
-// the key's last write (WATCH, below). A string's key and value share one
-// allocation. A 16-byte key with a 32-byte value costs the 72-byte item
-// plus node slack and one 48-byte allocation: 187 bytes per key measured
-// (TestMemoryPerKey; 147 before the 8-byte write index, 173 before the
-// 8 bytes of access data), Redis's ballpark.
+// stored flat in the tree's nodes. An item (item.go) is 48 bytes: the
+// key's scan order, one pointer, two lengths, the deadline in Unix ms, the
+// index of the key's last write (WATCH, below) and 8 bytes of access data
+// (eviction, below). For a string the pointer is the one allocation that
+// holds the key's bytes and then the value's; for a compound value (a hash
+// today, lists and sets later: object carries a kind tag, and item.kind()
+// is the one place that tells types apart) it is the *object, which also
+// holds the key. A flag bit of the value length tells the two apart.
+// Because the item is most of a key's cost (the tree's nodes are partly
+// empty and their arrays grow by doubling, about 1.7x the item), it was cut
+// from 80 bytes (a key string, a value slice and an object pointer side by
+// side): a 16-byte key with a 32-byte value now costs 123 bytes of heap
+// (TestMemoryPerKey; 187 before).
 //
-// Two uses of package unsafe keep the hot paths free of allocations: a
-// lookup views the argument bytes as a string for the duration of the tree
-// search only (probe), and a new string item's key is a string view of the
-// first bytes of its buffer, which are never written again.
+// Values are replaced, never changed in place below their length: a new
+// value is a new allocation of key and value (withStr). APPEND is the
+// exception that keeps appends amortised O(1): it makes an allocation of a
+// power-of-two capacity, marked by a flag bit (the capacity then follows
+// from the length), and extends the value into it in place while there is
+// room; those bytes lie past every older item's length, so snapshots and
+// replies holding the shorter value never see them, and COPY and RENAME
+// give the new key its own allocation, so one allocation has one owner.
+//
+// Package unsafe therefore builds every item's key and value views
+// (item.key, item.str) and keeps the lookups free of allocations: a probe
+// views the argument bytes for the duration of the tree search only.
 //
 // The tree is sorted by (order, key), where order is 63 bits of FNV-1a of
 // the key, not by the key itself. That is what makes SCAN right: its cursor
@@ -98,10 +110,8 @@
 // created and deleted again between WATCH and EXEC reads as unchanged
 // (Redis aborts then). See watch.go.
 //
-// Values are never changed in place below their length: a new value is a
-// new slice (APPEND may grow into spare capacity past the length, which no
-// reader can see; COPY clones so a backing array has one owner). Replies may
-// therefore alias stored values and stay valid after later commands.
+// Values are never changed in place below their length (see Data model),
+// so replies may alias stored values and stay valid after later commands.
 //
 // # Memory accounting
 //

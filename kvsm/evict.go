@@ -171,11 +171,11 @@ func (s *Store) EvictionCommands(nowMs int64, victimsMax int) []Command {
 		if !ok {
 			break
 		}
-		picked[pickedKey{db, it.key}] = true
+		picked[pickedKey{db, it.key()}] = true
 		if _, seen := perDB[db]; !seen {
 			order = append(order, db)
 		}
-		perDB[db] = append(perDB[db], []byte(it.key), strconv.AppendUint(nil, it.modIndex, 10))
+		perDB[db] = append(perDB[db], []byte(it.key()), strconv.AppendUint(nil, it.modIndex, 10))
 		used -= itemBytes(&it)
 	}
 	cmds := make([]Command, 0, len(order))
@@ -235,13 +235,13 @@ func (s *Store) sampleInto(cfg *EvictionConfig, nowMs int64, db int, d *database
 		if cfg.Policy.volatile() {
 			dl, _ := d.expires.GetAt(idx)
 			var ok bool
-			if it, ok = d.keys.Get(item{order: dl.order, key: dl.key}); !ok {
+			if it, ok = d.keys.Get(keyItem(dl.order, dl.key)); !ok {
 				continue
 			}
 		} else {
 			it, _ = d.keys.GetAt(idx)
 		}
-		if picked[pickedKey{db, it.key}] {
+		if picked[pickedKey{db, it.key()}] {
 			continue
 		}
 		var score uint64
@@ -250,7 +250,7 @@ func (s *Store) sampleInto(cfg *EvictionConfig, nowMs int64, db int, d *database
 		} else {
 			score = uint64(max(lruIdleMs(it.lru, nowMs), 0))
 		}
-		s.poolInsert(poolEntry{score: score, db: db, key: it.key, modIndex: it.modIndex})
+		s.poolInsert(poolEntry{score: score, db: db, key: it.key(), modIndex: it.modIndex})
 	}
 }
 
@@ -296,7 +296,7 @@ func (s *Store) pickNearestDeadline(picked map[pickedKey]bool) (int, item, bool)
 	if bestDB < 0 {
 		return 0, item{}, false
 	}
-	it, ok := s.dbs[bestDB].keys.Get(item{order: best.order, key: best.key})
+	it, ok := s.dbs[bestDB].keys.Get(keyItem(best.order, best.key))
 	return bestDB, it, ok
 }
 
@@ -317,13 +317,13 @@ func (s *Store) pickRandom(volatile bool, picked map[pickedKey]bool) (int, item,
 			if volatile {
 				dl, _ := d.expires.GetAt(idx)
 				var ok bool
-				if it, ok = d.keys.Get(item{order: dl.order, key: dl.key}); !ok {
+				if it, ok = d.keys.Get(keyItem(dl.order, dl.key)); !ok {
 					continue
 				}
 			} else {
 				it, _ = d.keys.GetAt(idx)
 			}
-			if !picked[pickedKey{db, it.key}] {
+			if !picked[pickedKey{db, it.key()}] {
 				return db, it, true
 			}
 		}

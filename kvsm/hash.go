@@ -19,7 +19,7 @@ func (c *execCtx) getHash(key []byte) (*btree.BTreeG[field], *Reply) {
 		r := ErrorReply(errWrongType)
 		return nil, &r
 	}
-	return it.obj.hash, nil
+	return it.obj().hash, nil
 }
 
 // hashForWrite returns key's item and its object, ready to change (created
@@ -30,10 +30,9 @@ func (c *execCtx) hashForWrite(key []byte, create bool) (item, *object, *Reply) 
 		if !create {
 			return item{}, nil, nil
 		}
-		it = item{order: keyOrder(key), key: string(key),
-			obj: &object{kind: kindHash, epoch: c.s.epoch, hash: newFieldTree()}}
+		it = newObjectItem(&object{kind: kindHash, epoch: c.s.epoch, key: string(key), hash: newFieldTree()}, 0)
 		c.put(c.db, it)
-		return it, it.obj, nil
+		return it, it.obj(), nil
 	}
 	if it.kind() != kindHash {
 		r := ErrorReply(errWrongType)
@@ -49,7 +48,7 @@ func (c *execCtx) touchHash(it item, o *object) {
 	if it.modIndex == c.index {
 		return // created, or already stamped, in this entry
 	}
-	it.obj = o
+	it.setObj(o)
 	c.put(c.db, it)
 }
 
@@ -64,7 +63,7 @@ func newField(name, val []byte) field {
 // dropIfEmpty deletes a hash key whose last field went away, as Redis does.
 func (c *execCtx) dropIfEmpty(it item, o *object) {
 	if o.hash.Len() == 0 {
-		it.obj = o
+		it.setObj(o)
 		c.removeItem(c.db, it)
 	}
 }

@@ -68,9 +68,7 @@ func (c *execCtx) rename(src, dst []byte, nx bool) Reply {
 		c.del(dst)
 	}
 	c.removeItem(c.db, it)
-	it.key = string(dst)
-	it.order = keyOrder(dst)
-	c.put(c.db, it)
+	c.put(c.db, it.withKey(dst))
 	if nx {
 		return IntReply(1)
 	}
@@ -112,15 +110,15 @@ func cmdCopy(c *execCtx, args [][]byte) Reply {
 		}
 		c.removeItem(dstDB, old)
 	}
-	cp := item{order: keyOrder(dst), key: string(dst), expireAtMs: it.expireAtMs}
-	if it.obj == nil {
-		cp.str = cloneBytes(it.str) // a backing array has one owner (see cmdAppend)
+	var cp item
+	if it.obj() == nil {
+		cp = newStringItem(dst, it.str(), it.expireAtMs) // an allocation has one owner (see cmdAppend)
 	} else {
 		// Both trees share nodes copy-on-write from here on; the
 		// source is first made current so that Copy never touches a
 		// tree a snapshot may be reading.
 		src := c.mutableObject(&it)
-		cp.obj = &object{kind: src.kind, epoch: c.s.epoch, hash: src.hash.Copy(), bytes: src.bytes, payload: src.payload}
+		cp = newObjectItem(&object{kind: src.kind, epoch: c.s.epoch, key: string(dst), hash: src.hash.Copy(), bytes: src.bytes, payload: src.payload}, it.expireAtMs)
 	}
 	c.put(dstDB, cp)
 	return IntReply(1)
@@ -252,7 +250,7 @@ func cmdKeys(c *execCtx, args [][]byte) Reply {
 	pattern := args[1]
 	if !hasGlob(pattern) {
 		if it, ok := c.lookup(pattern); ok {
-			return Reply{Kind: ReplyArray, Elems: []Reply{BulkReply([]byte(it.key))}}
+			return Reply{Kind: ReplyArray, Elems: []Reply{BulkReply([]byte(it.key()))}}
 		}
 		return Reply{Kind: ReplyArray, Elems: []Reply{}}
 	}
@@ -262,8 +260,8 @@ func cmdKeys(c *execCtx, args [][]byte) Reply {
 		if expired(&it, c.nowMs) {
 			return true
 		}
-		if all || globMatch(pattern, []byte(it.key)) {
-			elems = append(elems, BulkReply([]byte(it.key)))
+		if all || globMatch(pattern, []byte(it.key())) {
+			elems = append(elems, BulkReply([]byte(it.key())))
 		}
 		return len(elems) < keysReplyMax
 	})
@@ -374,13 +372,13 @@ func cmdScan(c *execCtx, args [][]byte) Reply {
 		if expired(&it, c.nowMs) {
 			return true
 		}
-		if opts.match != nil && !globMatch(opts.match, []byte(it.key)) {
+		if opts.match != nil && !globMatch(opts.match, []byte(it.key())) {
 			return true
 		}
 		if opts.typeName != nil && !eqFold(opts.typeName, it.kind().typeName()) {
 			return true
 		}
-		elems = append(elems, BulkReply([]byte(it.key)))
+		elems = append(elems, BulkReply([]byte(it.key())))
 		return true
 	})
 	return scanReply(next, elems)
@@ -398,13 +396,13 @@ func cmdRandomKey(c *execCtx, args [][]byte) Reply {
 	for range randomKeyTriesMax {
 		it, ok := c.db.keys.GetAt(int(c.next() % uint64(n)))
 		if ok && !expired(&it, c.nowMs) {
-			return BulkReply([]byte(it.key))
+			return BulkReply([]byte(it.key()))
 		}
 	}
 	var found []byte
 	c.db.keys.Scan(func(it item) bool {
 		if !expired(&it, c.nowMs) {
-			found = []byte(it.key)
+			found = []byte(it.key())
 			return false
 		}
 		return true

@@ -15,10 +15,11 @@ import (
 // heap, so that maxmemory bounds the process about as it bounds Redis.
 // TestAccountingTracksHeap checks them against the heap.
 const (
-	// keyOverheadBytes is one key's fixed cost: its item stored by value in
-	// a B-tree node (80 bytes, nodes about two-thirds full) and the
-	// allocation holding its key and value bytes (header and rounding).
-	keyOverheadBytes = 136
+	// keyOverheadBytes is one key's fixed cost: its 48-byte item stored by
+	// value in a B-tree node (nodes are partly empty and their item arrays
+	// grow by doubling: about 1.7x) and the rounding of the allocation
+	// holding its key and value bytes.
+	keyOverheadBytes = 80
 	// volatileOverheadBytes is a key's entry in the deadline index.
 	volatileOverheadBytes = 48
 	// hashOverheadBytes is a hash's object and its field tree.
@@ -30,11 +31,11 @@ const (
 
 // itemBytes is the accounted size of one key, value and deadline included.
 func itemBytes(it *item) int64 {
-	n := int64(keyOverheadBytes + len(it.key))
-	if it.obj == nil {
-		n += int64(len(it.str))
+	n := int64(keyOverheadBytes + len(it.key()))
+	if it.obj() == nil {
+		n += int64(len(it.str()))
 	} else {
-		n += hashOverheadBytes + it.obj.bytes
+		n += hashOverheadBytes + it.obj().bytes
 	}
 	if it.expireAtMs != 0 {
 		n += volatileOverheadBytes
@@ -50,11 +51,11 @@ func fieldBytes(f *field) int64 {
 // itemPayloadBytes is what the client stored: key, value and field bytes,
 // without our overhead (INFO's used_memory_dataset).
 func itemPayloadBytes(it *item) int64 {
-	n := int64(len(it.key))
-	if it.obj == nil {
-		return n + int64(len(it.str))
+	n := int64(len(it.key()))
+	if it.obj() == nil {
+		return n + int64(len(it.str()))
 	}
-	return n + it.obj.payload
+	return n + it.obj().payload
 }
 
 // setField stores f in o (a hash of the current database, already made

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/raftkv/raftkv/consensus"
 )
@@ -15,15 +16,15 @@ import (
 func recomputedMemory(s *Store) (used, payload int64) {
 	for _, d := range s.dbs {
 		d.keys.Scan(func(it item) bool {
-			if it.obj != nil {
+			if it.obj() != nil {
 				var b, p int64
-				it.obj.hash.Scan(func(f field) bool {
+				it.obj().hash.Scan(func(f field) bool {
 					b += fieldBytes(&f)
 					p += int64(len(f.name) + len(f.val))
 					return true
 				})
-				if b != it.obj.bytes || p != it.obj.payload {
-					panic(fmt.Sprintf("hash %q: object accounts %d/%d, fields sum to %d/%d", it.key, it.obj.bytes, it.obj.payload, b, p))
+				if b != it.obj().bytes || p != it.obj().payload {
+					panic(fmt.Sprintf("hash %q: object accounts %d/%d, fields sum to %d/%d", it.key(), it.obj().bytes, it.obj().payload, b, p))
 				}
 			}
 			used += itemBytes(&it)
@@ -182,5 +183,51 @@ func TestAccountingTracksHeap(t *testing.T) {
 				t.Errorf("accounted %.0f B/key, heap %.0f B/key: more than 25%% apart", accounted, heap)
 			}
 		})
+	}
+}
+
+// TestAppendGrowsInPlaceInvisibly: APPEND extends a value in its own
+// allocation when there is room (amortised O(1)), yet an item read before
+// (as a snapshot or a reply holds it) keeps its value, and COPY and RENAME
+// give the new key an allocation of its own.
+func TestAppendGrowsInPlaceInvisibly(t *testing.T) {
+	ts := newTestStore(t)
+	var want []byte
+	var held []item
+	var heldVals []string
+	for i := 0; i < 300; i++ {
+		part := []byte(fmt.Sprintf("<%d>", i))
+		want = append(want, part...)
+		ts.do("APPEND k " + string(part))
+		it, ok := ts.s.dbs[0].keys.Get(probe([]byte("k")))
+		if !ok || string(it.str()) != string(want) {
+			t.Fatalf("after %d appends: %q, want %q", i+1, it.str(), want)
+		}
+		if i%37 == 0 {
+			held = append(held, it)
+			heldVals = append(heldVals, string(it.str()))
+		}
+	}
+	for i := range held {
+		if string(held[i].str()) != heldVals[i] {
+			t.Fatalf("an item read before later APPENDs changed: %q, was %q", held[i].str(), heldVals[i])
+		}
+	}
+	ts.do("COPY k c")
+	ts.do("RENAME k r")
+	ts.do("APPEND c -copy")
+	ts.do("APPEND r -renamed")
+	if got := ts.s.Exec(Command{Args: splitArgs("GET r")}, ts.nowMs); string(got.Str) != string(want)+"-renamed" {
+		t.Fatalf("GET r = %q", got.Str)
+	}
+	if got := ts.s.Exec(Command{Args: splitArgs("GET c")}, ts.nowMs); string(got.Str) != string(want)+"-copy" {
+		t.Fatalf("GET c = %q", got.Str)
+	}
+}
+
+// TestItemSize pins the item's size: it is most of a key's cost.
+func TestItemSize(t *testing.T) {
+	if got := unsafe.Sizeof(item{}); got != 48 {
+		t.Fatalf("item is %d bytes, want 48", got)
 	}
 }

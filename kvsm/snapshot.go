@@ -95,25 +95,25 @@ func (sr *snapshotReader) WriteTo(w io.Writer) (int64, error) {
 		write()
 		tr.Scan(func(it item) bool {
 			kind := byte(snapshotKindStr)
-			if it.obj != nil {
+			if it.obj() != nil {
 				kind = snapshotKindHash
 			}
 			buf = append(buf, kind)
 			buf = binary.AppendUvarint(buf, uint64(it.expireAtMs))
 			buf = binary.AppendUvarint(buf, it.modIndex)
-			buf = binary.AppendUvarint(buf, uint64(len(it.key)))
-			buf = append(buf, it.key...)
-			if it.obj == nil {
-				buf = binary.AppendUvarint(buf, uint64(len(it.str)))
+			buf = binary.AppendUvarint(buf, uint64(len(it.key())))
+			buf = append(buf, it.key()...)
+			if it.obj() == nil {
+				buf = binary.AppendUvarint(buf, uint64(len(it.str())))
 				write()
 				if werr == nil {
-					_, werr = bw.Write(it.str)
+					_, werr = bw.Write(it.str())
 				}
 				return werr == nil
 			}
-			buf = binary.AppendUvarint(buf, uint64(it.obj.hash.Len()))
+			buf = binary.AppendUvarint(buf, uint64(it.obj().hash.Len()))
 			write()
-			it.obj.hash.Scan(func(f field) bool {
+			it.obj().hash.Scan(func(f field) bool {
 				buf = binary.AppendUvarint(buf, uint64(len(f.name)))
 				buf = append(buf, f.name...)
 				buf = binary.AppendUvarint(buf, uint64(len(f.val)))
@@ -326,16 +326,22 @@ func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch, version uint
 		if err != nil {
 			return err
 		}
-		it := item{order: keyOrder(key), key: string(key), expireAtMs: int64(exp), modIndex: modIndex}
+		var it item
 		if kind == snapshotKindStr {
-			if it.str, err = cr.bytes("string value"); err != nil {
+			val, err := cr.bytes("string value")
+			if err != nil {
 				return err
 			}
+			it = newStringItem(key, val, int64(exp))
 		} else {
-			if it.obj, err = restoreHash(cr, epoch); err != nil {
+			o, err := restoreHash(cr, epoch)
+			if err != nil {
 				return err
 			}
+			o.key = string(key)
+			it = newObjectItem(o, int64(exp))
 		}
+		it.modIndex = modIndex
 		if _, dup := d.keys.Get(it); dup {
 			return fmt.Errorf("%w: duplicate key at offset %d", ErrBadSnapshot, at)
 		}
@@ -385,17 +391,17 @@ func (s *Store) Digest() uint64 {
 		buf = binary.AppendUvarint(buf, uint64(d.keys.Len()))
 		h.Write(buf)
 		d.keys.Scan(func(it item) bool {
-			buf = binary.AppendUvarint(buf[:0], uint64(len(it.key)))
-			buf = append(buf, it.key...)
+			buf = binary.AppendUvarint(buf[:0], uint64(len(it.key())))
+			buf = append(buf, it.key()...)
 			buf = append(buf, byte(it.kind()))
 			buf = binary.AppendVarint(buf, it.expireAtMs)
 			buf = binary.AppendUvarint(buf, it.modIndex) // WATCH decisions depend on it
-			if it.obj == nil {
-				buf = binary.AppendUvarint(buf, uint64(len(it.str)))
-				buf = append(buf, it.str...)
+			if it.obj() == nil {
+				buf = binary.AppendUvarint(buf, uint64(len(it.str())))
+				buf = append(buf, it.str()...)
 			} else {
-				buf = binary.AppendUvarint(buf, uint64(it.obj.hash.Len()))
-				it.obj.hash.Scan(func(f field) bool {
+				buf = binary.AppendUvarint(buf, uint64(it.obj().hash.Len()))
+				it.obj().hash.Scan(func(f field) bool {
 					buf = binary.AppendUvarint(buf, uint64(len(f.name)))
 					buf = append(buf, f.name...)
 					buf = binary.AppendUvarint(buf, uint64(len(f.val)))

@@ -43,41 +43,13 @@ func (k valueKind) typeName() string {
 	return "string"
 }
 
-// item is one key of a database. It is kept small and flat because it is
-// stored by value in the btree's nodes: a string key costs the item (80 B),
-// its key bytes and its value bytes, and nothing else.
-type item struct {
-	// order is the key's scan position (keyOrder): the tree is sorted by
-	// (order, key) so that a SCAN cursor is just an order value and stays
-	// valid across inserts and deletes.
-	order      uint64
-	key        string
-	str        []byte  // the value when obj == nil; never changed in place below len
-	obj        *object // non-nil for compound values (hash)
-	expireAtMs int64   // Unix ms deadline; 0 = none
-	// modIndex is the log index of the entry that last wrote the key (0:
-	// unknown, from a version-1 snapshot). WATCH compares it; it is part
-	// of snapshots so that every replica decides EXEC the same way.
-	modIndex uint64
-	// Access data (access.go), local to this node: not replicated, not in
-	// snapshots nor in Digest. lru is the LRU clock of the last access,
-	// lfu the LFU minute clock (high 16 bits) and counter (low 8 bits).
-	lru, lfu uint32
-}
-
-func (it *item) kind() valueKind {
-	if it.obj == nil {
-		return kindString
-	}
-	return it.obj.kind
-}
-
 // object holds a compound value. epoch is the snapshot epoch in which it was
 // last cloned: a write to an object from an older epoch clones it first,
 // because a snapshot being written out may be reading it.
 type object struct {
 	kind  valueKind
 	epoch uint64
+	key   string // the key of the item that holds it (item keeps no key of its own for objects)
 	hash  *btree.BTreeG[field]
 	// bytes and payload account the fields (memory.go): their accounted
 	// size, and their name and value bytes alone.
@@ -102,7 +74,7 @@ func itemLess(a, b item) bool {
 	if a.order != b.order {
 		return a.order < b.order
 	}
-	return a.key < b.key
+	return a.key() < b.key()
 }
 
 func fieldLess(a, b field) bool {
@@ -438,7 +410,7 @@ func unsafeString(b []byte) string {
 }
 
 func probe(key []byte) item {
-	return item{order: keyOrder(key), key: unsafeString(key)}
+	return keyItem(keyOrder(key), unsafeString(key))
 }
 
 // expired reports whether it's deadline has passed at nowMs.
@@ -507,12 +479,12 @@ func (c *execCtx) putKeepIndex(d *database, it item) (prev item, replaced bool) 
 		d.payload -= itemPayloadBytes(&prev)
 	}
 	if replaced && prev.expireAtMs != 0 && prev.expireAtMs != it.expireAtMs {
-		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key})
+		d.expires.Delete(deadline{atMs: prev.expireAtMs, order: prev.order, key: prev.key()})
 	}
 	if it.expireAtMs != 0 {
 		// Set even when the deadline is unchanged: the entry then holds
 		// the new item's key string, not one that pins an old buffer.
-		d.expires.Set(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
+		d.expires.Set(deadline{atMs: it.expireAtMs, order: it.order, key: it.key()})
 	}
 	return prev, replaced
 }
@@ -523,7 +495,7 @@ func (c *execCtx) removeItem(d *database, it item) {
 		d.payload -= itemPayloadBytes(&stored)
 	}
 	if it.expireAtMs != 0 {
-		d.expires.Delete(deadline{atMs: it.expireAtMs, order: it.order, key: it.key})
+		d.expires.Delete(deadline{atMs: it.expireAtMs, order: it.order, key: it.key()})
 	}
 }
 
@@ -537,24 +509,6 @@ func (c *execCtx) del(key []byte) bool {
 	return true
 }
 
-// newStringItem builds an item holding a private copy of key and val, both
-// in one allocation (the key's bytes first, never written again; the value
-// capped at its length so that APPEND reallocates rather than run into
-// anything). The price: a key whose value was later replaced in place
-// (INCR, APPEND) keeps its first value's bytes alive until it is rewritten
-// by SET or deleted.
-func newStringItem(key, val []byte, expireAtMs int64) item {
-	buf := make([]byte, len(key)+len(val))
-	copy(buf, key)
-	copy(buf[len(key):], val)
-	return item{
-		order:      keyOrder(key),
-		key:        unsafe.String(unsafe.SliceData(buf), len(key)),
-		str:        buf[len(key):len(buf):len(buf)],
-		expireAtMs: expireAtMs,
-	}
-}
-
 func cloneBytes(b []byte) []byte {
 	out := make([]byte, len(b))
 	copy(out, b)
@@ -564,10 +518,10 @@ func cloneBytes(b []byte) []byte {
 // mutableObject returns it's object ready to be changed: cloned (cheaply,
 // copy-on-write) and stored back when a snapshot may still be reading it.
 func (c *execCtx) mutableObject(it *item) *object {
-	o := it.obj
+	o := it.obj()
 	if o.epoch != c.s.epoch {
-		o = &object{kind: o.kind, epoch: c.s.epoch, hash: o.hash.Copy(), bytes: o.bytes, payload: o.payload}
-		it.obj = o
+		o = &object{kind: o.kind, epoch: c.s.epoch, key: o.key, hash: o.hash.Copy(), bytes: o.bytes, payload: o.payload}
+		it.setObj(o)
 		c.putKeepIndex(c.db, *it)
 	}
 	return o

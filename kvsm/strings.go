@@ -13,11 +13,11 @@ func (c *execCtx) getString(key []byte) (val []byte, found bool, errReply *Reply
 	if !ok {
 		return nil, false, nil
 	}
-	if it.obj != nil {
+	if it.obj() != nil {
 		r := ErrorReply(errWrongType)
 		return nil, true, &r
 	}
-	return it.str, true, nil
+	return it.str(), true, nil
 }
 
 func cmdGet(c *execCtx, args [][]byte) Reply {
@@ -241,14 +241,14 @@ func cmdGetEx(c *execCtx, args [][]byte) Reply {
 	if !found {
 		return ReplyNilValue
 	}
-	if it.obj != nil {
+	if it.obj() != nil {
 		return ErrorReply(errWrongType)
 	}
 	deadline, errR := flagsExpire(c, flags, expire, "getex")
 	if errR != nil {
 		return *errR
 	}
-	reply := Reply{Kind: ReplyBulk, Str: it.str}
+	reply := Reply{Kind: ReplyBulk, Str: it.str()}
 	switch {
 	case deadline != 0 && deadline <= c.nowMs:
 		c.removeItem(c.db, it)
@@ -267,11 +267,11 @@ func cmdMGet(c *execCtx, args [][]byte) Reply {
 	elems := make([]Reply, len(args)-1)
 	for i, key := range args[1:] {
 		it, ok := c.lookupRead(key)
-		if !ok || it.obj != nil {
+		if !ok || it.obj() != nil {
 			elems[i] = ReplyNilValue
 			continue
 		}
-		elems[i] = Reply{Kind: ReplyBulk, Str: it.str}
+		elems[i] = Reply{Kind: ReplyBulk, Str: it.str()}
 	}
 	return Reply{Kind: ReplyArray, Elems: elems}
 }
@@ -306,10 +306,10 @@ func (c *execCtx) incrBy(key []byte, delta int64) Reply {
 	it, found := c.lookup(key)
 	var cur int64
 	if found {
-		if it.obj != nil {
+		if it.obj() != nil {
 			return ErrorReply(errWrongType)
 		}
-		v, ok := parseInt(it.str)
+		v, ok := parseInt(it.str())
 		if !ok {
 			return ErrorReply(errNotInt)
 		}
@@ -323,8 +323,7 @@ func (c *execCtx) incrBy(key []byte, delta int64) Reply {
 	var buf [20]byte
 	val := strconv.AppendInt(buf[:0], cur, 10)
 	if found {
-		it.str = cloneBytes(val)
-		c.put(c.db, it)
+		c.put(c.db, it.withStr(val))
 	} else {
 		c.put(c.db, newStringItem(key, val, 0))
 	}
@@ -357,10 +356,10 @@ func cmdIncrByFloat(c *execCtx, args [][]byte) Reply {
 	it, found := c.lookup(args[1])
 	cur := new(big.Float)
 	if found {
-		if it.obj != nil {
+		if it.obj() != nil {
 			return ErrorReply(errWrongType)
 		}
-		v, ok := parseLongDouble(it.str)
+		v, ok := parseLongDouble(it.str())
 		if !ok {
 			return ErrorReply(errNotFloat)
 		}
@@ -376,10 +375,9 @@ func cmdIncrByFloat(c *execCtx, args [][]byte) Reply {
 	}
 	val := formatLongDouble(nil, sum)
 	if found {
-		it.str = val
-		c.put(c.db, it)
+		c.put(c.db, it.withStr(val))
 	} else {
-		c.put(c.db, item{order: keyOrder(args[1]), key: string(args[1]), str: val})
+		c.put(c.db, newStringItem(args[1], val, 0))
 	}
 	return Reply{Kind: ReplyBulk, Str: val}
 }
@@ -390,18 +388,19 @@ func cmdAppend(c *execCtx, args [][]byte) Reply {
 		c.put(c.db, newStringItem(args[1], args[2], 0))
 		return IntReply(int64(len(args[2])))
 	}
-	if it.obj != nil {
+	if it.obj() != nil {
 		return ErrorReply(errWrongType)
 	}
-	if len(it.str)+len(args[2]) > stringBytesMax {
+	if len(it.str())+len(args[2]) > stringBytesMax {
 		return ErrorReply(errStringTooLong)
 	}
-	// append may write into spare capacity past len(it.str): no one can
-	// see those bytes (snapshots and replies hold the shorter slice), and
-	// the backing array belongs to this key alone (COPY clones).
-	it.str = append(it.str, args[2]...)
+	// withAppended may write into spare room past the value's length: no
+	// one can see those bytes (snapshots and replies hold the shorter
+	// length), and the allocation belongs to this key alone (COPY and
+	// RENAME make new ones).
+	it = it.withAppended(args[2])
 	c.put(c.db, it)
-	return IntReply(int64(len(it.str)))
+	return IntReply(int64(len(it.str())))
 }
 
 func cmdStrlen(c *execCtx, args [][]byte) Reply {
@@ -455,25 +454,24 @@ func cmdSetRange(c *execCtx, args [][]byte) Reply {
 	}
 	value := args[3]
 	it, found := c.lookup(args[1])
-	if found && it.obj != nil {
+	if found && it.obj() != nil {
 		return ErrorReply(errWrongType)
 	}
 	if len(value) == 0 {
-		return IntReply(int64(len(it.str)))
+		return IntReply(int64(len(it.str())))
 	}
 	if offset > int64(stringBytesMax-len(value)) {
 		return ErrorReply(errStringTooLong)
 	}
 	need := int(offset) + len(value)
 	// Always a fresh array: a snapshot or a reply may hold the old one.
-	buf := make([]byte, max(need, len(it.str)))
-	copy(buf, it.str)
+	buf := make([]byte, max(need, len(it.str())))
+	copy(buf, it.str())
 	copy(buf[offset:], value)
 	if found {
-		it.str = buf
-		c.put(c.db, it)
+		c.put(c.db, it.withStr(buf))
 	} else {
-		c.put(c.db, item{order: keyOrder(args[1]), key: string(args[1]), str: buf})
+		c.put(c.db, newStringItem(args[1], buf, 0))
 	}
 	return IntReply(int64(len(buf)))
 }

@@ -1,0 +1,173 @@
+package kvsm
+
+import (
+	"math/bits"
+	"unsafe"
+)
+
+// item is one key of a database. It is stored by value in the B-tree's
+// nodes, so its size is most of a key's cost (node slack multiplies it):
+// 48 bytes, down from 80 when it held a key string, a value slice and an
+// object pointer side by side. A string key's key and value bytes share one
+// allocation that ptr points to (the key first, never written again); a
+// hash's ptr is its *object, which holds the key. Never build one by hand:
+// newStringItem, newObjectItem and keyItem (a lookup probe) do.
+type item struct {
+	// order is the key's scan position (keyOrder): the tree is sorted by
+	// (order, key) so that a SCAN cursor is just an order value and stays
+	// valid across inserts and deletes.
+	order uint64
+	ptr   unsafe.Pointer // string: klen key bytes then the value; hash: *object
+	klen  uint32         // key length (strings and probes)
+	// vlen is the string value's length in its low 30 bits, with the
+	// flags vlenObject and vlenGrown.
+	vlen       uint32
+	expireAtMs int64 // Unix ms deadline; 0 = none
+	// modIndex is the log index of the entry that last wrote the key (0:
+	// unknown, from a version-1 snapshot). WATCH compares it; it is part
+	// of snapshots so that every replica decides EXEC the same way.
+	modIndex uint64
+	// Access data (access.go), local to this node: not replicated, not in
+	// snapshots nor in Digest. lru is the LRU clock of the last access,
+	// lfu the LFU minute clock (high 16 bits) and counter (low 8 bits).
+	lru, lfu uint32
+}
+
+const (
+	// vlenObject: ptr is an *object (a hash), not key and value bytes.
+	vlenObject = 1 << 31
+	// vlenGrown: the allocation was made by APPEND with a capacity of
+	// grownCap(klen+length) bytes, so APPEND may extend the value in place
+	// (past the length: nobody can see those bytes).
+	vlenGrown = 1 << 30
+	// vlenMask extracts the length: values are below 1 GiB (the largest
+	// request is 1 GiB, APPEND and SETRANGE stop at 512 MiB).
+	vlenMask = vlenGrown - 1
+)
+
+// keyItem is a probe for lookups: key is only viewed, not copied.
+func keyItem(order uint64, key string) item {
+	return item{order: order, ptr: unsafe.Pointer(unsafe.StringData(key)), klen: uint32(len(key))}
+}
+
+// newStringItem builds an item holding a private copy of key and val, both
+// in one allocation (the key's bytes first, never written again).
+func newStringItem(key, val []byte, expireAtMs int64) item {
+	buf := make([]byte, len(key)+len(val))
+	copy(buf, key)
+	copy(buf[len(key):], val)
+	return item{
+		order:      keyOrder(key),
+		ptr:        unsafe.Pointer(unsafe.SliceData(buf)),
+		klen:       uint32(len(key)),
+		vlen:       uint32(len(val)),
+		expireAtMs: expireAtMs,
+	}
+}
+
+// newObjectItem builds an item for a compound value whose key o holds.
+func newObjectItem(o *object, expireAtMs int64) item {
+	return item{order: keyOrder([]byte(o.key)), ptr: unsafe.Pointer(o), vlen: vlenObject, expireAtMs: expireAtMs}
+}
+
+func (it *item) isObject() bool { return it.vlen&vlenObject != 0 }
+
+// key returns the key; it aliases the item's memory (never changed).
+func (it *item) key() string {
+	if it.isObject() {
+		return (*object)(it.ptr).key
+	}
+	return unsafe.String((*byte)(it.ptr), int(it.klen))
+}
+
+// str returns a string value (nil for an object), capped at its length so
+// that an append to it reallocates rather than run into anything.
+func (it *item) str() []byte {
+	if it.isObject() || it.ptr == nil {
+		return nil
+	}
+	n := int(it.vlen & vlenMask)
+	if n == 0 {
+		return emptyValue // a pointer one past the allocation is not valid
+	}
+	v := unsafe.Slice((*byte)(unsafe.Add(it.ptr, it.klen)), n)
+	return v[:n:n]
+}
+
+// emptyValue is every empty string value (never written: capacity 0).
+var emptyValue = []byte{}
+
+// obj returns the compound value, nil for a string.
+func (it *item) obj() *object {
+	if !it.isObject() {
+		return nil
+	}
+	return (*object)(it.ptr)
+}
+
+func (it *item) kind() valueKind {
+	if !it.isObject() {
+		return kindString
+	}
+	return it.obj().kind
+}
+
+// setObj replaces an object item's object (a copy-on-write clone holding
+// the same key).
+func (it *item) setObj(o *object) { it.ptr = unsafe.Pointer(o) }
+
+// withStr returns it holding val instead of its value: a new allocation of
+// key and value (the old one may be read by a snapshot or a reply), the
+// rest of the item kept.
+func (it item) withStr(val []byte) item {
+	n := newStringItem([]byte(it.key()), val, it.expireAtMs)
+	n.order, n.modIndex, n.lru, n.lfu = it.order, it.modIndex, it.lru, it.lfu
+	return n
+}
+
+// withKey returns it under another key (RENAME): strings get a new
+// allocation, objects a copy of the object header.
+func (it item) withKey(key []byte) item {
+	var n item
+	if o := it.obj(); o != nil {
+		cp := *o
+		cp.key = string(key)
+		n = newObjectItem(&cp, it.expireAtMs)
+	} else {
+		n = newStringItem(key, it.str(), it.expireAtMs)
+	}
+	n.modIndex, n.lru, n.lfu = it.modIndex, it.lru, it.lfu
+	return n
+}
+
+// grownCap is the capacity of an allocation APPEND makes for n bytes: the
+// next power of two, so that appends are amortised O(1) and the capacity
+// follows from the length alone (a power of two p holds every length in
+// (p/2, p]).
+func grownCap(n int) int {
+	if n <= 16 {
+		return 16
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// withAppended returns it with extra appended to its string value: in
+// place past the length when the allocation has room (nobody can see those
+// bytes: snapshots and replies hold the shorter length, and the allocation
+// belongs to this key alone), else in a new allocation with room to grow.
+func (it item) withAppended(extra []byte) item {
+	klen, vlen := int(it.klen), int(it.vlen&vlenMask)
+	total := klen + vlen + len(extra)
+	if it.vlen&vlenGrown != 0 && total <= grownCap(klen+vlen) {
+		room := unsafe.Slice((*byte)(it.ptr), grownCap(klen+vlen))
+		copy(room[klen+vlen:], extra)
+		it.vlen = uint32(vlen+len(extra)) | vlenGrown
+		return it
+	}
+	buf := make([]byte, total, grownCap(total))
+	copy(buf, unsafe.Slice((*byte)(it.ptr), klen+vlen))
+	copy(buf[klen+vlen:], extra)
+	it.ptr = unsafe.Pointer(unsafe.SliceData(buf))
+	it.vlen = uint32(vlen+len(extra)) | vlenGrown
+	return it
+}
