@@ -46,13 +46,12 @@ type Membership interface {
 
 // RaftStatus is RAFT.STATUS's content.
 type RaftStatus struct {
-	NodeID, LeaderID, Term         uint64
-	Role                           string
-	CommitIndex, AppliedIndex      uint64
-	FirstIndex, LastIndex          uint64
-	LeadTransferee                 uint64
-	Members                        []MemberStatus // every member, this node included, by id
-	PendingConfIndex, SnapshotLast uint64
+	NodeID, LeaderID, Term    uint64
+	Role                      string
+	CommitIndex, AppliedIndex uint64
+	FirstIndex, LastIndex     uint64         // of this node's log
+	LeadTransferee            uint64         // a leadership transfer in progress (0: none)
+	Members                   []MemberStatus // every member, this node included, by id
 }
 
 // MemberStatus is one member in RaftStatus.

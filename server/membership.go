@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -224,38 +225,28 @@ func (m *membership) restoreBook(book map[consensus.NodeID]memberAddr) {
 	m.syncLocked()
 }
 
-// MemberInfo is one member as this node knows it.
-type MemberInfo struct {
+// memberInfo is one member as this node knows it.
+type memberInfo struct {
 	ID                   consensus.NodeID
 	RaftAddr, ClientAddr string
 	Learner              bool
 }
 
 // members returns the membership in force with addresses, by id.
-func (m *membership) members() []MemberInfo {
+func (m *membership) members() []memberInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []MemberInfo
+	var out []memberInfo
 	for _, id := range m.conf.Voters {
 		a := m.addrs[id]
-		out = append(out, MemberInfo{ID: id, RaftAddr: a.raft, ClientAddr: a.client})
+		out = append(out, memberInfo{ID: id, RaftAddr: a.raft, ClientAddr: a.client})
 	}
 	for _, id := range m.conf.Learners {
 		a := m.addrs[id]
-		out = append(out, MemberInfo{ID: id, RaftAddr: a.raft, ClientAddr: a.client, Learner: true})
+		out = append(out, memberInfo{ID: id, RaftAddr: a.raft, ClientAddr: a.client, Learner: true})
 	}
-	slices.SortFunc(out, func(a, b MemberInfo) int { return int64Cmp(uint64(a.ID), uint64(b.ID)) })
+	slices.SortFunc(out, func(a, b memberInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
-}
-
-func int64Cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // clientAddr is a member's client address, "" when unknown.
