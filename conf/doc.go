@@ -77,8 +77,9 @@
 // values, and replicated; the other nodes use theirs to refuse writes with
 // -OOM when nothing can be evicted. All five are live and, as in Redis,
 // local: CONFIG SET changes the node it is sent to, so set them on every
-// node (or in every node's file). When maxmemory is set and GOMEMLIMIT is
-// not, the Go runtime's soft memory limit follows maxmemory (server/doc.go).
+// node (or in every node's file). Unless GOGC or GOMEMLIMIT is set, the Go
+// runtime's soft memory limit follows maxmemory, or without it the live
+// heap (server/doc.go).
 //
 // # Errors
 //

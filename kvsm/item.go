@@ -56,11 +56,17 @@ func newStringItem(key, val []byte, expireAtMs int64) item {
 	buf := make([]byte, len(key)+len(val))
 	copy(buf, key)
 	copy(buf[len(key):], val)
+	return stringItemOf(buf, len(key), expireAtMs)
+}
+
+// stringItemOf makes an item of buf, which holds the key's klen bytes and
+// then the value, and which the item owns from now on.
+func stringItemOf(buf []byte, klen int, expireAtMs int64) item {
 	return item{
-		order:      keyOrder(key),
+		order:      keyOrder(buf[:klen]),
 		ptr:        unsafe.Pointer(unsafe.SliceData(buf)),
-		klen:       uint32(len(key)),
-		vlen:       uint32(len(val)),
+		klen:       uint32(klen),
+		vlen:       uint32(len(buf) - klen),
 		expireAtMs: expireAtMs,
 	}
 }

@@ -201,18 +201,28 @@ func (cr *crcReader) uvarint(what string, max uint64) (uint64, error) {
 // chunks so that a damaged length cannot make Restore allocate much more
 // than the input actually holds.
 func (cr *crcReader) bytes(what string) ([]byte, error) {
+	return cr.bytesAfter(nil, what)
+}
+
+// bytesAfter reads a length-prefixed byte string and returns prefix
+// followed by it, in one allocation when it is small (a string key's item
+// keeps its key and value so).
+func (cr *crcReader) bytesAfter(prefix []byte, what string) ([]byte, error) {
 	n, err := cr.uvarint(what+" length", snapshotStringMax)
 	if err != nil {
 		return nil, err
 	}
 	if n <= snapshotChunkMax {
-		b := make([]byte, n)
-		if err := cr.readFull(b); err != nil {
+		b := make([]byte, len(prefix)+int(n))
+		copy(b, prefix)
+		if err := cr.readFull(b[len(prefix):]); err != nil {
 			return nil, cr.fail("reading "+what, err)
 		}
 		return b, nil
 	}
-	b := make([]byte, 0, snapshotChunkMax)
+	b := make([]byte, len(prefix), len(prefix)+snapshotChunkMax)
+	copy(b, prefix)
+	n += uint64(len(prefix))
 	for uint64(len(b)) < n {
 		chunk := int(min(n-uint64(len(b)), snapshotChunkMax))
 		b = append(b, make([]byte, chunk)...)
@@ -328,11 +338,11 @@ func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch, version uint
 		}
 		var it item
 		if kind == snapshotKindStr {
-			val, err := cr.bytes("string value")
+			buf, err := cr.bytesAfter(key, "string value")
 			if err != nil {
 				return err
 			}
-			it = newStringItem(key, val, int64(exp))
+			it = stringItemOf(buf, len(key), int64(exp))
 		} else {
 			o, err := restoreHash(cr, epoch)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"time"
 
 	"github.com/raftkv/raftkv/conf"
@@ -27,6 +28,12 @@ const (
 	// memLimitHeadroomBytes is added to 1.5 x maxmemory for the Go
 	// runtime's soft memory limit (the log's tail, buffers, runtime).
 	memLimitHeadroomBytes = 256 << 20
+	// Without maxmemory, the soft limit follows the live heap: live x
+	// (1 + 1/memTuneLiveDivisor) + memTuneHeadroomBytes, updated every
+	// memTuneInterval.
+	memTuneInterval      = 250 * time.Millisecond
+	memTuneLiveDivisor   = 4
+	memTuneHeadroomBytes = 64 << 20
 )
 
 // evictionConfig converts the directives for the store.
@@ -49,14 +56,55 @@ func evictionConfig(c *conf.Config) kvsm.EvictionConfig {
 // limit follow maxmemory. Called at start-up and on every CONFIG SET.
 func (s *Server) applyMemoryConfig(c *conf.Config) {
 	s.store.SetEvictionConfig(evictionConfig(c))
-	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+	if operatorTunesGC() {
 		return
 	}
-	limit := int64(math.MaxInt64)
 	if c.MaxMemoryBytes > 0 && c.MaxMemoryBytes < (math.MaxInt64-memLimitHeadroomBytes)/2 {
-		limit = c.MaxMemoryBytes + c.MaxMemoryBytes/2 + memLimitHeadroomBytes
+		debug.SetMemoryLimit(c.MaxMemoryBytes + c.MaxMemoryBytes/2 + memLimitHeadroomBytes)
 	}
-	debug.SetMemoryLimit(limit)
+	// Without maxmemory, tuneMemoryLimit sets it from the live heap.
+}
+
+// operatorTunesGC: GOGC or GOMEMLIMIT is set, and then we leave the Go
+// runtime's memory policy alone.
+func operatorTunesGC() bool {
+	_, gogc := os.LookupEnv("GOGC")
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	return gogc || limit
+}
+
+// tuneMemoryLimit runs for the server's life when there is no maxmemory
+// (and the operator set neither GOGC nor GOMEMLIMIT): it keeps the Go
+// runtime's soft memory limit at a quarter above the live heap plus 64 MiB.
+// GOGC=100 alone lets the heap reach twice the live keys before a
+// collection, which for a cache is most of its RSS; the limit makes the
+// collector run earlier once the keyspace is large (at small heaps the
+// headroom dominates and nothing changes). The Go runtime caps the
+// collector at about half the CPU when the limit is tight, and the limit
+// follows the live heap within memTuneInterval when it grows.
+func (s *Server) tuneMemoryLimit(ctx context.Context) {
+	if operatorTunesGC() {
+		return
+	}
+	t := time.NewTicker(memTuneInterval)
+	defer t.Stop()
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.store.EvictionConfig().MaxMemoryBytes > 0 {
+			continue // applyMemoryConfig's limit stands
+		}
+		rtmetrics.Read(sample)
+		if sample[0].Value.Kind() != rtmetrics.KindUint64 {
+			return
+		}
+		live := int64(sample[0].Value.Uint64())
+		debug.SetMemoryLimit(live + live/memTuneLiveDivisor + memTuneHeadroomBytes)
+	}
 }
 
 // ConfigChanged is resp.ConfigObserver: CONFIG SET of this node's
