@@ -31,8 +31,8 @@
 //     the leader's decide evictions;
 //   - the Go runtime's memory policy (evict.go), unless the operator sets
 //     GOGC or GOMEMLIMIT: with maxmemory, the soft memory limit is 1.5 x
-//     maxmemory + 256 MiB; without, a goroutine keeps it at the live heap
-//   - 25% + 64 MiB (every 250 ms). GOGC=100 alone lets the heap reach
+//     maxmemory + 256 MiB; without, a goroutine keeps it at 1.25 x the
+//     live heap plus 64 MiB (every 250 ms). GOGC=100 alone lets the heap reach
 //     twice the live keys between collections, which for a cache is most
 //     of its RSS (1 M keys of 16+32 bytes: 320 B/key of RSS at GOGC=100,
 //     284 with the limit; the load rate did not change measurably);
