@@ -20,7 +20,12 @@
 // --timeout; anything else is reported at once. join is two changes: the
 // node is added as a learner, then promoted once the leader sees it
 // streaming entries — a learner that never catches up stays a learner,
-// and the error says so. snapshot sends SAVE to the node at ADDR itself
+// and the error says so. remove of the leader first transfers leadership
+// to the most up-to-date voter (RAFT.TRANSFER) and has the new leader
+// remove it: a leader removing itself steps down only when the removal
+// commits, and nobody campaigns before an election timeout — measured at
+// about 1.1 s without writes, against tens of milliseconds with the
+// hand-over. snapshot sends SAVE to the node at ADDR itself
 // (every node snapshots its own state). Each prints one line, or a JSON
 // object with --json.
 package admin

@@ -18,7 +18,8 @@ type Result struct {
 	// out (the leader, after following redirects).
 	Leader string `json:"leader"`
 	NodeID uint64 `json:"node_id,omitempty"`
-	// NewLeader is the node that leads after `transfer`.
+	// NewLeader is the node that leads after `transfer`, or after the
+	// hand-over that precedes the removal of the leader.
 	NewLeader uint64 `json:"new_leader,omitempty"`
 	// Retries counts TRYAGAIN answers waited out (a pending change, a
 	// learner still catching up).
@@ -98,11 +99,28 @@ func Join(ctx context.Context, addr string, id uint64, raftAddr, clientAddr stri
 	return res, nil
 }
 
-// Remove removes node id through the leader.
+// Remove removes node id through the leader. When id leads, leadership is
+// first handed to the most up-to-date voter, and the new leader removes
+// it: clients then wait for a transfer (a round trip) instead of an
+// election timeout, which a leader that removes itself costs (it steps
+// down once the removal commits and nobody is told to campaign).
 func Remove(ctx context.Context, addr string, id uint64, timeout time.Duration) (Result, error) {
 	start := time.Now()
+	res := Result{Command: "remove", NodeID: id}
+	if ri, err := fetchRaftInfo(ctx, addr, timeout); err == nil && ri.uint("raft_leader_id") == id {
+		leaderAddr := ri.fields["raft_leader_addr"]
+		if ri.uint("raft_node_id") == id || leaderAddr == "" {
+			leaderAddr = addr
+		}
+		tr, err := Transfer(ctx, leaderAddr, 0, timeout)
+		if err != nil {
+			return res, fmt.Errorf("admin: hand leadership over before removing leader %d: %w", id, err)
+		}
+		res.NewLeader, addr = tr.NewLeader, tr.Leader
+	}
 	_, leader, retries, err := leaderCall(ctx, addr, timeout, "RAFT.REMOVENODE", id)
-	return Result{Command: "remove", Leader: leader, NodeID: id, Retries: retries, Elapsed: time.Since(start).Round(time.Millisecond).String()}, err
+	res.Leader, res.Retries, res.Elapsed = leader, retries, time.Since(start).Round(time.Millisecond).String()
+	return res, err
 }
 
 // Transfer hands leadership to id (0: the most up-to-date voter).
@@ -154,7 +172,13 @@ func WriteResult(r Result) string {
 	case "join":
 		return fmt.Sprintf("node %d joined as a voter (through leader %s, %s, %d retries while it caught up)", r.NodeID, r.Leader, r.Elapsed, r.Retries)
 	case "remove":
-		return fmt.Sprintf("node %d removed (through leader %s, %s)", r.NodeID, r.Leader, r.Elapsed)
+		// The leader stops sending to a removed node at once, so a removed
+		// follower never learns it was removed: it must be stopped.
+		const stopIt = "; stop its process: it is not told and keeps forwarding to the leader"
+		if r.NewLeader != 0 {
+			return fmt.Sprintf("node %d removed (it led: node %d leads now; %s)%s", r.NodeID, r.NewLeader, r.Elapsed, stopIt)
+		}
+		return fmt.Sprintf("node %d removed (through leader %s, %s)%s", r.NodeID, r.Leader, r.Elapsed, stopIt)
 	case "transfer":
 		return fmt.Sprintf("node %d leads now (was %s, %s)", r.NewLeader, r.Leader, r.Elapsed)
 	case "snapshot":

@@ -262,20 +262,23 @@ func (c *cluster) waitVoters(want []int, within time.Duration) *node {
 	return nil
 }
 
-// TestRemoveLeaderAndFollower: removing the leader (asked through a
-// follower) makes it step down once the change commits, and the others
-// elect a new leader and go on; then a follower is removed; no
-// acknowledged write is lost.
+// TestRemoveLeaderAndFollower: a leader asked to remove itself steps down
+// once the change commits, and the others elect a new leader and go on;
+// `raftkv remove` of the (new) leader, asked through a follower, hands
+// leadership over first; then a follower is removed. No acknowledged write
+// is lost.
 func TestRemoveLeaderAndFollower(t *testing.T) {
 	c := newCluster(t, clusterOptions{size: 4})
 	members := slices.Clone(c.Procs)
 	// One writer per phase, over the members of that phase: a removed
-	// node has no leader and answers CLUSTERDOWN only after an election
-	// timeout, which would slow a writer that still visits it.
+	// node answers CLUSTERDOWN, which would only slow a writer that still
+	// visits it.
 	w1, stop1 := startWriter(t, members, "remove1")
 	w1.waitAcked(t, 100, 20*time.Second)
 	old := c.RequireLeader(10 * time.Second)
-	raftkvCLI(t, "remove", c.Followers(old)[0].ClientAddr, strconv.Itoa(old.ID))
+	if err := c.client(old).Do(context.Background(), "RAFT.REMOVENODE", old.ID).Err(); err != nil {
+		t.Fatalf("RAFT.REMOVENODE %d on the leader itself: %v", old.ID, err)
+	}
 	rest := without(members, old)
 	l := c.waitVoters(ids(rest), 10*time.Second)
 	stop1()
@@ -283,8 +286,8 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 		t.Fatalf("the removed node %d still leads", old.ID)
 	}
 	kv, err := c.Info(context.Background(), old, "raft")
-	if err != nil || kv["raft_role"] == "leader" {
-		t.Fatalf("removed leader %d: INFO raft %v, %v", old.ID, kv, err)
+	if err != nil || kv["raft_role"] == "leader" || !waitLog(t, old, "stepping down: removed from the cluster", time.Second) {
+		t.Fatalf("removed leader %d did not step down: INFO raft %v, %v", old.ID, kv, err)
 	}
 	// The removed node tells clients so at once.
 	start := time.Now()
@@ -295,13 +298,23 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 
 	w2, stop2 := startWriter(t, rest, "remove2")
 	w2.waitAcked(t, 100, 20*time.Second)
+	out := raftkvCLI(t, "remove", without(rest, l)[0].ClientAddr, strconv.Itoa(l.ID))
+	if !strings.Contains(out, "leads now") {
+		t.Fatalf("raftkv remove of the leader did not hand leadership over first: %s", out)
+	}
+	rest = without(rest, l)
+	l = c.waitVoters(ids(rest), 10*time.Second)
+	stop2()
+
+	// A removed follower is not told (the leader stops sending to it when
+	// the removal is appended), so the writer leaves it out from the start.
 	gone := without(rest, l)[0]
+	w3, stop3 := startWriter(t, without(rest, gone), "remove3")
+	w3.waitAcked(t, 100, 20*time.Second)
 	raftkvCLI(t, "remove", l.ClientAddr, strconv.Itoa(gone.ID), "--json")
 	rest = without(rest, gone)
 	c.waitVoters(ids(rest), 10*time.Second)
-	stop2()
-	w3, stop3 := startWriter(t, rest, "remove3")
-	w3.waitAcked(t, 100, 20*time.Second)
+	w3.waitAcked(t, w3.count()+100, 20*time.Second)
 	stop3()
 	for _, n := range rest {
 		for _, w := range []*writer{w1, w2, w3} {
