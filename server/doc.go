@@ -65,7 +65,19 @@
 //     once it leads) and STATUS;
 //   - joining (conf "join yes"): the node bootstraps with the cluster
 //     line's other members as voters and itself as a learner, so it never
-//     campaigns nor forms a cluster of its own; it waits for the leader;
+//     campaigns nor forms a cluster of its own; it waits for the leader.
+//     Its first snapshot replaces that guess. Known limit: if leadership
+//     moves, before the new member caught up, to a node that never
+//     compacted its log, the member replays the conf changes from index 1
+//     over the guess; changes that do not apply to it are skipped (the
+//     same on every replay), so the membership in force converges to the
+//     leader's, but the member's view of the history before its own
+//     addition is approximate (it is no voter then, so no vote or commit
+//     depends on it);
+//   - a removed follower is not told (the leader stops sending to it when
+//     the removal is appended): it keeps forwarding to the leader, and its
+//     clients time out until it is stopped; a removed leader applies its
+//     own removal and answers clients CLUSTERDOWN at once;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at
