@@ -174,7 +174,7 @@ func WriteResult(r Result) string {
 	case "remove":
 		// The leader stops sending to a removed node at once, so a removed
 		// follower never learns it was removed: it must be stopped.
-		const stopIt = "; stop its process: it is not told and keeps forwarding to the leader"
+		const stopIt = "; stop its process (a removed follower is not told)"
 		if r.NewLeader != 0 {
 			return fmt.Sprintf("node %d removed (it led: node %d leads now; %s)%s", r.NodeID, r.NewLeader, r.Elapsed, stopIt)
 		}

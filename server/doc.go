@@ -75,8 +75,10 @@
 //     addition is approximate (it is no voter then, so no vote or commit
 //     depends on it);
 //   - a removed follower is not told (the leader stops sending to it when
-//     the removal is appended): it keeps forwarding to the leader, and its
-//     clients time out until it is stopped; a removed leader applies its
+//     the removal is appended): it pre-votes in vain once it stops hearing
+//     from the leader (PreVote and check-quorum keep it harmless, thesis
+//     §4.2.3), and its clients get CLUSTERDOWN after an election timeout
+//     until it is stopped; a removed leader applies its
 //     own removal and answers clients CLUSTERDOWN at once;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
