@@ -124,6 +124,8 @@ type outcome struct {
 
 // applyTask is one batch of work for the applier, in log order.
 type applyTask struct {
+	// run, when set, runs after the task's entries (RunOnApplier).
+	run          func()
 	snapshot     *IncomingSnapshot
 	snapshotBody io.ReadCloser // the state machine restores from it, then it is closed
 	entries      []Entry
@@ -466,6 +468,32 @@ func (n *Node) control(ctx context.Context, fn func()) error {
 		return ctx.Err()
 	case <-n.done:
 		return ErrStopped
+	}
+}
+
+// RunOnApplier runs fn on the applier goroutine once every entry the loop
+// has handed to it so far is applied, and waits for it. Unlike Read it
+// needs no leader and no ReadIndex: it sees this node's state as it is,
+// which is what a local snapshot wants (and what a shutdown, when the
+// leader may be gone, can still have). fn must not block.
+func (n *Node) RunOnApplier(ctx context.Context, fn func()) error {
+	ran := make(chan struct{})
+	task := applyTask{run: func() { fn(); close(ran) }}
+	if err := n.control(ctx, func() { n.applyc <- task }); err != nil {
+		return err
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		select {
+		case <-ran:
+			return nil
+		default:
+			return ErrStopped
+		}
 	}
 }
 
@@ -913,6 +941,9 @@ func (n *Node) runApplier(applied uint64, done chan struct{}) {
 			}
 			applied = task.entries[len(task.entries)-1].Index
 			n.publishApplied(applied)
+		}
+		if task.run != nil {
+			task.run()
 		}
 		waiting = append(waiting, task.reads...)
 		kept := waiting[:0]

@@ -236,3 +236,31 @@ func BenchmarkRead3Nodes(b *testing.B) {
 		})
 	}
 }
+
+// TestNodeRunOnApplierNeedsNoLeader: RunOnApplier runs on a node that has
+// no leader (one of three, alone), after every entry handed to the applier,
+// where Read would fail with ErrNoLeader.
+func TestNodeRunOnApplierNeedsNoLeader(t *testing.T) {
+	st := NewMemoryStorage()
+	net := &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}}
+	nd, err := StartNode(NodeConfig{
+		Raft: Config{ID: 1, Voters: []NodeID{1, 2, 3}, ElectionTicks: 10, HeartbeatTicks: 1,
+			PreVote: true, CheckQuorum: true, Seed: 1},
+		Log: st, State: st, Transport: net.transport(1), StateMachine: &listSM{},
+		TickInterval: 10 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ran := false
+	if err := nd.RunOnApplier(ctx, func() { ran = true }); err != nil || !ran {
+		t.Fatalf("RunOnApplier without a leader: ran %v, err %v", ran, err)
+	}
+	if err := nd.Read(ctx, func() {}); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("Read without a leader: %v, want ErrNoLeader (the case RunOnApplier exists for)", err)
+	}
+}

@@ -83,7 +83,11 @@
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at
-//     most), stop the node, close (sync) the log.
+//     most), hand leadership over, take a snapshot at the applied index (so
+//     that the next start restores it instead of replaying the log command
+//     by command: the restart target), stop the node, close (sync) the log.
+//     Snapshots are taken on the applier (Node.RunOnApplier), without a
+//     ReadIndex, so a node that lost its leader can still take one.
 //
 // cmd/raftkv only parses flags, sets up logging and signals, and calls Run.
 package server
