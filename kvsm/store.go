@@ -471,7 +471,25 @@ func (c *execCtx) put(d *database, it item) {
 // clone, which happens when a snapshot was taken (at a different moment on
 // each replica) and must not change what WATCH sees.
 func (c *execCtx) putKeepIndex(d *database, it item) (prev item, replaced bool) {
-	prev, replaced = d.keys.Set(it)
+	return c.storeItem(d, it, false)
+}
+
+// putLast is put for a new key that sorts after every key of d (Restore:
+// a snapshot lists keys in tree order): the tree appends it to its last
+// leaf without a search.
+func (c *execCtx) putLast(d *database, it item) {
+	c.stampWrite(&it)
+	c.storeItem(d, it, true)
+}
+
+// storeItem stores it and keeps d's accounting and deadline index; last
+// says it sorts after every key of d (btree Load: append, no search).
+func (c *execCtx) storeItem(d *database, it item, last bool) (prev item, replaced bool) {
+	if last {
+		d.keys.Load(it)
+	} else {
+		prev, replaced = d.keys.Set(it)
+	}
 	d.mem += itemBytes(&it)
 	d.payload += itemPayloadBytes(&it)
 	if replaced {
