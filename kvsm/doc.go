@@ -215,7 +215,13 @@
 // Restore decodes into new databases, checks limits (lengths up to 512 MiB,
 // read in chunks so a damaged length cannot allocate more than the input
 // holds), duplicates and the CRC, and only then replaces the state: on error
-// the state is unchanged and the error names the offset.
+// the state is unchanged and the error names the offset. It is on the
+// restart path (a clean shutdown leaves a snapshot), so it is built for
+// speed: the checksum is computed a buffer at a time, a string's key and
+// value are read straight into their one allocation, and keys, which
+// Snapshot writes in tree order, are appended to the tree's last leaf
+// (btree Load) with no search and no duplicate lookup; a key out of order
+// (a snapshot not written by Snapshot) takes the searching path.
 //
 // # Concurrency
 //
