@@ -178,10 +178,12 @@ func (m *membership) isMemberLocked(id consensus.NodeID) bool {
 	return slices.Contains(m.conf.Voters, id) || slices.Contains(m.conf.Learners, id)
 }
 
-// appliedChange records an applied conf change (the applier).
+// appliedChange records an applied conf change (the applier). A removed
+// peer's sender is stopped outside the lock: RemovePeer waits for it, and
+// the loop's onEvent must not wait behind that.
 func (m *membership) appliedChange(cc consensus.ConfChange) {
+	var drop peerSet
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	switch cc.Type {
 	case consensus.ConfChangeAddLearner:
 		a := memberAddr{raft: cc.Addr, client: string(cc.Context)}
@@ -194,12 +196,24 @@ func (m *membership) appliedChange(cc consensus.ConfChange) {
 		if cc.NodeID == m.self {
 			m.removed.Store(!m.isMemberLocked(m.self))
 			m.logger.Warn("this node was removed from the cluster: it will not vote or lead again; stop it and wipe its data directory before reusing its address")
-			return
+			break
 		}
 		if _, still := m.peers[cc.NodeID]; still && !m.isMemberLocked(cc.NodeID) && m.transport != nil {
-			m.transport.RemovePeer(cc.NodeID)
 			delete(m.peers, cc.NodeID)
+			drop = m.transport
 		}
+	}
+	m.mu.Unlock()
+	if drop == nil {
+		return
+	}
+	drop.RemovePeer(cc.NodeID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isMemberLocked(cc.NodeID) {
+		// Added again while its old sender stopped: give it a new one.
+		delete(m.peers, cc.NodeID)
+		m.syncLocked()
 	}
 }
 
