@@ -70,7 +70,7 @@ type Config struct {
 	HeartbeatIntervalMs      int    // heartbeat-interval
 	TickIntervalMs           int    // tick-interval: the consensus clock's resolution
 	SnapshotThresholdEntries uint64 // snapshot-threshold: applied entries between snapshots
-	ReadMode                 string // read-mode: readindex (lease is planned)
+	ReadMode                 string // read-mode: readindex or lease
 	MetricsAddr              string // metrics-addr: "" = no metrics endpoint
 	RequestTimeoutMs         int    // request-timeout: how long a client waits for a commit
 
@@ -124,10 +124,7 @@ var directives = []directive{
 	{name: "tick-interval", def: "10", set: func(c *Config, v string) error { return parseInt(v, &c.TickIntervalMs, 1, 60_000) }, get: func(c *Config) string { return strconv.Itoa(c.TickIntervalMs) }},
 	{name: "snapshot-threshold", def: "100000", set: func(c *Config, v string) error { return parseUint(v, &c.SnapshotThresholdEntries, 1) }, get: func(c *Config) string { return strconv.FormatUint(c.SnapshotThresholdEntries, 10) }},
 	{name: "read-mode", def: "readindex", set: func(c *Config, v string) error {
-		if v == "lease" {
-			return invalid("lease reads are not implemented yet (see conf/doc.go); use readindex")
-		}
-		return parseEnum(v, &c.ReadMode, "readindex")
+		return parseEnum(v, &c.ReadMode, "readindex", "lease")
 	}, get: func(c *Config) string { return c.ReadMode }},
 	{name: "metrics-addr", def: "", set: func(c *Config, v string) error { return setOptionalAddr(v, &c.MetricsAddr) }, get: func(c *Config) string { return c.MetricsAddr }},
 	{name: "request-timeout", def: "5000", set: func(c *Config, v string) error { return parseInt(v, &c.RequestTimeoutMs, 1, 3_600_000) }, get: func(c *Config) string { return strconv.Itoa(c.RequestTimeoutMs) }},

@@ -46,13 +46,31 @@
 //	tick-interval       ms, default 10: the resolution of the consensus clock
 //	                    (timeouts are converted to ticks); at most heartbeat
 //	snapshot-threshold  applied entries between snapshots, default 100000
-//	read-mode           readindex (default; a heartbeat round per read batch).
-//	                    lease (no round trip, relying on bounded clock drift
-//	                    and check-quorum) is planned; it is refused until the
-//	                    core implements it, rather than silently ignored
+//	read-mode           readindex (default; a heartbeat round per read batch)
+//	                    or lease: the leader answers reads with no round
+//	                    trip for a lease renewed by each confirmed heartbeat
+//	                    round (below). Every member must use the same mode
 //	metrics-addr        host:port of the Prometheus endpoint, "" = off
 //	request-timeout     ms a client waits for its write to commit before it
 //	                    gets an "outcome unknown" error, default 5000
+//
+// # read-mode lease: the clock assumption
+//
+// With readindex (the default) every batch of reads costs the leader a
+// heartbeat round to a majority: linearizable under any timing. With lease,
+// a leader whose heartbeat round a majority confirmed at time T answers
+// reads locally until T + 0.9 x (election-timeout - 1 tick) - 1 tick: a
+// follower that heard from it ignores vote requests for an election
+// timeout (check-quorum), so no other leader can exist before then. That
+// holds only if the members' clocks run at rates that differ by less than
+// 10% (ticks are counted, wall time is not compared, so clock steps do not
+// matter; a process paused longer than the lease, e.g. by a VM freeze,
+// does); if they may not, keep readindex. All members must use the same
+// election-timeout, tick-interval and read-mode; with lease a node also
+// ignores vote requests for an election timeout after it starts (it may
+// have promised a leader that before a restart), and a leader stops lease
+// reads for the rest of its term once it starts a leadership transfer.
+// The core's side: consensus.Config.ReadLeaseTicks, consensus/readindex.go.
 //
 // # appendfsync
 //

@@ -69,6 +69,16 @@ type Config struct {
 	// leader without a quorum cannot grow its log without bound.
 	// Default 65536.
 	MaxUncommittedEntries int
+	// ReadLeaseTicks, when positive, lets a leader answer ReadIndex at once,
+	// with no heartbeat round, for ReadLeaseTicks ticks from the start of
+	// a heartbeat round that a quorum confirmed (lease reads, readindex.go).
+	// It is safe only while tick rates differ by less than the margin
+	// between it and ElectionTicks (the caller's clock drift bound): it must
+	// be below ElectionTicks - 1 and needs CheckQuorum. Every member must
+	// set it: it also makes a node ignore vote requests for an election
+	// timeout after it starts (a restarted follower has forgotten the
+	// leader it promised not to replace). 0: linearizable ReadIndex only.
+	ReadLeaseTicks int
 	// MaxPendingReads bounds the ReadIndex requests a leader holds (queued
 	// or in the heartbeat round in flight). Default 16384.
 	MaxPendingReads int
@@ -142,6 +152,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HeartbeatTicks < 0 || c.ElectionTicks <= c.HeartbeatTicks {
 		return c, fmt.Errorf("%w: ElectionTicks (%d) must be larger than HeartbeatTicks (%d) > 0",
 			errConfig, c.ElectionTicks, c.HeartbeatTicks)
+	}
+	if c.ReadLeaseTicks < 0 || (c.ReadLeaseTicks > 0 && (!c.CheckQuorum || c.ReadLeaseTicks >= c.ElectionTicks-1)) {
+		return c, fmt.Errorf("%w: ReadLeaseTicks (%d) needs CheckQuorum and must be below ElectionTicks - 1 (%d)",
+			errConfig, c.ReadLeaseTicks, c.ElectionTicks-1)
 	}
 	if c.MaxMsgBytes == 0 {
 		c.MaxMsgBytes = DefaultMaxMsgBytes

@@ -163,7 +163,11 @@
 //     (quorum.go).
 //   - §5.3 fast back-off: findConflictByTerm (log.go) on both sides.
 //   - §5, Raft §7 snapshots, InstallSnapshot in chunks: snapshot.go.
-//   - §6.4 ReadIndex, batched per heartbeat round: readindex.go.
+//   - §6.4 ReadIndex, batched per heartbeat round: readindex.go; §6.4.1
+//     lease reads (Config.ReadLeaseTicks: a confirmed round's start plus
+//     the lease, assuming tick rates within the caller's drift bound; a
+//     node ignores votes for an election timeout after it starts, and a
+//     leadership transfer voids the lease for the term): readindex.go.
 //   - §3.10 leader transfer: transferTo, MsgTimeoutNow (raft.go).
 //   - §4.1 single-server membership changes, config on append, errata
 //     rule: ProposeConfChange, checkConfChange, noteAppended, confHistory

@@ -49,6 +49,8 @@ type Raft struct {
 	// votes holds the answers to the election in progress.
 	votes map[NodeID]bool
 
+	// ticks counts Tick calls since start: the clock of lease reads.
+	ticks                   uint64
 	electionElapsed         int
 	heartbeatElapsed        int
 	randomizedElectionTicks int
@@ -199,6 +201,7 @@ func (r *Raft) Tick(nowMs int64) {
 	if nowMs > r.nowMs {
 		r.nowMs = nowMs
 	}
+	r.ticks++
 	r.tick(r)
 }
 
@@ -216,6 +219,10 @@ func (r *Raft) Step(m Message) error {
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := m.Type == MsgVote && m.Context == voteContextTransfer
 			inLease := r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
+			// With lease reads a node that just started may have promised
+			// a leader, before it stopped, not to vote for another within
+			// an election timeout: it keeps that promise (readindex.go).
+			inLease = inLease || (r.cfg.ReadLeaseTicks > 0 && r.ticks < uint64(r.cfg.ElectionTicks))
 			if !force && inLease {
 				// We heard from a leader within the election timeout: a
 				// candidate now is disruptive, not needed.
@@ -389,6 +396,8 @@ func (r *Raft) reset(term uint64) {
 	if r.role == RoleLeader {
 		r.failReads()
 	}
+	// A lease belongs to one leadership.
+	r.reads.leaseUntilTick, r.reads.leaseVoid = 0, false
 	// Reads forwarded to the leader we are leaving will not be answered
 	// (an answer from an older term is ignored): fail them now so the
 	// node can retry with the next leader instead of timing out.
@@ -901,6 +910,9 @@ func (r *Raft) transferTo(target NodeID) {
 		return
 	}
 	r.leadTransferee = target
+	// The target's forced election ignores the followers' promise to
+	// this leader: no lease reads for the rest of this term.
+	r.reads.leaseVoid = true
 	// The transfer aborts one election timeout from now (tickHeartbeat).
 	r.electionElapsed = 0
 	if pr.match == r.log.lastIndex() {

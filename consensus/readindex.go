@@ -9,6 +9,29 @@ package consensus
 // start once the leader has committed an entry of its own term (its no-op):
 // before that its commit index may be behind the cluster's.
 //
+// # Lease reads (Config.ReadLeaseTicks)
+//
+// A follower that heard from the leader within an election timeout ignores
+// vote requests (CheckQuorum), so once a quorum has answered a heartbeat
+// sent at tick T no other leader can be elected before T + ElectionTicks of
+// those followers' ticks. The leader therefore answers reads at once, at
+// its commit index, while its own tick count is below T + ReadLeaseTicks,
+// T being the start of the last read round a quorum confirmed (heartbeats
+// of a round are sent after it starts, so an answer echoing the round
+// proves receipt after T). Reads that find no lease go through a round as
+// usual, which renews it. The assumptions, and what enforces them:
+//   - tick rates differ by less than the margin between ReadLeaseTicks and
+//     ElectionTicks - 1 (the caller's clock drift bound; one tick is lost
+//     to the phase of each side's ticker);
+//   - every member runs with the same ElectionTicks and lease setting;
+//   - a node that restarts forgot which leader it heard from: with leases
+//     on, it ignores vote requests for ElectionTicks after it starts;
+//   - a leader transfer makes the target campaign with a forced vote that
+//     followers grant despite the lease: the leader voids its lease for
+//     the rest of the term when it starts one;
+//   - a new term or role starts without a lease, and the leader must have
+//     committed an entry of its term (as for any read).
+//
 // Round ids increase for the life of the core. Heartbeats always carry the
 // id of the round in flight, so a lost heartbeat or answer is made good by
 // the next heartbeat; a follower's answer confirms every round up to the id
@@ -27,6 +50,18 @@ type readIndexState struct {
 	roundID    uint64        // the round in flight; 0: none
 	roundIndex uint64        // commit index when the round started
 	lastID     uint64        // the last round id given out
+	// roundStartTick is the tick at which the round in flight started;
+	// leaseUntilTick is where the lease from the confirmed rounds ends;
+	// leaseVoid forbids leases for the rest of the term (a transfer).
+	roundStartTick uint64
+	leaseUntilTick uint64
+	leaseVoid      bool
+}
+
+// leaseHeld reports whether this leader may answer reads without a round.
+func (r *Raft) leaseHeld() bool {
+	return r.cfg.ReadLeaseTicks > 0 && r.role == RoleLeader && !r.reads.leaseVoid &&
+		r.leadTransferee == None && r.ticks < r.reads.leaseUntilTick && r.committedInCurrentTerm()
 }
 
 func (r *Raft) committedInCurrentTerm() bool {
@@ -36,6 +71,10 @@ func (r *Raft) committedInCurrentTerm() bool {
 
 // leaderRead takes a read request on the leader.
 func (r *Raft) leaderRead(req readRequest) {
+	if r.leaseHeld() {
+		r.answerRead(req, r.log.committed, nil)
+		return
+	}
 	if len(r.reads.queued)+len(r.reads.round) >= r.cfg.MaxPendingReads {
 		r.answerRead(req, 0, ErrProposalDropped)
 		return
@@ -58,6 +97,7 @@ func (r *Raft) maybeStartReadRound() {
 	rs.lastID++
 	rs.roundID = rs.lastID
 	rs.roundIndex = r.log.committed
+	rs.roundStartTick = r.ticks
 	rs.round, rs.queued = rs.queued, rs.round[:0]
 	if self := r.progress[r.id]; self != nil {
 		self.readAckedRound = rs.roundID
@@ -92,6 +132,9 @@ func (r *Raft) readQuorum(id uint64) bool {
 // completeReadRound answers the round in flight and starts the next one.
 func (r *Raft) completeReadRound() {
 	rs := &r.reads
+	if r.cfg.ReadLeaseTicks > 0 {
+		rs.leaseUntilTick = max(rs.leaseUntilTick, rs.roundStartTick+uint64(r.cfg.ReadLeaseTicks))
+	}
 	for _, req := range rs.round {
 		r.answerRead(req, rs.roundIndex, nil)
 	}

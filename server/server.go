@@ -134,6 +134,14 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 	tick := time.Duration(cfg.TickIntervalMs) * time.Millisecond
 	electionTicks := max(cfg.ElectionTimeoutMs/cfg.TickIntervalMs, 2)
 	heartbeatTicks := max(cfg.HeartbeatIntervalMs/cfg.TickIntervalMs, 1)
+	readLeaseTicks := 0
+	if cfg.ReadMode == "lease" {
+		if readLeaseTicks = leaseTicks(electionTicks); readLeaseTicks < 1 {
+			s.transport.Close()
+			s.log.Close()
+			return nil, fmt.Errorf("read-mode lease: election-timeout is only %d ticks of tick-interval; it needs at least 4", electionTicks)
+		}
+	}
 	node, err = consensus.StartNode(consensus.NodeConfig{
 		Raft: consensus.Config{
 			ID:             consensus.NodeID(cfg.NodeID),
@@ -143,6 +151,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 			HeartbeatTicks: heartbeatTicks,
 			PreVote:        true,
 			CheckQuorum:    true,
+			ReadLeaseTicks: readLeaseTicks,
 			Seed:           time.Now().UnixNano(),
 			Applied:        applied,
 			Snapshots:      s.snapshots,
@@ -269,6 +278,17 @@ func (s *Server) Run(ctx context.Context) error {
 	s.shutdownSnapshot()
 	s.close()
 	return runErr
+}
+
+// leaseDriftPercent is the clock drift bound that lease reads assume (see
+// conf/doc.go): tick rates of any two members differ by less than it.
+const leaseDriftPercent = 10
+
+// leaseTicks is the read lease for an election timeout of electionTicks:
+// shorter by the drift bound, and by one tick for each side's ticker phase
+// (consensus.Config.ReadLeaseTicks).
+func leaseTicks(electionTicks int) int {
+	return (electionTicks-1)*(100-leaseDriftPercent)/100 - 1
 }
 
 // shutdownSnapshotTimeout bounds the snapshot a clean shutdown takes.

@@ -51,3 +51,27 @@ func TestCleanShutdownSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseReadMode: read-mode lease serves reads (a single node confirms
+// its own rounds) and derives the lease from the election timeout with the
+// drift margin conf/doc.go states.
+func TestLeaseReadMode(t *testing.T) {
+	for _, tc := range []struct{ election, want int }{{100, 88}, {20, 16}, {4, 1}, {3, 0}} {
+		if got := leaseTicks(tc.election); got != tc.want {
+			t.Errorf("leaseTicks(%d) = %d, want %d", tc.election, got, tc.want)
+		}
+	}
+	addr, stop := startServer(t, t.TempDir(), "--read-mode", "lease")
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	for i := range 20 {
+		if err := rc.Set(ctx, "k", i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rc.Get(ctx, "k").Int(); err != nil || got != i {
+			t.Fatalf("GET after SET %d: %d, %v", i, got, err)
+		}
+	}
+}
