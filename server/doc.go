@@ -31,11 +31,13 @@
 //     the leader's decide evictions;
 //   - the Go runtime's memory policy (evict.go), unless the operator sets
 //     GOGC or GOMEMLIMIT: with maxmemory, the soft memory limit is 1.5 x
-//     maxmemory + 256 MiB; without, a goroutine keeps it at 1.25 x the
-//     live heap plus 64 MiB (every 250 ms). GOGC=100 alone lets the heap reach
-//     twice the live keys between collections, which for a cache is most
-//     of its RSS (1 M keys of 16+32 bytes: 320 B/key of RSS at GOGC=100,
-//     284 with the limit; the load rate did not change measurably);
+//     maxmemory + 256 MiB; without, the GC percent follows the live heap
+//     (every 250 ms) so that the heap grows by an eighth of it plus 32 MiB
+//     between collections (100 for small heaps, down to 12.5). GOGC=100
+//     alone lets the heap reach twice the live keys, most of a cache's
+//     RSS: 1 M keys of 16+32 bytes, 329-345 B/key of RSS at GOGC=100,
+//     248-250 with the policy, load rate and restart time unchanged
+//     within this machine's noise;
 //   - snapshots: when snapshot-threshold entries were applied since the last
 //     one, or the log grew by 64 MiB of entry data (a pipeline is one entry,
 //     so entries alone would not bound the WAL's memory or restart time), a copy-on-write view is taken on the applier goroutine (exactly at

@@ -28,12 +28,17 @@ const (
 	// memLimitHeadroomBytes is added to 1.5 x maxmemory for the Go
 	// runtime's soft memory limit (the log's tail, buffers, runtime).
 	memLimitHeadroomBytes = 256 << 20
-	// Without maxmemory, the soft limit follows the live heap: live x
-	// (1 + 1/memTuneLiveDivisor) + memTuneHeadroomBytes, updated every
-	// memTuneInterval.
+	// Without maxmemory, the GC percent follows the live heap (tuneGC):
+	// the heap may grow by live/memTuneLiveDivisor + memTuneHeadroomBytes
+	// between collections, as a GC percent of at least memTuneMinPercent,
+	// recomputed every memTuneInterval.
 	memTuneInterval      = 250 * time.Millisecond
-	memTuneLiveDivisor   = 4
-	memTuneHeadroomBytes = 64 << 20
+	memTuneLiveDivisor   = 8
+	memTuneHeadroomBytes = 32 << 20
+	memTuneMinPercent    = 100 / memTuneLiveDivisor
+	// memTuneCatchUpEntries: a node this far behind the commit index is
+	// catching up and gets no limit.
+	memTuneCatchUpEntries = 1000
 )
 
 // evictionConfig converts the directives for the store.
@@ -59,10 +64,11 @@ func (s *Server) applyMemoryConfig(c *conf.Config) {
 	if operatorTunesGC() {
 		return
 	}
+	limit := int64(math.MaxInt64)
 	if c.MaxMemoryBytes > 0 && c.MaxMemoryBytes < (math.MaxInt64-memLimitHeadroomBytes)/2 {
-		debug.SetMemoryLimit(c.MaxMemoryBytes + c.MaxMemoryBytes/2 + memLimitHeadroomBytes)
+		limit = c.MaxMemoryBytes + c.MaxMemoryBytes/2 + memLimitHeadroomBytes
 	}
-	// Without maxmemory, tuneMemoryLimit sets it from the live heap.
+	debug.SetMemoryLimit(limit)
 }
 
 // operatorTunesGC: GOGC or GOMEMLIMIT is set, and then we leave the Go
@@ -73,37 +79,53 @@ func operatorTunesGC() bool {
 	return gogc || limit
 }
 
-// tuneMemoryLimit runs for the server's life when there is no maxmemory
-// (and the operator set neither GOGC nor GOMEMLIMIT): it keeps the Go
-// runtime's soft memory limit at a quarter above the live heap plus 64 MiB.
-// GOGC=100 alone lets the heap reach twice the live keys before a
-// collection, which for a cache is most of its RSS; the limit makes the
-// collector run earlier once the keyspace is large (at small heaps the
-// headroom dominates and nothing changes). The Go runtime caps the
-// collector at about half the CPU when the limit is tight, and the limit
-// follows the live heap within memTuneInterval when it grows.
-func (s *Server) tuneMemoryLimit(ctx context.Context) {
+// gcPercentFor is the GC percent that lets the heap grow by an eighth of
+// live plus 32 MiB between collections, within [memTuneMinPercent, 100].
+func gcPercentFor(liveBytes int64) int {
+	if liveBytes <= 0 {
+		return 100
+	}
+	p := 100 * (liveBytes/memTuneLiveDivisor + memTuneHeadroomBytes) / liveBytes
+	return int(min(max(p, memTuneMinPercent), 100))
+}
+
+// tuneGC runs for the server's life when the operator set neither GOGC nor
+// GOMEMLIMIT. GOGC=100 lets the heap reach twice the live keys before a
+// collection, which for a cache is most of its RSS. Without maxmemory, the
+// GC percent is set from the live heap (gcPercentFor): 100 while the heap
+// is small (the 32 MiB headroom dominates, so the benchmarks' 100k keys see
+// no change), down to 12.5 for a large keyspace. A GC percent, unlike a
+// soft memory limit set from the last live figure, is paced by the
+// collector itself at every cycle, so a heap that grows fast does not push
+// it into its limiter. With maxmemory, GOGC stays 100 and the memory limit
+// that applyMemoryConfig derives from maxmemory bounds the heap. While the
+// node replays its log (start-up, a lagging follower) it also stays 100.
+func (s *Server) tuneGC(ctx context.Context) {
 	if operatorTunesGC() {
 		return
 	}
 	t := time.NewTicker(memTuneInterval)
 	defer t.Stop()
 	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	current := 100
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if s.store.EvictionConfig().MaxMemoryBytes > 0 {
-			continue // applyMemoryConfig's limit stands
+		percent := 100
+		m := s.node.Metrics()
+		if s.store.EvictionConfig().MaxMemoryBytes == 0 && m.Applied+memTuneCatchUpEntries >= m.Commit {
+			rtmetrics.Read(sample)
+			if sample[0].Value.Kind() == rtmetrics.KindUint64 {
+				percent = gcPercentFor(int64(sample[0].Value.Uint64()))
+			}
 		}
-		rtmetrics.Read(sample)
-		if sample[0].Value.Kind() != rtmetrics.KindUint64 {
-			return
+		if percent != current {
+			debug.SetGCPercent(percent)
+			current = percent
 		}
-		live := int64(sample[0].Value.Uint64())
-		debug.SetMemoryLimit(live + live/memTuneLiveDivisor + memTuneHeadroomBytes)
 	}
 }
 

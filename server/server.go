@@ -256,7 +256,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.housekeeping(ctx)
 	go s.evictLoop(ctx)
-	go s.tuneMemoryLimit(ctx)
+	go s.tuneGC(ctx)
 	s.logger.Info("raftkv serving", "node", s.cfg.NodeID, "addr", clientAddr, "raft", s.cfg.RaftAddr, "dir", s.cfg.Dir)
 
 	var runErr error
