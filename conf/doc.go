@@ -63,9 +63,12 @@
 // follower that heard from it ignores vote requests for an election
 // timeout (check-quorum), so no other leader can exist before then. That
 // holds only if the members' clocks run at rates that differ by less than
-// 10% (ticks are counted, wall time is not compared, so clock steps do not
-// matter; a process paused longer than the lease, e.g. by a VM freeze,
-// does); if they may not, keep readindex. All members must use the same
+// 10% (ticks are counted against the monotonic clock, so wall-clock steps
+// do not matter; a leader whose process was paused, e.g. by SIGSTOP or a
+// VM freeze, catches up on the ticks it missed before it serves another
+// read, TestNodeLeaseEndsAfterAPause; only a pause that falls between that
+// clock reading and the read being answered, microseconds, is not covered);
+// if they may not, keep readindex. All members must use the same
 // election-timeout, tick-interval and read-mode; with lease a node also
 // ignores vote requests for an election timeout after it starts (it may
 // have promised a leader that before a restart), and a leader stops lease

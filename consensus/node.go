@@ -160,6 +160,8 @@ type Node struct {
 	nextID atomic.Uint64
 
 	// Owned by the loop goroutine.
+	// lastTickAt is when the last tick was due (catchUpTicks).
+	lastTickAt time.Time
 	// announced is the membership last told to OnMembership.
 	announced   ConfState
 	awaitingAck map[uint64]*request // proposals sent to the core, by request id
@@ -556,13 +558,18 @@ func (n *Node) run(applierDone chan struct{}) {
 	}()
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
-	n.core.Tick(n.now().UnixMilli())
+	n.lastTickAt = n.now()
+	n.core.Tick(n.lastTickAt.UnixMilli())
 	for {
 		select {
 		case <-n.stopc:
 			return
 		case <-ticker.C:
-			n.tick()
+			if n.cfg.Raft.ReadLeaseTicks > 0 {
+				n.catchUpTicks()
+			} else {
+				n.tick()
+			}
 		case req := <-n.propc:
 			n.propose(req)
 		case req := <-n.readc:
@@ -583,6 +590,27 @@ func (n *Node) run(applierDone chan struct{}) {
 				return
 			}
 		}
+	}
+}
+
+// catchUpTicks gives the core every tick due by the monotonic clock since
+// the last one. With lease reads the core's tick count is its clock: a
+// ticker drops the ticks of a loop that was stalled or a process that was
+// paused (SIGSTOP, a VM freeze), and a leader resuming from a pause longer
+// than its lease would otherwise still count the lease as held while the
+// others have elected a new leader. It runs at every tick and before every
+// read is handed to the core, so the lease is checked against time read
+// just before. A long pause gives at most ElectionTicks+1 ticks: by then
+// the lease and the election timer have run out anyway.
+func (n *Node) catchUpTicks() {
+	now := n.now()
+	due := now.Sub(n.lastTickAt) / n.cfg.TickInterval
+	if due <= 0 {
+		return
+	}
+	n.lastTickAt = n.lastTickAt.Add(due * n.cfg.TickInterval)
+	for range min(int64(due), int64(n.cfg.Raft.ElectionTicks)+1) {
+		n.tick()
 	}
 }
 
@@ -639,6 +667,9 @@ func (n *Node) propose(req *request) {
 }
 
 func (n *Node) read(req *request) {
+	if n.cfg.Raft.ReadLeaseTicks > 0 {
+		n.catchUpTicks()
+	}
 	if req.id == 0 {
 		n.metrics.reads.Add(1)
 	}
@@ -686,6 +717,9 @@ func (n *Node) retryParked() {
 }
 
 func (n *Node) step(m Message) {
+	if m.Type == MsgReadIndex && n.cfg.Raft.ReadLeaseTicks > 0 {
+		n.catchUpTicks()
+	}
 	if err := n.core.Step(m); err != nil {
 		n.logger.Debug("consensus: step", "type", m.Type.String(), "from", uint64(m.From), "err", err)
 	}

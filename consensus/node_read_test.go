@@ -264,3 +264,83 @@ func TestNodeRunOnApplierNeedsNoLeader(t *testing.T) {
 		t.Fatalf("Read without a leader: %v, want ErrNoLeader (the case RunOnApplier exists for)", err)
 	}
 }
+
+// TestNodeLeaseEndsAfterAPause: a leader whose loop stalls (a process
+// pause) longer than its lease must not serve lease reads when it resumes,
+// although its ticker dropped the ticks of the pause: the loop catches up
+// on the ticks the clock says are due before it hands a read to the core.
+// Meanwhile the others elected a new leader and wrote through it.
+func TestNodeLeaseEndsAfterAPause(t *testing.T) {
+	tc := &testCluster{
+		net:     &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}},
+		nodes:   map[NodeID]*Node{},
+		sms:     map[NodeID]*listSM{},
+		storage: map[NodeID]*MemoryStorage{},
+	}
+	voters := []NodeID{1, 2, 3}
+	for _, id := range voters {
+		tc.storage[id] = NewMemoryStorage()
+		tc.sms[id] = &listSM{}
+		nd, err := StartNode(NodeConfig{
+			Raft: Config{ID: id, Voters: voters, ElectionTicks: 10, HeartbeatTicks: 1,
+				PreVote: true, CheckQuorum: true, Seed: int64(id), ReadLeaseTicks: 7},
+			Log: tc.storage[id], State: tc.storage[id],
+			Transport: tc.net.transport(id), StateMachine: tc.sms[id],
+			TickInterval: 10 * time.Millisecond,
+			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.net.mu.Lock()
+		tc.net.nodes[id] = nd
+		tc.net.mu.Unlock()
+		tc.nodes[id] = nd
+	}
+	t.Cleanup(func() {
+		for _, nd := range tc.nodes {
+			nd.Stop()
+		}
+	})
+	old := tc.waitLeader(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := tc.nodes[old].Propose(ctx, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.nodes[old].ReadBarrier(ctx); err != nil { // a round: the lease starts now
+		t.Fatal(err)
+	}
+	// Cut the leader off and stall its loop for 4 election timeouts.
+	tc.net.mu.Lock()
+	tc.net.cut[old] = true
+	tc.net.mu.Unlock()
+	stalled := make(chan error, 1)
+	go func() {
+		stalled <- tc.nodes[old].control(ctx, func() { time.Sleep(400 * time.Millisecond) })
+	}()
+	// The others elect a new leader and commit a write meanwhile.
+	// (A proposal forwarded to the old leader has an unknown outcome:
+	// try again until one commits.)
+	other := old%3 + 1
+	for {
+		_, err := tc.nodes[other].Propose(ctx, []byte("after"))
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("write through the majority: %v", err)
+		}
+	}
+	if err := <-stalled; err != nil {
+		t.Fatal(err)
+	}
+	// Resumed: a read on the old leader must not be answered from a lease.
+	rctx, rcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer rcancel()
+	var got string
+	err := tc.nodes[old].Read(rctx, func() { got = tc.sms[old].snapshotString() })
+	if err == nil {
+		t.Fatalf("the paused old leader served a read (state %q) after a new leader wrote", got)
+	}
+}
