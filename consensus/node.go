@@ -684,6 +684,13 @@ func (n *Node) parkMax() time.Duration {
 	return time.Duration(n.cfg.Raft.ElectionTicks) * n.cfg.TickInterval
 }
 
+// retriable says whether a request failed for a reason that passes once a
+// (new) leader is known, with nothing appended or read: such requests are
+// parked and retried rather than failed to the client.
+func retriable(err error) bool {
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderChanging)
+}
+
 // park keeps a request that found no leader, or fails it when it has
 // waited an election timeout already. It reports whether it parked req.
 func (n *Node) park(req *request) bool {
@@ -793,7 +800,7 @@ func (n *Node) handleReady() error {
 	for _, ra := range rd.ReadAcks {
 		if req, ok := n.readsByID[ra.RequestID]; ok {
 			delete(n.readsByID, ra.RequestID)
-			if !errors.Is(ra.Err, ErrNoLeader) || !n.park(req) {
+			if !retriable(ra.Err) || !n.park(req) {
 				req.done <- outcome{err: ra.Err}
 			}
 		}
@@ -846,7 +853,7 @@ func (n *Node) settleAck(ack ProposalAck) {
 	}
 	delete(n.awaitingAck, ack.RequestID)
 	if ack.Err != nil {
-		if errors.Is(ack.Err, ErrNoLeader) && n.park(req) {
+		if retriable(ack.Err) && n.park(req) {
 			return
 		}
 		n.metrics.proposalsFailed.Add(1)

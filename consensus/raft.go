@@ -333,7 +333,7 @@ func (r *Raft) Propose(requestID uint64, data []byte) {
 	switch {
 	case r.role == RoleLeader:
 		if r.leadTransferee != None {
-			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrProposalDropped})
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrLeaderChanging})
 			return
 		}
 		index, ok := r.appendEntries(Entry{Type: EntryNormal, Data: data})
@@ -1056,7 +1056,9 @@ func (r *Raft) handleForwardedReply(m Message) {
 	}
 	switch {
 	case m.Type == MsgPropResp && m.Reject:
-		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: ErrProposalDropped})
+		// The leader refuses forwarded proposals only while it hands
+		// leadership over (handleForwardedProposal).
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: ErrLeaderChanging})
 	case m.Type == MsgPropResp:
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Index: m.Index, Term: m.LogTerm})
 	default:

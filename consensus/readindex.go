@@ -147,10 +147,10 @@ func (r *Raft) completeReadRound() {
 func (r *Raft) failReads() {
 	rs := &r.reads
 	for _, req := range rs.round {
-		r.answerRead(req, 0, ErrProposalDropped)
+		r.answerRead(req, 0, ErrLeaderChanging)
 	}
 	for _, req := range rs.queued {
-		r.answerRead(req, 0, ErrProposalDropped)
+		r.answerRead(req, 0, ErrLeaderChanging)
 	}
 	rs.round, rs.queued = rs.round[:0], rs.queued[:0]
 	rs.roundID = 0

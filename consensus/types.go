@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -135,6 +136,12 @@ var (
 	// ErrProposalDropped is a definite failure: the proposal was not
 	// appended, or another entry committed at its index.
 	ErrProposalDropped = errors.New("consensus: proposal dropped")
+	// ErrLeaderChanging is an ErrProposalDropped (nothing was appended or
+	// read) for a reason that passes within an election timeout: the
+	// leader is handing leadership over, or lost it while the read was
+	// pending. A node retries such requests once it knows the next leader,
+	// instead of failing them to the client.
+	ErrLeaderChanging = fmt.Errorf("%w: leadership changing", ErrProposalDropped)
 	// ErrNoLeader: no leader is known, so the request cannot be served now.
 	ErrNoLeader = errors.New("consensus: no leader")
 	// ErrTimeout: the outcome is unknown (the write may still commit).
