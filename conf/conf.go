@@ -98,7 +98,8 @@ var directives = []directive{
 	{name: "requirepass", def: "", live: true, set: func(c *Config, v string) error { c.RequirePass = v; return nil }, get: func(c *Config) string { return c.RequirePass }},
 	{name: "maxmemory", def: "0", live: true, set: func(c *Config, v string) error { return parseSize(v, &c.MaxMemoryBytes, 0) }, get: func(c *Config) string { return strconv.FormatInt(c.MaxMemoryBytes, 10) }},
 	{name: "maxmemory-policy", def: "noeviction", live: true, set: func(c *Config, v string) error {
-		return parseEnum(v, &c.MaxMemoryPolicy, "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+		// In Redis's order, which its CONFIG SET error lists.
+		return parseEnum(v, &c.MaxMemoryPolicy, "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")
 	}, get: func(c *Config) string { return c.MaxMemoryPolicy }},
 	{name: "maxmemory-samples", def: "5", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.MaxMemorySamples, 1, 64) }, get: func(c *Config) string { return strconv.Itoa(c.MaxMemorySamples) }},
 	{name: "lfu-log-factor", def: "10", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.LFULogFactor, 0, 1<<31-1) }, get: func(c *Config) string { return strconv.Itoa(c.LFULogFactor) }},
@@ -318,6 +319,20 @@ func (c *Config) Get(pattern string) [][2]string {
 		}
 	}
 	return out
+}
+
+// Settable says whether CONFIG SET may change the directive name: nil, or
+// ErrUnknownDirective or ErrNotLive (wrapped). CONFIG SET checks every name
+// before it parses any value, as redis-server does.
+func Settable(name string) error {
+	d, ok := lookup(name)
+	if !ok {
+		return fmt.Errorf("conf: %q: %w", name, ErrUnknownDirective)
+	}
+	if !d.live {
+		return fmt.Errorf("conf: %q: %w", d.name, ErrNotLive)
+	}
+	return nil
 }
 
 // Set changes one live directive (CONFIG SET). It fails with ErrUnknownDirective,

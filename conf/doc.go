@@ -111,7 +111,14 @@
 //
 // so the binary can print it and exit 1. Errors match ErrUnknownDirective,
 // ErrNotLive or ErrInvalidValue with errors.Is; CONFIG SET maps them to
-// Redis's error texts.
+// Redis's error texts. A value error carries two reasons: ours, specific
+// (the value and the accepted form), for files and flags, and redis-server
+// 7.0's wording (RedisReason: "argument couldn't be parsed into an
+// integer", "argument must be between 0 and 2147483647 inclusive"...),
+// which CONFIG SET answers because clients and scripts match on it
+// (compat/qa_test.go compares them). Settable checks a name alone, so that
+// CONFIG SET can reject unknown, immutable and repeated names before it
+// parses any value, in Redis's order.
 //
 // # Live changes
 //

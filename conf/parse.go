@@ -105,8 +105,11 @@ func isHex(ch byte) bool {
 }
 
 // valueError is a bad value's reason; it reads as just the reason (the
-// caller adds the place and directive) and matches ErrInvalidValue.
-type valueError struct{ reason string }
+// caller adds the place and directive) and matches ErrInvalidValue. It also
+// carries redis-server 7.0's wording for the same mistake, which CONFIG SET
+// answers (clients and scripts match on it), while a configuration file or
+// command line gets our more specific reason.
+type valueError struct{ reason, redisReason string }
 
 func (e *valueError) Error() string        { return e.reason }
 func (e *valueError) Is(target error) bool { return target == ErrInvalidValue }
@@ -115,13 +118,40 @@ func invalid(format string, args ...any) error {
 	return &valueError{reason: fmt.Sprintf(format, args...)}
 }
 
+// invalidAs is invalid with redis-server's wording for the same mistake.
+func invalidAs(redisReason, format string, args ...any) error {
+	return &valueError{reason: fmt.Sprintf(format, args...), redisReason: redisReason}
+}
+
+// Redis 7.0's reasons for CONFIG SET's bad values (config.c).
+const (
+	redisNotInteger  = "argument couldn't be parsed into an integer"
+	redisNotMemory   = "argument must be a memory value"
+	redisEnumPrefix  = "argument(s) must be one of the following: "
+	redisRangeFormat = "argument must be between %d and %d inclusive"
+)
+
+// RedisReason is the reason redis-server 7.0 gives in CONFIG SET's error
+// reply for the value error err (an ErrInvalidValue from Set), or err's own
+// text when Redis has no equivalent.
+func RedisReason(err error) string {
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if ve.redisReason != "" {
+			return ve.redisReason
+		}
+		return ve.reason
+	}
+	return err.Error()
+}
+
 func parseInt(v string, dst *int, lo, hi int) error {
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return invalid("%q is not an integer", v)
+		return invalidAs(redisNotInteger, "%q is not an integer", v)
 	}
 	if n < lo || n > hi {
-		return invalid("%d is out of range [%d, %d]", n, lo, hi)
+		return invalidAs(fmt.Sprintf(redisRangeFormat, lo, hi), "%d is out of range [%d, %d]", n, lo, hi)
 	}
 	*dst = n
 	return nil
@@ -183,10 +213,10 @@ func ParseSize(v string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil || n < 0 {
-		return 0, invalid("%q is not a memory size (like 100, 1k, 1kb, 512mb, 1gb)", v)
+		return 0, invalidAs(redisNotMemory, "%q is not a memory size (like 100, 1k, 1kb, 512mb, 1gb)", v)
 	}
 	if n > math.MaxInt64/factor {
-		return 0, invalid("%q is too large", v)
+		return 0, invalidAs(redisNotMemory, "%q is too large", v)
 	}
 	return n * factor, nil
 }
@@ -197,7 +227,7 @@ func parseSize(v string, dst *int64, lo int64) error {
 		return err
 	}
 	if n < lo {
-		return invalid("%q is smaller than %d bytes", v, lo)
+		return invalidAs(fmt.Sprintf(redisRangeFormat, lo, int64(math.MaxInt64)), "%q is smaller than %d bytes", v, lo)
 	}
 	*dst = n
 	return nil
@@ -211,7 +241,7 @@ func parseEnum(v string, dst *string, allowed ...string) error {
 			return nil
 		}
 	}
-	return invalid("%q is not one of %s", v, strings.Join(allowed, "|"))
+	return invalidAs(redisEnumPrefix+strings.Join(allowed, ", "), "%q is not one of %s", v, strings.Join(allowed, "|"))
 }
 
 func setNonEmpty(v string, dst *string) error {

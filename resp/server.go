@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -434,6 +435,18 @@ func (s *Server) configGet(pattern string) [][2]string {
 func (s *Server) configSet(pairs [][]byte) error {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
+	// As redis-server: every name is checked (known, live, not given twice)
+	// before any value is parsed.
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := conf.Settable(string(pairs[i])); err != nil {
+			return &configSetError{name: string(pairs[i]), err: err}
+		}
+		for j := 0; j < i; j += 2 {
+			if bytes.EqualFold(pairs[j], pairs[i]) {
+				return &configSetError{name: string(pairs[i]), err: errDuplicateParameter}
+			}
+		}
+	}
 	next := *s.cfg.Config
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if err := next.Set(string(pairs[i]), string(pairs[i+1])); err != nil {
@@ -444,6 +457,9 @@ func (s *Server) configSet(pairs [][]byte) error {
 	s.applyLive(&next)
 	return nil
 }
+
+// errDuplicateParameter: CONFIG SET names a directive twice.
+var errDuplicateParameter = errors.New("duplicate parameter")
 
 type configSetError struct {
 	name string
@@ -460,13 +476,7 @@ func (e *configSetError) redisText() string {
 	case errors.Is(e.err, conf.ErrNotLive):
 		return "ERR CONFIG SET failed (possibly related to argument '" + e.name + "') - can't set immutable config"
 	}
-	var reason string
-	if ve := errors.Unwrap(e.err); ve != nil {
-		reason = ve.Error()
-	} else {
-		reason = e.err.Error()
-	}
-	return "ERR CONFIG SET failed (possibly related to argument '" + e.name + "') - " + reason
+	return "ERR CONFIG SET failed (possibly related to argument '" + e.name + "') - " + conf.RedisReason(e.err)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
