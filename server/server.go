@@ -257,7 +257,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.housekeeping(ctx)
 	go s.evictLoop(ctx)
 	go s.tuneGC(ctx)
-	s.logger.Info("raftkv serving", "node", s.cfg.NodeID, "addr", clientAddr, "raft", s.cfg.RaftAddr, "dir", s.cfg.Dir)
+	s.logger.Info("raftkv serving", "addr", clientAddr, "raft", s.cfg.RaftAddr, "dir", s.cfg.Dir)
 
 	var runErr error
 	select {
@@ -341,12 +341,22 @@ func (s *Server) handOffLeadership() {
 	if err := s.node.TransferLeader(ctx, target); err != nil {
 		return
 	}
+	// Stepping down comes first (the target's higher term), hearing from
+	// the new leader a moment later: log the leader once known.
+	steppedDown := false
 	for ctx.Err() == nil {
 		if m := s.node.Metrics(); consensus.Role(m.Role) != consensus.RoleLeader {
-			s.logger.Info("shutdown: leadership transferred", "to", m.Leader)
-			return
+			if m.Leader != 0 {
+				s.logger.Info("shutdown: leadership transferred", "to", m.Leader)
+				return
+			}
+			steppedDown = true
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if steppedDown {
+		s.logger.Info("shutdown: stepped down; the new leader was not heard from within an election timeout")
+		return
 	}
 	s.logger.Warn("shutdown: leadership transfer did not finish within an election timeout")
 }

@@ -8,6 +8,7 @@
 //	raftkv remove ADDR ID                          remove node ID (a leader steps down)
 //	raftkv transfer ADDR [ID]                      hand leadership to ID, or the most up-to-date voter
 //	raftkv snapshot ADDR                           make the node at ADDR take a snapshot now
+//	raftkv --help | --version
 //
 // The membership subcommands may be pointed at any node: a follower's
 // "not the leader" answer names the leader, which they ask instead. Each
@@ -17,12 +18,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -31,25 +34,60 @@ import (
 
 	"github.com/raftkv/raftkv/admin"
 	"github.com/raftkv/raftkv/conf"
+	"github.com/raftkv/raftkv/resp"
 	"github.com/raftkv/raftkv/server"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+// usage is what --help prints: every form of the command line.
+const usage = `usage:
+  raftkv [CONFIG-FILE] [--DIRECTIVE VALUE ...]    run a node (default: one node on
+                                                 127.0.0.1:6379, data in ./raftkv-data)
+  raftkv status HOST:PORT [--json] [--timeout 2s]
+                                                 the cluster as the node at HOST:PORT sees it
+  raftkv join HOST:PORT ID RAFT-HOST:PORT CLIENT-HOST:PORT [--json] [--timeout 2m]
+                                                 add node ID as a learner, promote it once caught up
+  raftkv remove HOST:PORT ID [--json] [--timeout 2m]
+                                                 remove node ID (a leader hands over first)
+  raftkv transfer HOST:PORT [ID] [--json] [--timeout 2m]
+                                                 leadership to ID, or to the most up-to-date voter
+  raftkv snapshot HOST:PORT [--json] [--timeout 2m]
+                                                 the node at HOST:PORT takes a snapshot now (SAVE)
+  raftkv --help | --version
+
+Directives are redis.conf's (port, bind, dir, maxmemory, maxmemory-policy...)
+and raftkv's (node-id, raft-addr, cluster, join, read-mode...): see README.md
+and conf/doc.go. A flag overrides the file: raftkv node.conf --port 7005.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 {
+		switch args[0] {
+		case "--help", "-h", "help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case "--version", "-v", "version":
+			fmt.Fprintf(stdout, "raftkv %s (redis_version %s, %s)\n", server.Version, resp.RedisVersion, runtime.Version())
+			return 0
+		}
+	}
 	if len(args) > 0 && args[0] == "status" {
-		return status(args[1:], os.Stdout, stderr)
+		return status(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 {
 		if sub, ok := membershipCommands[args[0]]; ok {
-			return membershipCommand(args[0], sub, args[1:], os.Stdout, stderr)
+			return membershipCommand(args[0], sub, args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := conf.Load(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if errors.Is(err, conf.ErrUnknownDirective) {
+			fmt.Fprintln(stderr, "raftkv --help lists the command line's forms")
+		}
 		return 1
 	}
 	level := new(slog.LevelVar)

@@ -77,7 +77,8 @@ type Config struct {
 	// MaxInboundConns bounds concurrent inbound connections (counting
 	// those still in handshake).
 	MaxInboundConns int
-	// Logger receives connection events; nil means slog.Default().
+	// Logger receives connection events; nil means slog.Default(). The
+	// transport adds component=transport; the caller names the node.
 	Logger *slog.Logger
 }
 
@@ -224,7 +225,7 @@ func New(cfg Config, deliver func(consensus.Message)) (*Transport, error) {
 		cfg:     cfg,
 		hc:      handshakeConfig{self: cfg.ID, clusterID: cfg.ClusterID, secret: []byte(cfg.Secret), version: protocolVersion},
 		deliver: deliver,
-		log:     cfg.Logger.With("component", "transport", "node", uint64(cfg.ID)),
+		log:     cfg.Logger.With("component", "transport"),
 		ctx:     ctx,
 		cancel:  cancel,
 		peers:   make(map[consensus.NodeID]*peer, len(cfg.Peers)),
