@@ -2,7 +2,8 @@ package kvsm
 
 // Access data: each key's recency (LRU clock) and logarithmic frequency
 // counter (LFU), as Redis keeps them in 24 bits of its object header. They
-// live in the item (8 bytes), are never replicated, snapshotted nor
+// live next to the key (item.go's access: 8 bytes at the head of a string's
+// allocation, or in the object), are never replicated, snapshotted nor
 // digested, and only the leader's copy matters: it chooses the victims of
 // eviction. See doc.go, "Access data".
 
@@ -63,39 +64,45 @@ func lfuIncrement(counter uint32, logFactor int, r uint64) uint32 {
 }
 
 // accessed returns the access data of a key accessed at nowMs whose data
-// was lru, lfu (lfu 0: a new key, which starts at lfuInitCounter).
-func (s *Store) accessed(lru, lfu uint32, nowMs int64, cfg *EvictionConfig) (uint32, uint32) {
+// was lru, lfu (lfu 0: a new key, which starts at lfuInitCounter); r is a
+// random number for the LFU counter's coin.
+func accessed(lru, lfu uint32, nowMs int64, cfg *EvictionConfig, r uint64) (uint32, uint32) {
 	lru = lruClock(nowMs)
 	var counter uint32
 	if lfu == 0 {
 		counter = lfuInitCounter
 	} else {
 		counter = lfuCounter(lfu, nowMs, cfg.LFUDecayTimeMin)
-		s.accessRand = splitmix(s.accessRand)
-		counter = lfuIncrement(counter, cfg.LFULogFactor, s.accessRand)
+		counter = lfuIncrement(counter, cfg.LFULogFactor, r)
 	}
 	return lru, lfuMinutes(nowMs)<<8 | counter
 }
 
-// stampWrite sets the access data of an item about to be stored by a write.
-func (c *execCtx) stampWrite(it *item) {
-	it.lru, it.lfu = c.s.accessed(it.lru, it.lfu, c.nowMs, c.cfg)
+// nextAccessRand draws the LFU coin's random number from a generator of
+// its own, so that access data never shifts what RANDOMKEY or HRANDFIELD
+// draw.
+func (c *execCtx) nextAccessRand() uint64 {
+	if c.accessRand == 0 {
+		c.accessRand = c.rand ^ 0x5bd1e995
+	}
+	c.accessRand = splitmix(c.accessRand)
+	return c.accessRand
 }
 
-// touch records a read of it (a copy of what d holds) when the policy in
-// force chooses victims by access; the item is rewritten only when its
-// access data changed (at most once per LRU tick, and when the LFU counter
-// moves), so a hot key costs a second tree walk rarely.
+// touch records an access of it (a key d holds) when the policy in force
+// chooses victims by access. The access data is outside the tree (item.go),
+// updated with atomics: reads may run concurrently (ExecShared), and a
+// racing update at worst loses one increment of a probabilistic counter.
 func (c *execCtx) touch(d *database, it *item) {
 	if !c.cfg.tracksReads() {
 		return
 	}
-	lru, lfu := c.s.accessed(it.lru, it.lfu, c.nowMs, c.cfg)
-	if lru == it.lru && lfu == it.lfu {
-		return
+	a := it.access()
+	lru, lfu := a.load()
+	nlru, nlfu := accessed(lru, lfu, c.nowMs, c.cfg, c.nextAccessRand())
+	if nlru != lru || nlfu != lfu {
+		a.store(nlru, nlfu)
 	}
-	it.lru, it.lfu = lru, lfu
-	d.keys.Set(*it)
 }
 
 // objectHelp is OBJECT HELP's text, as Redis 7.0 words it.
@@ -154,12 +161,14 @@ func cmdObject(c *execCtx, args [][]byte) Reply {
 		if !c.cfg.Policy.lfu() {
 			return ErrorReply(errNoLFU)
 		}
-		return IntReply(int64(lfuCounter(it.lfu, c.nowMs, c.cfg.LFUDecayTimeMin)))
+		_, lfu := it.access().load()
+		return IntReply(int64(lfuCounter(lfu, c.nowMs, c.cfg.LFUDecayTimeMin)))
 	case eqFold(sub, "idletime"):
 		if c.cfg.Policy.lfu() {
 			return ErrorReply(errLFU)
 		}
-		return IntReply(lruIdleMs(it.lru, c.nowMs) / 1000)
+		lru, _ := it.access().load()
+		return IntReply(lruIdleMs(lru, c.nowMs) / 1000)
 	case eqFold(sub, "refcount"):
 		return IntReply(1)
 	}

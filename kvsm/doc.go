@@ -7,19 +7,23 @@
 //
 // A Store has Options.Databases numbered keyspaces (16 by default, as SELECT
 // sees them). Each is a github.com/tidwall/btree BTreeG of item values,
-// stored flat in the tree's nodes. An item (item.go) is 48 bytes: the
-// key's scan order, one pointer, two lengths, the deadline in Unix ms, the
-// index of the key's last write (WATCH, below) and 8 bytes of access data
-// (eviction, below). For a string the pointer is the one allocation that
-// holds the key's bytes and then the value's; for a compound value (a hash
-// today, lists and sets later: object carries a kind tag, and item.kind()
-// is the one place that tells types apart) it is the *object, which also
-// holds the key. A flag bit of the value length tells the two apart.
-// Because the item is most of a key's cost (the tree's nodes are partly
-// empty and their arrays grow by doubling, about 1.7x the item), it was cut
-// from 80 bytes (a key string, a value slice and an object pointer side by
-// side): a 16-byte key with a 32-byte value now costs 123 bytes of heap
-// (TestMemoryPerKey; 187 before).
+// stored flat in the tree's nodes. An item (item.go) is 40 bytes: the
+// key's scan order, one pointer, two lengths, the deadline in Unix ms and
+// the index of the key's last write (WATCH, below). For a string the
+// pointer is into the one allocation that holds 8 bytes of access data
+// (eviction, below), the key's bytes and then the value's; for a compound
+// value (a hash today, lists and sets later: object carries a kind tag,
+// and item.kind() is the one place that tells types apart) it is the
+// *object, which also holds the key and the access data. A flag bit of the
+// value length tells the two apart. Because the item is most of a key's
+// cost (the tree's nodes are partly empty and their arrays grow by
+// doubling, about 1.6x the item), it was cut from 80 bytes (a key string,
+// a value slice, an object pointer and the access data side by side): a
+// 16-byte key with a 32-byte value costs 134 bytes of heap
+// (TestMemoryPerKey; 187 before; 123 with the access data in a 48-byte
+// item, which made its 48-byte allocation a 56-byte one, size class 64:
+// other sizes lose or gain by the same rounding, and access data outside
+// the tree is what lets concurrent reads update it).
 //
 // Values are replaced, never changed in place below their length: a new
 // value is a new allocation of key and value (withStr). APPEND is the
@@ -143,9 +147,12 @@
 // stamp it when they store a key (on every replica, at the entry's time;
 // a new value for an existing key keeps its LFU counter, as in Redis);
 // reads stamp it on the node that serves them, and only when a limit and
-// an LRU or LFU policy are set (otherwise a read would rewrite items for
-// nothing); the item is rewritten in the tree only when its data changed,
-// at most once per tick. OBJECT FREQ and IDLETIME read it without touching.
+// an LRU or LFU policy are set. It lives outside the tree's items (in the
+// key's allocation or object) and is read and written with atomics only,
+// so a read never rewrites a tree item, and shared readers (ExecShared)
+// stamp it concurrently: a race loses at worst one step of a counter that
+// is an estimate anyway. OBJECT FREQ and IDLETIME read it without
+// touching.
 //
 // Only the leader's copy matters: it chooses victims. What a new leader
 // knows: the writes it applied (the same as the old leader) and the reads
@@ -234,11 +241,9 @@
 // never half a pipeline), as do Snapshot's tree copies and Restore's
 // switch-over; ExecShared holds it shared for its batch. Readers must
 // therefore never write, not even bookkeeping: read paths only touch
-// atomics (hits, misses, the read seed). The one exception is access data
-// (below): when the eviction policy tracks reads, a read may rewrite its
-// item, so ExecShared declines (the caller runs the read on the applier
-// with Exec) and Exec takes the lock exclusively; the applier's other reads
-// take no lock, since nothing else writes. An uncontended RWMutex costs a
+// atomics (hits, misses, the read seed, and the keys' access data, which
+// lives outside the tree for that reason); the applier's own reads take no
+// lock, since nothing else writes the tree. An uncontended RWMutex costs a
 // GET two atomic adds, and ExecShared takes its command environment from a
 // pool, so GET stays a tree lookup with no allocation. The SnapshotReader
 // that Snapshot returns may be written out from any goroutine, concurrently

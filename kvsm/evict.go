@@ -245,10 +245,11 @@ func (s *Store) sampleInto(cfg *EvictionConfig, nowMs int64, db int, d *database
 			continue
 		}
 		var score uint64
+		lru, lfu := it.access().load()
 		if cfg.Policy.lfu() {
-			score = 255 - uint64(lfuCounter(it.lfu, nowMs, cfg.LFUDecayTimeMin))
+			score = 255 - uint64(lfuCounter(lfu, nowMs, cfg.LFUDecayTimeMin))
 		} else {
-			score = uint64(max(lruIdleMs(it.lru, nowMs), 0))
+			score = uint64(max(lruIdleMs(lru, nowMs), 0))
 		}
 		s.poolInsert(poolEntry{score: score, db: db, key: it.key(), modIndex: it.modIndex})
 	}

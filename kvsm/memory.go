@@ -15,11 +15,12 @@ import (
 // heap, so that maxmemory bounds the process about as it bounds Redis.
 // TestAccountingTracksHeap checks them against the heap.
 const (
-	// keyOverheadBytes is one key's fixed cost: its 48-byte item stored by
+	// keyOverheadBytes is one key's fixed cost: its 40-byte item stored by
 	// value in a B-tree node (nodes are partly empty and their item arrays
-	// grow by doubling: about 1.7x) and the rounding of the allocation
-	// holding its key and value bytes.
-	keyOverheadBytes = 80
+	// grow by doubling: about 1.6x), the 8 bytes of access data at the head
+	// of the allocation holding its key and value bytes, and that
+	// allocation's rounding to a size class.
+	keyOverheadBytes = 88
 	// volatileOverheadBytes is a key's entry in the deadline index.
 	volatileOverheadBytes = 48
 	// hashOverheadBytes is a hash's object and its field tree.

@@ -396,7 +396,7 @@ func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch, version uint
 	// keyBuf holds the key read before its value (reused); last is the
 	// greatest key stored so far: a snapshot lists keys in tree order, so
 	// each normally sorts after it and is appended without a search.
-	var keyBuf []byte
+	var keyBuf, prefixBuf []byte
 	var last item
 	for k := uint64(0); k < nkeys; k++ {
 		at := cr.off
@@ -424,7 +424,9 @@ func restoreDatabase(cr *crcReader, c *execCtx, d *database, epoch, version uint
 		keyBuf = key
 		var it item
 		if kind == snapshotKindStr {
-			buf, err := cr.bytesAfter(key, "string value")
+			// The item's allocation: access data, key, value.
+			prefixBuf = append(append(prefixBuf[:0], make([]byte, accessBytes)...), key...)
+			buf, err := cr.bytesAfter(prefixBuf, "string value")
 			if err != nil {
 				return err
 			}

@@ -50,6 +50,7 @@ type object struct {
 	kind  valueKind
 	epoch uint64
 	key   string // the key of the item that holds it (item keeps no key of its own for objects)
+	acc   access // the key's access data (item.go)
 	hash  *btree.BTreeG[field]
 	// bytes and payload account the fields (memory.go): their accounted
 	// size, and their name and value bytes alone.
@@ -165,7 +166,6 @@ type Store struct {
 	applyWaiters applyNotifier
 	evictPool    []poolEntry // leader's candidates (applier only)
 	evictRand    uint64      // applier only
-	accessRand   uint64      // applier only
 
 	readSeq atomic.Uint64 // varies RANDOMKEY between reads
 
@@ -196,10 +196,9 @@ func NewStore(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("kvsm: databases %d out of range 1..%d", opts.Databases, databasesMax)
 	}
 	s := &Store{
-		dbs:        make([]*database, n),
-		overLimit:  make(chan struct{}, 1),
-		evictRand:  splitmix(opts.Seed),
-		accessRand: splitmix(opts.Seed ^ 0x5bd1e995),
+		dbs:       make([]*database, n),
+		overLimit: make(chan struct{}, 1),
+		evictRand: splitmix(opts.Seed),
 	}
 	for i := range s.dbs {
 		s.dbs[i] = newDatabase()
@@ -311,12 +310,6 @@ func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 	c := &s.ctx
 	cfg := s.evictCfg.Load()
 	*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
-	if cfg.tracksReads() {
-		// The read may rewrite the item (access data) while ExecShared
-		// readers look: exclude them.
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
 	return c.run(cmd.DB, cmd.Args)
 }
 
@@ -325,16 +318,11 @@ func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 // reply (replies must be at least as long as cmds). The whole batch sees
 // one state, between two Apply calls. Replies alias stored values, which are
 // never changed in place (see doc.go), so they stay valid after it returns.
-// It allocates nothing beyond what the commands' replies need.
-//
-// It reports false, and runs nothing, when the eviction policy in force
-// tracks reads (a limit with an LRU or LFU policy): a read then stamps the
-// key's access data, a write that must happen on the applier (Exec).
-func (s *Store) ExecShared(cmds []Command, nowMs int64, replies []Reply) bool {
+// It allocates nothing beyond what the commands' replies need. A read that
+// counts as an access (an LRU or LFU policy with a limit) updates the key's
+// access data with atomics (item.go), which shared readers may do at once.
+func (s *Store) ExecShared(cmds []Command, nowMs int64, replies []Reply) {
 	cfg := s.evictCfg.Load()
-	if cfg.tracksReads() {
-		return false
-	}
 	c, _ := s.sharedCtxs.Get().(*execCtx)
 	if c == nil {
 		c = new(execCtx)
@@ -347,7 +335,6 @@ func (s *Store) ExecShared(cmds []Command, nowMs int64, replies []Reply) bool {
 	s.mu.RUnlock()
 	*c = execCtx{}
 	s.sharedCtxs.Put(c)
-	return true
 }
 
 // readSeed seeds a read's generator (RANDOMKEY, HRANDFIELD) so that
@@ -366,6 +353,9 @@ type execCtx struct {
 	apply bool   // true in Apply: may write, deletes expired keys it meets
 	index uint64 // the entry's log index in Apply (stamped on written keys)
 	rand  uint64
+	// accessRand draws the LFU counter's coins (nextAccessRand); 0 until
+	// first used, then seeded from rand.
+	accessRand uint64
 }
 
 func splitmix(x uint64) uint64 {
@@ -456,15 +446,15 @@ func (c *execCtx) put(d *database, it item) {
 	if c.apply {
 		it.modIndex = c.index
 	}
-	fresh := it.lfu == 0
-	c.stampWrite(&it)
+	a := it.access()
+	lru, lfu := a.load()
 	prev, replaced := c.putKeepIndex(d, it)
-	if replaced && fresh && prev.lfu != 0 && c.cfg.Policy.lfu() {
-		// A new value for an existing key keeps the key's frequency, as
-		// in Redis (dbSetValue keeps the old object's LFU data).
-		it.lru, it.lfu = c.s.accessed(prev.lru, prev.lfu, c.nowMs, c.cfg)
-		d.keys.Set(it)
+	if replaced && lfu == 0 && prev.ptr != it.ptr {
+		// A new value for an existing key keeps the key's access
+		// history, as in Redis (dbSetValue keeps the old LFU data).
+		lru, lfu = prev.access().load()
 	}
+	a.store(accessed(lru, lfu, c.nowMs, c.cfg, c.nextAccessRand()))
 }
 
 // putKeepIndex is put without stamping it as written: for a copy-on-write
@@ -478,7 +468,7 @@ func (c *execCtx) putKeepIndex(d *database, it item) (prev item, replaced bool) 
 // a snapshot lists keys in tree order): the tree appends it to its last
 // leaf without a search.
 func (c *execCtx) putLast(d *database, it item) {
-	c.stampWrite(&it)
+	it.access().store(accessed(0, 0, c.nowMs, c.cfg, 0))
 	c.storeItem(d, it, true)
 }
 
@@ -538,7 +528,9 @@ func cloneBytes(b []byte) []byte {
 func (c *execCtx) mutableObject(it *item) *object {
 	o := it.obj()
 	if o.epoch != c.s.epoch {
-		o = &object{kind: o.kind, epoch: c.s.epoch, key: o.key, hash: o.hash.Copy(), bytes: o.bytes, payload: o.payload}
+		clone := &object{kind: o.kind, epoch: c.s.epoch, key: o.key, hash: o.hash.Copy(), bytes: o.bytes, payload: o.payload}
+		clone.acc.store(o.acc.load())
+		o = clone
 		it.setObj(o)
 		c.putKeepIndex(c.db, *it)
 	}

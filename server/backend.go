@@ -75,22 +75,8 @@ func (b *backend) ReadInto(ctx context.Context, cmds []kvsm.Command, replies []k
 	if err := b.s.node.ReadBarrier(ctx); err != nil {
 		return err
 	}
-	if b.s.store.ExecShared(cmds, time.Now().UnixMilli(), replies) {
-		return nil
-	}
-	return b.readOnApplier(ctx, cmds, replies)
-}
-
-// readOnApplier runs read-only cmds on the applier goroutine after a
-// ReadIndex (Node.Read), where a read may also write access data. It costs
-// a second ReadIndex after ReadInto's, only while such a policy is set.
-func (b *backend) readOnApplier(ctx context.Context, cmds []kvsm.Command, replies []kvsm.Reply) error {
-	return b.s.node.Read(ctx, func() {
-		now := time.Now().UnixMilli()
-		for i, c := range cmds {
-			replies[i] = b.s.store.Exec(c, now)
-		}
-	})
+	b.s.store.ExecShared(cmds, time.Now().UnixMilli(), replies)
+	return nil
 }
 
 // Status reports the node's view for INFO. Match indexes come from the core
