@@ -199,25 +199,44 @@ func (s *Store) pickVictim(cfg *EvictionConfig, nowMs int64, picked map[pickedKe
 		return s.pickRandom(cfg.Policy.volatile(), picked)
 	}
 	// LRU and LFU: refill the pool from samples, then take its best entry
-	// that still names a live, unchanged key. A bounded number of rounds:
-	// a pool of stale entries (keys deleted meanwhile) is refilled.
+	// that still names a live, unchanged key whose score has not dropped
+	// since it was sampled: a key read meanwhile (reads run concurrently
+	// with this) goes back into the pool with its new score. A bounded
+	// number of rounds: a pool of stale entries is refilled.
 	for round := 0; round < 4; round++ {
 		for db, d := range s.dbs {
 			s.sampleInto(cfg, nowMs, db, d, picked)
 		}
-		for len(s.evictPool) > 0 {
+		for rescored := 0; len(s.evictPool) > 0; {
 			e := s.evictPool[len(s.evictPool)-1]
 			s.evictPool = s.evictPool[:len(s.evictPool)-1]
 			if picked[pickedKey{e.db, e.key}] {
 				continue
 			}
 			it, ok := s.dbs[e.db].keys.Get(probe([]byte(e.key)))
-			if ok && it.modIndex == e.modIndex && (!cfg.Policy.volatile() || it.expireAtMs != 0) {
-				return e.db, it, true
+			if !ok || it.modIndex != e.modIndex || (cfg.Policy.volatile() && it.expireAtMs == 0) {
+				continue
 			}
+			if now := evictScore(cfg, &it, nowMs); now < e.score && rescored < evictPoolSize {
+				rescored++
+				e.score = now
+				s.poolInsert(e)
+				continue
+			}
+			return e.db, it, true
 		}
 	}
 	return 0, item{}, false
+}
+
+// evictScore is how good a victim it is under an LRU or LFU policy: its
+// idle time in ms, or 255 less its LFU counter.
+func evictScore(cfg *EvictionConfig, it *item, nowMs int64) uint64 {
+	lru, lfu := it.access().load()
+	if cfg.Policy.lfu() {
+		return 255 - uint64(lfuCounter(lfu, nowMs, cfg.LFUDecayTimeMin))
+	}
+	return uint64(max(lruIdleMs(lru, nowMs), 0))
 }
 
 // sampleInto samples cfg.Samples keys of d into the pool.
@@ -244,14 +263,7 @@ func (s *Store) sampleInto(cfg *EvictionConfig, nowMs int64, db int, d *database
 		if picked[pickedKey{db, it.key()}] {
 			continue
 		}
-		var score uint64
-		lru, lfu := it.access().load()
-		if cfg.Policy.lfu() {
-			score = 255 - uint64(lfuCounter(lfu, nowMs, cfg.LFUDecayTimeMin))
-		} else {
-			score = uint64(max(lruIdleMs(lru, nowMs), 0))
-		}
-		s.poolInsert(poolEntry{score: score, db: db, key: it.key(), modIndex: it.modIndex})
+		s.poolInsert(poolEntry{score: evictScore(cfg, &it, nowMs), db: db, key: it.key(), modIndex: it.modIndex})
 	}
 }
 

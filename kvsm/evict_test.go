@@ -55,7 +55,9 @@ func (rs *replicaSet) do(db int, words ...string) Reply {
 
 // read serves a read on one node only, as a client connected to it would.
 func (rs *replicaSet) read(node int, words ...string) Reply {
-	return rs.stores[node].Exec(Command{Args: toArgs(words)}, rs.nowMs)
+	replies := make([]Reply, 1)
+	rs.stores[node].ExecShared([]Command{{Args: toArgs(words)}}, rs.nowMs, replies)
+	return replies[0]
 }
 
 // evict lets node leader choose victims and replicates them; it returns
