@@ -20,9 +20,12 @@ const lfuInitCounter = 5
 // computed modulo 2^32 ticks, as Redis computes them modulo its 24 bits.
 func lruClock(nowMs int64) uint32 { return uint32(nowMs / lruTickMs) }
 
-// lruIdleMs is how long ago, in ms, the clock value lru was stamped.
+// lruIdleMs is how long ago, in ms, the clock value lru was stamped. A
+// stamp a little ahead of nowMs (a read that ran concurrently with the
+// caller, after it took its clock) is idle 0, not 2^32 ticks: differences
+// are taken modulo 2^32 as signed, so the clock wraps every 248 days.
 func lruIdleMs(lru uint32, nowMs int64) int64 {
-	return int64(lruClock(nowMs)-lru) * lruTickMs
+	return max(int64(int32(lruClock(nowMs)-lru)), 0) * lruTickMs
 }
 
 // lfuMinutes is the 16-bit minute clock of the LFU decay.
@@ -38,6 +41,9 @@ func lfuCounter(lfu uint32, nowMs int64, decayTimeMin int) uint32 {
 	}
 	then, now := lfu>>8, lfuMinutes(nowMs)
 	elapsed := (now - then) & 0xffff // the 16-bit clock wraps
+	if elapsed >= 0x8000 {
+		elapsed = 0 // stamped a little after nowMs (a concurrent read)
+	}
 	periods := elapsed / uint32(decayTimeMin)
 	if periods >= counter {
 		return 0

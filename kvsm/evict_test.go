@@ -459,3 +459,20 @@ func TestLFUCounter(t *testing.T) {
 		t.Errorf("decay after 5 minutes at 2 min per step: %d, want 8", got)
 	}
 }
+
+// TestAccessStampAheadIsRecent: a read stamped after the eviction took its
+// clock (reads run concurrently) is recent, not 2^32 ticks (or 2^16
+// minutes) old.
+func TestAccessStampAheadIsRecent(t *testing.T) {
+	now := testNowMs
+	if idle := lruIdleMs(lruClock(now+50), now); idle != 0 {
+		t.Errorf("LRU stamp 50 ms ahead: idle %d ms, want 0", idle)
+	}
+	if idle := lruIdleMs(lruClock(now-5000), now); idle != 5000 {
+		t.Errorf("LRU stamp 5 s ago: idle %d ms, want 5000", idle)
+	}
+	ahead := lfuMinutes(now+60_000)<<8 | 9
+	if c := lfuCounter(ahead, now, 1); c != 9 {
+		t.Errorf("LFU stamp a minute ahead: counter %d, want 9", c)
+	}
+}
