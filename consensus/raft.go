@@ -1143,6 +1143,9 @@ func (r *Raft) Advance(rd Ready) {
 			}
 		}
 	}
+	if r.proposalAcks == nil && cap(rd.ProposalAcks) > 0 {
+		r.proposalAcks = rd.ProposalAcks[:0] // as ReadStates below
+	}
 	if r.readStates == nil && cap(rd.ReadStates) > 0 {
 		// The loop is done with the read states (ready.go): reuse the
 		// array, so that a read costs no allocation per Ready.

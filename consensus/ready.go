@@ -72,8 +72,8 @@ type ReadAck struct {
 //     ProposalAcks and ReadAcks with the waiting clients (this may come
 //     before 3: committed entries are held by a quorum already, so applying
 //     them need not wait for this node's fsync);
-//  6. call Advance(rd). The loop must not keep rd.ReadStates beyond it:
-//     the core reuses that array for the next Readys.
+//  6. call Advance(rd). The loop must not keep rd.ReadStates nor
+//     rd.ProposalAcks beyond it: the core reuses those arrays.
 type Ready struct {
 	SoftState        *SoftState // nil when unchanged since the last Ready
 	HardState        HardState

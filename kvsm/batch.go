@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 )
 
 // batchFormatV1 is the first byte of every encoded batch. A reader that
@@ -27,7 +29,11 @@ var ErrBadBatch = errors.New("kvsm: bad command batch")
 // slice. The layout (see doc.go) is: format byte, uvarint command count, then
 // per command uvarint DB, uvarint argument count and, per argument, uvarint
 // length and the bytes.
+//
+// It grows dst once, to the exact size (the encoding is the entry's data:
+// one allocation per write pipeline, not one per append).
 func AppendBatch(dst []byte, cmds []Command) []byte {
+	dst = slices.Grow(dst, batchBytes(cmds))
 	dst = append(dst, batchFormatV1)
 	dst = binary.AppendUvarint(dst, uint64(len(cmds)))
 	for i := range cmds {
@@ -49,6 +55,25 @@ func AppendBatch(dst []byte, cmds []Command) []byte {
 	return dst
 }
 
+// batchBytes is the length of cmds' encoding.
+func batchBytes(cmds []Command) int {
+	n := 1 + uvarintBytes(uint64(len(cmds)))
+	for i := range cmds {
+		db := cmds[i].DB
+		if db < 0 || db > databaseIndexMax {
+			db = databaseIndexMax // as AppendBatch encodes it
+		}
+		n += uvarintBytes(uint64(db)) + uvarintBytes(uint64(len(cmds[i].Args)))
+		for _, a := range cmds[i].Args {
+			n += uvarintBytes(uint64(len(a))) + len(a)
+		}
+	}
+	return n
+}
+
+// uvarintBytes is the length of x's uvarint encoding.
+func uvarintBytes(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
 // DecodeBatch decodes a batch written by AppendBatch. The argument slices
 // alias data (no copy): the caller must keep data unchanged while it uses the
 // commands. The store copies whatever it keeps. DecodeBatch never panics;
@@ -56,45 +81,60 @@ func AppendBatch(dst []byte, cmds []Command) []byte {
 // allocated, so a damaged length cannot make it allocate more than a small
 // multiple of len(data).
 func DecodeBatch(data []byte) ([]Command, error) {
+	cmds, _, err := decodeBatchInto(data, nil, nil)
+	return cmds, err
+}
+
+// decodeBatchInto is DecodeBatch into the arrays of cmds and args when they
+// are large enough (the applier reuses them from entry to entry); it also
+// returns the argument array it used, for the next call.
+func decodeBatchInto(data []byte, cmds []Command, args [][]byte) ([]Command, [][]byte, error) {
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty", ErrBadBatch)
+		return nil, nil, fmt.Errorf("%w: empty", ErrBadBatch)
 	}
 	if data[0] != batchFormatV1 {
-		return nil, fmt.Errorf("%w: unknown format %d at offset 0", ErrBadBatch, data[0])
+		return nil, nil, fmt.Errorf("%w: unknown format %d at offset 0", ErrBadBatch, data[0])
 	}
 	// First pass: validate everything and count the arguments so that the
 	// second pass can carve all argument slices from one allocation.
 	d := decoder{data: data, off: 1}
 	n, err := d.count("command count", 3, batchCommandsMax) // db, argc, one arg length
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := d.off
 	totalArgs := 0
 	for i := uint64(0); i < n; i++ {
 		if _, err := d.uvarint("database index", databaseIndexMax); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		argc, err := d.count("argument count", 1, commandArgsMax)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if argc == 0 {
-			return nil, fmt.Errorf("%w: command %d has no arguments (offset %d)", ErrBadBatch, i, d.off)
+			return nil, nil, fmt.Errorf("%w: command %d has no arguments (offset %d)", ErrBadBatch, i, d.off)
 		}
 		for j := uint64(0); j < argc; j++ {
 			if _, err := d.bytes(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		totalArgs += int(argc)
 	}
 	if d.off != len(data) {
-		return nil, fmt.Errorf("%w: %d trailing bytes at offset %d", ErrBadBatch, len(data)-d.off, d.off)
+		return nil, nil, fmt.Errorf("%w: %d trailing bytes at offset %d", ErrBadBatch, len(data)-d.off, d.off)
 	}
 	// Second pass: the input is known good; build the result.
-	cmds := make([]Command, n)
-	args := make([][]byte, totalArgs)
+	if uint64(cap(cmds)) < n {
+		cmds = make([]Command, n)
+	}
+	cmds = cmds[:n]
+	if cap(args) < totalArgs {
+		args = make([][]byte, totalArgs)
+	}
+	args = args[:totalArgs]
+	allArgs := args
 	d.off = start
 	for i := range cmds {
 		db, _ := d.uvarint("", databaseIndexMax)
@@ -106,7 +146,7 @@ func DecodeBatch(data []byte) ([]Command, error) {
 		}
 		cmds[i] = Command{DB: int(db), Args: cmdArgs}
 	}
-	return cmds, nil
+	return cmds, allArgs, nil
 }
 
 // decoder walks a byte slice, reporting errors with the offset they occur at.

@@ -174,6 +174,12 @@ type Store struct {
 	// local would escape). Applier only; commands do not nest.
 	ctx execCtx
 
+	// decodeCmds and decodeArgs are the arrays the last entry's batch was
+	// decoded into, reused by the next (applier only): decoding then
+	// allocates nothing.
+	decodeCmds []Command
+	decodeArgs [][]byte
+
 	// mu lets ExecShared read on other goroutines while the applier
 	// writes: Apply, Snapshot's tree copies and Restore's switch-over hold
 	// it exclusively, ExecShared holds it shared. The applier's own reads
@@ -271,10 +277,11 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 	if len(e.Data) == 0 {
 		return []Reply{}
 	}
-	cmds, err := DecodeBatch(e.Data)
+	cmds, args, err := decodeBatchInto(e.Data, s.decodeCmds, s.decodeArgs)
 	if err != nil {
 		return []Reply{ErrorReply(fmt.Sprintf("ERR entry %d: %v", e.Index, err))}
 	}
+	defer s.keepDecodeArrays(cmds, args)
 	replies := make([]Reply, len(cmds))
 	skip := 0
 	cfg := s.evictCfg.Load()
@@ -311,6 +318,20 @@ func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 	cfg := s.evictCfg.Load()
 	*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
 	return c.run(cmd.DB, cmd.Args)
+}
+
+// decodeArraysMax bounds the decode arrays the applier keeps between
+// entries: a huge pipeline's are dropped rather than held forever.
+const decodeArraysMax = 4096
+
+// keepDecodeArrays keeps an entry's decode arrays for the next one, cleared
+// so that they do not pin the entry's data. Applier only.
+func (s *Store) keepDecodeArrays(cmds []Command, args [][]byte) {
+	clear(cmds)
+	clear(args)
+	if cap(cmds) <= decodeArraysMax && cap(args) <= decodeArraysMax {
+		s.decodeCmds, s.decodeArgs = cmds[:0], args[:0]
+	}
 }
 
 // ExecShared runs read-only cmds as Exec does, on any goroutine,
