@@ -35,9 +35,9 @@
 //     (every 250 ms) so that the heap grows by an eighth of it plus 32 MiB
 //     between collections (100 for small heaps, down to 12.5). GOGC=100
 //     alone lets the heap reach twice the live keys, most of a cache's
-//     RSS: 1 M keys of 16+32 bytes, 329-345 B/key of RSS at GOGC=100,
-//     248-250 with the policy, load rate and restart time unchanged
-//     within this machine's noise;
+//     RSS: 1 M keys of 16+32 bytes, 319-348 B/key of RSS at GOGC=100,
+//     262-274 with the policy (bench/RESULTS.md), load rate and restart
+//     time unchanged within this machine's noise;
 //   - snapshots: when snapshot-threshold entries were applied since the last
 //     one, or the log grew by 64 MiB of entry data (a pipeline is one entry,
 //     so entries alone would not bound the WAL's memory or restart time), a copy-on-write view is taken on the applier goroutine (exactly at
