@@ -1,0 +1,6 @@
+//go:build !race
+
+package kvsm
+
+// raceEnabled: the race detector changes allocation counts.
+const raceEnabled = false
