@@ -164,10 +164,11 @@ func (s *Store) EvictionCommands(nowMs int64, victimsMax int) []Command {
 	}
 	target := cfg.MaxMemoryBytes - cfg.MaxMemoryBytes/64
 	picked := map[pickedKey]bool{}
+	ttlAfter := make([]*deadline, len(s.dbs)) // volatile-ttl: each database's last pick
 	perDB := map[int][][]byte{}
 	var order []int // databases in the order they got their first victim
 	for len(picked) < victimsMax && used > target {
-		db, it, ok := s.pickVictim(cfg, nowMs, picked)
+		db, it, ok := s.pickVictim(cfg, nowMs, picked, ttlAfter)
 		if !ok {
 			break
 		}
@@ -191,10 +192,10 @@ type pickedKey struct {
 }
 
 // pickVictim returns one key to evict that is not in picked.
-func (s *Store) pickVictim(cfg *EvictionConfig, nowMs int64, picked map[pickedKey]bool) (int, item, bool) {
+func (s *Store) pickVictim(cfg *EvictionConfig, nowMs int64, picked map[pickedKey]bool, ttlAfter []*deadline) (int, item, bool) {
 	switch cfg.Policy {
 	case PolicyVolatileTTL:
-		return s.pickNearestDeadline(picked)
+		return s.pickNearestDeadline(ttlAfter)
 	case PolicyAllKeysRandom, PolicyVolatileRandom:
 		return s.pickRandom(cfg.Policy.volatile(), picked)
 	}
@@ -292,23 +293,33 @@ func (s *Store) poolInsert(e poolEntry) {
 	}
 }
 
-func (s *Store) pickNearestDeadline(picked map[pickedKey]bool) (int, item, bool) {
+// pickNearestDeadline returns the key with the nearest deadline that this
+// call has not picked yet. What a call picks in a database is a prefix of
+// its deadline index, so each database's walk resumes after its last pick
+// (ttlAfter): a call costs a tree descent per pick, not a rescan.
+func (s *Store) pickNearestDeadline(ttlAfter []*deadline) (int, item, bool) {
 	bestDB := -1
 	var best deadline
 	for db, d := range s.dbs {
-		d.expires.Scan(func(dl deadline) bool {
-			if picked[pickedKey{db, dl.key}] {
-				return true // bounded by what this call picked
+		visit := func(dl deadline) bool {
+			if ttlAfter[db] != nil && !deadlineLess(*ttlAfter[db], dl) {
+				return true // the last pick itself
 			}
 			if bestDB < 0 || dl.atMs < best.atMs {
 				bestDB, best = db, dl
 			}
 			return false
-		})
+		}
+		if ttlAfter[db] != nil {
+			d.expires.Ascend(*ttlAfter[db], visit)
+		} else {
+			d.expires.Scan(visit)
+		}
 	}
 	if bestDB < 0 {
 		return 0, item{}, false
 	}
+	ttlAfter[bestDB] = &best
 	it, ok := s.dbs[bestDB].keys.Get(keyItem(best.order, best.key))
 	return bestDB, it, ok
 }
