@@ -129,8 +129,9 @@ func BenchmarkExecSharedGet(b *testing.B) {
 
 // TestExecSharedTracksReads: with a limit and an LRU policy, shared reads
 // stamp the key's access data (atomics outside the tree) while the applier
-// applies writes to other keys and stamps its own reads; -race checks the
-// access data's synchronisation, and OBJECT IDLETIME sees the shared reads.
+// applies writes to other keys and stamps its own reads of another key;
+// -race checks the access data's synchronisation, and OBJECT IDLETIME sees
+// the shared reads.
 func TestExecSharedTracksReads(t *testing.T) {
 	s := mustStore(t)
 	for i := range 100 {
@@ -141,27 +142,33 @@ func TestExecSharedTracksReads(t *testing.T) {
 	s.SetEvictionConfig(tracking)
 
 	get := []Command{{Args: [][]byte{[]byte("GET"), []byte("key:000000000042")}}}
+	other := Command{Args: [][]byte{[]byte("GET"), []byte("key:000000000007")}}
 	idle := Command{Args: [][]byte{[]byte("OBJECT"), []byte("IDLETIME"), []byte("key:000000000042")}}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var started, wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
 			replies := make([]Reply, 1)
-			for {
+			for n := 0; ; n++ {
+				s.ExecShared(get, testNowMs+100_000, replies)
+				if n == 0 {
+					started.Done()
+				}
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				s.ExecShared(get, testNowMs+100_000, replies)
 			}
 		}()
 	}
+	started.Wait()
 	for i := range 200 {
 		s.Apply([]consensus.Entry{{Index: uint64(101 + i), TimeMs: testNowMs, Data: AppendBatch(nil, setBatch(16, 200+i))}})
-		if r := s.Exec(get[0], testNowMs+int64(i)*lruTickMs); r.Kind != ReplyBulk {
+		if r := s.Exec(other, testNowMs+int64(i)*lruTickMs); r.Kind != ReplyBulk {
 			t.Fatalf("Exec GET: %+v", r)
 		}
 	}
