@@ -170,7 +170,9 @@
 // memory is over maxmemory, server's evictor calls EvictionCommands on the
 // applier goroutine: it picks victims by the policy (evict.go: LRU and LFU
 // sample maxmemory-samples keys per database into a pool of the 16 best
-// candidates kept between picks, as Redis's eviction pool; random picks
+// candidates kept between picks, as Redis's eviction pool, and rescore the
+// best one before taking it, since reads run concurrently and a key read
+// after it was sampled is no longer a good victim; random picks
 // uniformly; volatile-ttl takes the nearest deadlines exactly from the
 // deadline index; volatile-* consider only keys with a deadline) until the
 // accounted memory less the victims would be 1/64 under the limit, at

@@ -186,9 +186,11 @@ func (s *Server) evictLoop(ctx context.Context) {
 	}
 }
 
+// overMemoryLimit: over maxmemory with a policy that evicts (under
+// noeviction there is nothing to propose, and no ReadIndex to spend).
 func (s *Server) overMemoryLimit() bool {
-	limit := s.store.EvictionConfig().MaxMemoryBytes
-	return limit > 0 && s.store.UsedMemory() > limit
+	cfg := s.store.EvictionConfig()
+	return cfg.MaxMemoryBytes > 0 && cfg.Policy != kvsm.PolicyNoEviction && s.store.UsedMemory() > cfg.MaxMemoryBytes
 }
 
 // evictRound chooses victims on the applier goroutine (after a ReadIndex,
