@@ -294,3 +294,90 @@ func (c *cluster) checkReplicasIdentical(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestEvictionThroughLeaderChange: a write load runs through every node of
+// a cluster over its maxmemory (allkeys-lru) while the leader is killed
+// (kill -9) and restarted: the new leader takes over eviction, the old one
+// catches up, and at the end every node is within the limit with the same
+// keyspace and the same evicted_keys.
+func TestEvictionThroughLeaderChange(t *testing.T) {
+	c := newCluster(t, clusterOptions{extra: []string{"--maxmemory", "128kb", "--maxmemory-policy", "allkeys-lru"}})
+	old := c.RequireLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	loadDone := make(chan int)
+	stopLoad := make(chan struct{})
+	go func() {
+		acked := 0
+		for i := 0; ; i++ {
+			select {
+			case <-stopLoad:
+				loadDone <- acked
+				return
+			case <-ctx.Done():
+				loadDone <- acked
+				return
+			default:
+			}
+			n := c.Procs[i%len(c.Procs)]
+			if !n.Running() {
+				continue
+			}
+			rc := c.Client(n, time.Second)
+			pipe := rc.Pipeline()
+			for j := 0; j < 20; j++ {
+				pipe.Set(ctx, fmt.Sprintf("lc:%d:%d", i, j), strings.Repeat("y", 100), 0)
+			}
+			if _, err := pipe.Exec(ctx); err == nil {
+				acked += 20
+			}
+			rc.Close()
+		}
+	}()
+	// Let the load pass the limit, then kill the leader mid-load.
+	c.waitEvicted(t, old, 1)
+	old.Kill()
+	l := c.RequireLeader(10 * time.Second)
+	// The new leader evicts: the count grows past what it had applied
+	// of the old leader's evictions.
+	info, err := c.Info(context.Background(), l, "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := strconv.Atoi(info["evicted_keys"])
+	c.waitEvicted(t, l, before)
+	c.start(old)
+	if err := c.WaitCaughtUp(context.Background(), old, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	close(stopLoad)
+	acked := <-loadDone
+	t.Logf("%d writes acknowledged; leader %d killed, %d took over", acked, old.ID, l.ID)
+	for _, n := range c.Procs {
+		if err := c.WaitCaughtUp(context.Background(), n, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitWithinLimit(t)
+	c.checkReplicasIdentical(t)
+}
+
+// waitEvicted waits until n's INFO stats counts more than after evicted
+// keys (at most 10 s).
+func (c *cluster) waitEvicted(t *testing.T, n *node, after int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if info, err := c.Info(ctx, n, "stats"); err == nil {
+			if ev, _ := strconv.Atoi(info["evicted_keys"]); ev > after {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %d evicted no more than %d keys within 10 s", n.ID, after)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
