@@ -37,7 +37,10 @@
 //     alone lets the heap reach twice the live keys, most of a cache's
 //     RSS: 1 M keys of 16+32 bytes, 319-348 B/key of RSS at GOGC=100,
 //     262-274 with the policy (bench/RESULTS.md), load rate and restart
-//     time unchanged within this machine's noise;
+//     time unchanged within this machine's noise. Both settings are the
+//     Go runtime's, process-wide: the policy assumes one server per
+//     process, as the binary runs (in-process test clusters share one
+//     heap and set the same values);
 //   - snapshots: when snapshot-threshold entries were applied since the last
 //     one, or the log grew by 64 MiB of entry data (a pipeline is one entry,
 //     so entries alone would not bound the WAL's memory or restart time), a copy-on-write view is taken on the applier goroutine (exactly at
