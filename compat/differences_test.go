@@ -95,7 +95,7 @@ var knownDifferences = []knownDifference{
 			"FLUSHDB/FLUSHALL/SWAPDB).",
 	},
 	{
-		commands: []string{"INFO", "OBJECT", "DEBUG"},
+		commands: []string{"INFO", "OBJECT", "DEBUG", "MEMORY"},
 		mode:     modeNotSent,
 		reason: "maxmemory bounds the keyspace's accounted memory, the same figure on " +
 			"every replica (kvsm/doc.go): INFO's used_memory is that figure (0 for an " +
@@ -107,7 +107,8 @@ var knownDifferences = []knownDifference{
 			"ENCODING is derived from the value (int, embstr, raw; listpack or " +
 			"hashtable by Redis's default thresholds), not from its history. DEBUG " +
 			"has only DIGEST (our digest, not Redis's), and is allowed without " +
-			"enable-debug-command.",
+			"enable-debug-command. MEMORY has USAGE (the key's accounted size) " +
+			"and HELP only.",
 	},
 	{
 		commands: []string{"HELLO"},

@@ -1,6 +1,7 @@
 package kvsm
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -155,4 +156,53 @@ func (n *applyNotifier) notify() {
 		n.ch = nil
 	}
 	n.armed.Store(false)
+}
+
+// memoryHelp is MEMORY HELP's text for the subcommands raftkv has.
+var memoryHelp = []string{
+	"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"USAGE <key> [SAMPLES <count>]",
+	"    Return memory in bytes used by <key> and its value. Nested values are",
+	"    sampled up to <count> times (default: 5, 0 means sample all).",
+	"HELP",
+	"    Prints this help.",
+}
+
+// cmdMemory is MEMORY USAGE and MEMORY HELP. USAGE answers the key's
+// accounted size (itemBytes: what maxmemory counts, the same on every
+// replica), not an allocator's figure; SAMPLES is parsed as Redis does and
+// ignored (the size is maintained, not sampled). The key is not touched.
+func cmdMemory(c *execCtx, args [][]byte) Reply {
+	sub := args[1]
+	switch {
+	case eqFold(sub, "help"):
+		if len(args) != 2 {
+			return ErrorReply("ERR wrong number of arguments for 'memory|help' command")
+		}
+		elems := make([]Reply, len(memoryHelp))
+		for i, line := range memoryHelp {
+			elems[i] = StatusReply(line)
+		}
+		return Reply{Kind: ReplyArray, Elems: elems}
+	case eqFold(sub, "usage"):
+		if len(args) < 3 {
+			return ErrorReply("ERR wrong number of arguments for 'memory|usage' command")
+		}
+		for i := 3; i < len(args); i += 2 {
+			if !eqFold(args[i], "samples") || i+1 >= len(args) {
+				return ErrorReply(errSyntax)
+			}
+			if _, ok := parseInt(args[i+1]); !ok {
+				return ErrorReply(errNotInt)
+			}
+		}
+		it, ok := c.lookup(args[2])
+		if !ok {
+			return ReplyNilValue
+		}
+		return IntReply(itemBytes(&it))
+	case eqFold(sub, "doctor"), eqFold(sub, "stats"), eqFold(sub, "malloc-stats"), eqFold(sub, "purge"):
+		return ErrorReply("ERR MEMORY " + strings.ToUpper(string(sub)) + " is not supported by raftkv (INFO memory has the figures)")
+	}
+	return ErrorReply("ERR unknown subcommand '" + string(truncate(sub, 128)) + "'. Try MEMORY HELP.")
 }

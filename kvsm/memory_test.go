@@ -231,3 +231,26 @@ func TestItemSize(t *testing.T) {
 		t.Fatalf("item is %d bytes, want 40", got)
 	}
 }
+
+// TestMemoryUsage: MEMORY USAGE answers the accounted size, nil for a
+// missing key, and Redis's errors for bad arguments.
+func TestMemoryUsage(t *testing.T) {
+	ts := newTestStore(t)
+	ts.do("SET key:000000000001 0123456789abcdef0123456789abcdef")
+	exec := func(cmd string) string { return fmtReply(ts.s.Exec(Command{Args: splitArgs(cmd)}, ts.nowMs), false) }
+	want := fmt.Sprintf(":%d", keyOverheadBytes+16+32)
+	cases := []struct{ cmd, want string }{
+		{"MEMORY USAGE key:000000000001", want},
+		{"MEMORY USAGE key:000000000001 SAMPLES 0", want},
+		{"MEMORY USAGE missing", "(nil)"},
+		{"MEMORY USAGE key:000000000001 SAMPLES", "-ERR syntax error"},
+		{"MEMORY USAGE key:000000000001 SAMPLES x", "-ERR value is not an integer or out of range"},
+		{"MEMORY USAGE", "-ERR wrong number of arguments for 'memory|usage' command"},
+		{"MEMORY FOO", "-ERR unknown subcommand 'FOO'. Try MEMORY HELP."},
+	}
+	for _, tc := range cases {
+		if got := exec(tc.cmd); got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+}

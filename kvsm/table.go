@@ -100,6 +100,7 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{evictName, -3, true}, cmdEvict},
 		{CommandInfo{"object", -2, false}, cmdObject},
 		{CommandInfo{"debug", -2, false}, cmdDebug},
+		{CommandInfo{"memory", -2, false}, cmdMemory},
 		{CommandInfo{watchVersionsName, -2, false}, cmdWatchVersions},
 		{CommandInfo{watchGuardName, -2, true}, cmdWatchGuard},
 		// Hashes.

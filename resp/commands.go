@@ -65,6 +65,7 @@ var commandSpecs = []commandSpec{
 	{name: "mset", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, categories: []string{"@write", "@string", "@slow"}, keyspace: true},
 	{name: "msetnx", arity: -3, flags: []string{"write", "denyoom"}, firstKey: 1, lastKey: -1, keyStep: 2, categories: []string{"@write", "@string", "@slow"}, keyspace: true},
 	{name: "debug", arity: -2, flags: []string{"admin", "noscript", "loading", "stale"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow", "@dangerous"}, keyspace: true},
+	{name: "memory", arity: -2, flags: []string{}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow"}, keyspace: true},
 	{name: "object", arity: -2, flags: []string{}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow"}, keyspace: true},
 	{name: "persist", arity: 2, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, categories: []string{"@keyspace", "@write", "@fast"}, keyspace: true},
 	{name: "pexpire", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1, categories: []string{"@keyspace", "@write", "@fast"}, keyspace: true},
