@@ -109,6 +109,21 @@
 //
 // Every command of the failed run gets the error.
 //
+// # maxmemory
+//
+// A Backend that implements MemoryGuard is asked before every command
+// flagged denyoom in the table (SET, INCR, HSET, APPEND...; not DEL,
+// EXPIRE or reads), and before every command queued in MULTI as Redis
+// does: under the limit that is one call doing an atomic compare; over it
+// the command gets "-OOM command not allowed when used memory >
+// 'maxmemory'." in its place among the pipeline's replies (the pending run
+// is sent first), a MULTI is marked dirty, and an EXEC whose queue holds a
+// denyoom command aborts with EXECABORT and the OOM text. When the backend
+// says eviction can make room, the connection waits for it (bounded by
+// the backend). A Backend that implements ConfigObserver gets the
+// configuration at start and after each CONFIG SET (the eviction
+// directives are live and local to the node).
+//
 // # Configuration
 //
 // CONFIG GET/SET work on the conf.Config given in ServerConfig (serialised
