@@ -119,6 +119,11 @@
 //	                   (RAFT.ADDNODE) and promoted (RAFT.PROMOTE): lost or
 //	                   stale data across membership changes and a rejoin
 //	                   through InstallSnapshot
+//	lease-partition    read-mode lease, isolate the leader: a lease read served by
+//	                   the old leader after the others elected a new one
+//	lease-pause        read-mode lease, SIGSTOP the leader 4 s or kill a node:
+//	                   a lease counted in ticks the pause dropped, a restarted
+//	                   follower that forgot its promise not to vote
 //	mixed              5 nodes, snapshots, every fault above (but replace-node)
 //	                   at random; one time in three a second fault lands
 //	                   before the first heals

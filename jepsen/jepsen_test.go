@@ -53,6 +53,8 @@ var scenarios = []scenario{
 	{name: "torn-tail", size: 3, kinds: []faultKind{faultTornTail}},
 	{name: "snapshot-restart", size: 3, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{faultKillNode, faultKillAll}},
 	{name: "membership", size: 3, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{faultReplaceNode}},
+	{name: "lease-partition", size: 3, extra: []string{"--read-mode", "lease"}, kinds: []faultKind{faultPartitionLeader}},
+	{name: "lease-pause", size: 3, extra: []string{"--read-mode", "lease"}, kinds: []faultKind{faultPauseLeader, faultKillNode}},
 	{name: "mixed", size: 5, extra: []string{"--snapshot-threshold", "200"}, kinds: []faultKind{
 		faultKillLeader, faultPartitionLeader, faultSplit, faultOneWay, faultBridge,
 		faultPauseLeader, faultKillAll, faultTornTail, faultKillNode}, overlap: true},
