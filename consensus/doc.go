@@ -214,7 +214,10 @@
 //     ReportUnreachable instead).
 //   - ReadIndex rounds are numbered; a heartbeat carries the number of the
 //     round in flight and an answer confirms every round up to it, so a
-//     lost heartbeat costs one heartbeat interval, not the read.
+//     lost heartbeat costs one heartbeat interval, not the read. A
+//     membership change re-checks the round in flight against the new
+//     voters (a removed member never answers; a last voter has nobody to
+//     answer it).
 //   - A read forwarded by a follower fails with ErrNoLeader as soon as
 //     the follower leaves that leader's term (the answer could no longer
 //     be accepted), so the node retries with the next leader. A forwarded

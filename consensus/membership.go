@@ -152,6 +152,13 @@ func (r *Raft) membershipChanged() {
 	if r.maybeCommit() {
 		r.needBcast = true
 	}
+	// The quorum changed, so the read round in flight may be confirmed
+	// already: a removed member's answer never comes, and a last voter
+	// gets no answer at all, so waiting for the next one would hold every
+	// read forever.
+	if id := r.reads.roundID; id != 0 && r.readQuorum(id) {
+		r.completeReadRound()
+	}
 }
 
 func (r *Raft) isLearner(id NodeID) bool {
