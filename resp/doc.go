@@ -138,8 +138,11 @@
 // (flag -resp.redis), which compare reply bytes with a real server. Where we
 // differ, on purpose:
 //
-//   - CONFIG SET's reason after "ERR CONFIG SET failed (possibly related to
-//     argument 'x') - " is conf's own text (e.g. "\"x\" is not an integer").
+//   - CONFIG SET answers Redis's error texts (conf.RedisReason), but
+//     maxmemory-samples is bounded to 1..64 and maxclients to 2^31-1
+//     (Redis: 2^31-1 and 2^32-1), so the bounds its range error names
+//     differ; directives that shape the node at start (port, bind, dir,
+//     appendfsync...) answer "can't set immutable config".
 //   - COMMAND INFO has empty tips, key specs and subcommands. COMMAND DOCS
 //     answers redis-server 7.0.15's own documents (command_docs.resp3,
 //     written by `go generate` from a real server, never typed), so
