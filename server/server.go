@@ -342,21 +342,25 @@ func (s *Server) handOffLeadership() {
 		return
 	}
 	// Stepping down comes first (the target's higher term), hearing from
-	// the new leader a moment later: log the leader once known.
-	steppedDown := false
+	// the new leader a moment later: log the leader once known, but wait
+	// for it no longer than a heartbeat interval (the target may be
+	// stopping too, as when a whole cluster is shut down).
+	var steppedDownAt time.Time
+	heartbeat := time.Duration(s.cfg.HeartbeatIntervalMs) * time.Millisecond
 	for ctx.Err() == nil {
 		if m := s.node.Metrics(); consensus.Role(m.Role) != consensus.RoleLeader {
 			if m.Leader != 0 {
 				s.logger.Info("shutdown: leadership transferred", "to", m.Leader)
 				return
 			}
-			steppedDown = true
+			if steppedDownAt.IsZero() {
+				steppedDownAt = time.Now()
+			} else if time.Since(steppedDownAt) > heartbeat {
+				s.logger.Info("shutdown: stepped down; the new leader was not heard from within a heartbeat interval", "asked", uint64(target))
+				return
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if steppedDown {
-		s.logger.Info("shutdown: stepped down; the new leader was not heard from within an election timeout")
-		return
 	}
 	s.logger.Warn("shutdown: leadership transfer did not finish within an election timeout")
 }
