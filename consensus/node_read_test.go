@@ -91,12 +91,12 @@ func TestNodeReadBarrierWaitsForApply(t *testing.T) {
 // TestNodeRequestTimeout: NodeConfig.RequestTimeout bounds a request whose
 // context has no deadline. One member of three, alone, never knows a
 // leader; its requests would fail with ErrNoLeader after an election
-// timeout (100 ms), the 20 ms RequestTimeout comes first.
+// timeout (1 s), the 20 ms RequestTimeout comes first.
 func TestNodeRequestTimeout(t *testing.T) {
 	st := NewMemoryStorage()
 	net := &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}}
 	nd, err := StartNode(NodeConfig{
-		Raft: Config{ID: 1, Voters: []NodeID{1, 2, 3}, ElectionTicks: 10, HeartbeatTicks: 1,
+		Raft: Config{ID: 1, Voters: []NodeID{1, 2, 3}, ElectionTicks: 100, HeartbeatTicks: 1,
 			PreVote: true, CheckQuorum: true, Seed: 1},
 		Log: st, State: st, Transport: net.transport(1), StateMachine: &listSM{},
 		TickInterval:   10 * time.Millisecond,
