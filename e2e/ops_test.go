@@ -240,7 +240,7 @@ func checkAcked(t *testing.T, c *cluster, n *node, acked map[string]string) {
 const (
 	diskSnapshotThreshold = 1000     // entries: --snapshot-threshold of the test
 	snapshotLogBytes      = 64 << 20 // server: snapshotLogBytesDefault, the other trigger
-	walSegmentBytes       = 16 << 20 // wal: segmentBytesDefault
+	walSegmentBytes       = 4 << 20  // wal: segmentBytesDefault
 	snapshotsKept         = 2        // wal: SnapshotOptions.Keep default
 	restartServeMax       = 10 * time.Second
 	restartServeGoal      = 2 * time.Second // issue 6
@@ -366,8 +366,8 @@ func TestBoundedDiskAndRestart(t *testing.T) {
 	historyBytes := done / pipelineDepth * entryBytes
 	for i, n := range c.Procs {
 		snaps, _ := filepath.Glob(filepath.Join(n.Dir, "snapshots", "*.snap"))
-		t.Logf("node %d: peak data dir %.1f MiB (bound %.1f MiB = %d × largest snapshot %.1f MiB + log %.1f MiB + segment 16 MiB + 1 MiB; the whole history's log would be %.1f MiB); %d snapshot files now",
-			n.ID, mib(peak[i]), mib(bound), snapshotsKept+1, mib(peakLargestSnap), mib(logBound), mib(historyBytes), len(snaps))
+		t.Logf("node %d: peak data dir %.1f MiB (bound %.1f MiB = %d × largest snapshot %.1f MiB + log %.1f MiB + segment %.1f MiB + 1 MiB; the whole history's log would be %.1f MiB); %d snapshot files now",
+			n.ID, mib(peak[i]), mib(bound), snapshotsKept+1, mib(peakLargestSnap), mib(logBound), mib(walSegmentBytes), mib(historyBytes), len(snaps))
 		if peak[i] > historyBytes/2 && !testing.Short() {
 			t.Errorf("node %d: data dir peaked at %.1f MiB, more than half the history's %.1f MiB: it is not bounded by the data", n.ID, mib(peak[i]), mib(historyBytes))
 		}

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"runtime"
+	rtmetrics "runtime/metrics"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/conf"
 	"github.com/raftkv/raftkv/kvsm"
@@ -40,4 +43,52 @@ func TestEvictionConfigFromDirectives(t *testing.T) {
 	if got != want {
 		t.Fatalf("evictionConfig = %+v, want %+v", got, want)
 	}
+}
+
+func TestScavengeDue(t *testing.T) {
+	const mib = 1 << 20
+	cases := []struct {
+		name                     string
+		allocated, reclaim, live int64
+		sinceLast                time.Duration
+		want                     bool
+	}{
+		{"quiet after a bulk load", 0, 40 * mib, 130 * mib, time.Hour, true},
+		{"under steady load", 8 * mib, 40 * mib, 130 * mib, time.Hour, false},
+		{"just under the quiet bound", memScavengeQuietAllocBytes - 1, 40 * mib, 130 * mib, time.Hour, true},
+		{"too little to give back", 0, memScavengeMinBytes, 10 * mib, time.Hour, false},
+		{"small next to a large heap", 0, 60 * mib, 1024 * mib, time.Hour, false},
+		{"large next to a large heap", 0, 65 * mib, 1024 * mib, time.Hour, true},
+		{"too soon after the last", 0, 40 * mib, 130 * mib, memScavengeIntervalMin - time.Second, false},
+		{"interval elapsed", 0, 40 * mib, 130 * mib, memScavengeIntervalMin, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := scavengeDue(tc.allocated, tc.reclaim, tc.live, tc.sinceLast); got != tc.want {
+				t.Errorf("scavengeDue(alloc %d, reclaimable %d, live %d, %v) = %v, want %v",
+					tc.allocated, tc.reclaim, tc.live, tc.sinceLast, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadMemSample: the metric names exist in this Go version (an unknown
+// name reads as KindBad, which would silently turn the policy off).
+func TestReadMemSample(t *testing.T) {
+	samples := make([]rtmetrics.Sample, len(memTuneMetricNames))
+	for i, name := range memTuneMetricNames {
+		samples[i].Name = name
+	}
+	rtmetrics.Read(samples)
+	for _, s := range samples {
+		if s.Value.Kind() != rtmetrics.KindUint64 {
+			t.Errorf("runtime metric %s: kind %v, want uint64", s.Name, s.Value.Kind())
+		}
+	}
+	keep := make([]byte, 1<<20)
+	m := readMemSample(samples)
+	if m.allocated < int64(len(keep)) || m.objects <= 0 {
+		t.Errorf("readMemSample = %+v: want allocations of at least %d bytes and live objects", m, len(keep))
+	}
+	runtime.KeepAlive(keep)
 }

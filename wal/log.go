@@ -18,13 +18,17 @@ type Options struct {
 	// NoSync skips every fsync. It is for tests and benchmarks only: with
 	// it, Append and SaveHardState are not durable.
 	NoSync bool
-	// SegmentBytes is the target size of a segment file (default 16 MiB).
+	// SegmentBytes is the target size of a segment file (default 4 MiB).
 	// Larger segments mean fewer files but more memory: tidwall/wal keeps
-	// the tail segment in memory, and repair reads a whole segment.
+	// the tail segment and the previous one in memory (about two to three
+	// times SegmentBytes with append's growth), and repair reads a whole
+	// segment.
 	SegmentBytes int
 	// CacheEntriesMax and CacheBytesMax bound the in-memory tail cache
-	// (defaults 8192 entries, 16 MiB of entry data). Reads of entries in the
-	// cache never touch the disk or decode anything.
+	// (defaults 8192 entries, 4 MiB of entry data). Reads of entries in the
+	// cache never touch the disk or decode anything. The cache only has to
+	// cover followers that lag a little; one further behind reads from
+	// the segments (page cache, usually).
 	CacheEntriesMax int
 	CacheBytesMax   int
 	// Logger receives repair reports (default slog.Default()).
@@ -32,9 +36,14 @@ type Options struct {
 }
 
 const (
-	segmentBytesDefault    = 16 << 20
+	segmentBytesDefault    = 4 << 20
 	cacheEntriesMaxDefault = 8192
-	cacheBytesMaxDefault   = 16 << 20
+	cacheBytesMaxDefault   = 4 << 20
+	// tidwallSegmentsCached is tidwall's LRU of whole segments kept in
+	// memory besides the tail: the segment just closed (tidwall always
+	// caches it) or the one a lagging follower reads. 1 is tidwall's
+	// minimum; its default, 2, only adds memory.
+	tidwallSegmentsCached = 1
 	// appendEntriesMax bounds one Append call: a batch this large is a bug
 	// upstream, and it would pin that much memory twice.
 	appendEntriesMax = 1 << 16
@@ -213,7 +222,7 @@ func (l *Log) openTidwall() error {
 	wl, err := tidwal.Open(l.logDir, &tidwal.Options{
 		NoSync:           true, // we fsync once per Append ourselves
 		SegmentSize:      l.opts.SegmentBytes,
-		SegmentCacheSize: 2,
+		SegmentCacheSize: tidwallSegmentsCached,
 		AllowEmpty:       true,
 		DirPerms:         0o750,
 		FilePerms:        0o640,
