@@ -250,16 +250,9 @@ func (s *Store) sampleInto(cfg *EvictionConfig, nowMs int64, db int, d *database
 		return
 	}
 	for i := 0; i < min(cfg.Samples, n); i++ {
-		idx := int(s.nextEvictRand() % uint64(n))
-		var it item
-		if cfg.Policy.volatile() {
-			dl, _ := d.expires.GetAt(idx)
-			var ok bool
-			if it, ok = d.keys.Get(keyItem(dl.order, dl.key)); !ok {
-				continue
-			}
-		} else {
-			it, _ = d.keys.GetAt(idx)
+		it, ok := s.sampleKey(d, cfg.Policy.volatile(), n)
+		if !ok {
+			continue
 		}
 		if picked[pickedKey{db, it.key()}] {
 			continue
@@ -336,16 +329,9 @@ func (s *Store) pickRandom(volatile bool, picked map[pickedKey]bool) (int, item,
 			n = d.expires.Len()
 		}
 		for try := 0; try < min(n, 8); try++ {
-			idx := int(s.nextEvictRand() % uint64(n))
-			var it item
-			if volatile {
-				dl, _ := d.expires.GetAt(idx)
-				var ok bool
-				if it, ok = d.keys.Get(keyItem(dl.order, dl.key)); !ok {
-					continue
-				}
-			} else {
-				it, _ = d.keys.GetAt(idx)
+			it, ok := s.sampleKey(d, volatile, n)
+			if !ok {
+				continue
 			}
 			if !picked[pickedKey{db, it.key()}] {
 				return db, it, true
@@ -353,6 +339,17 @@ func (s *Store) pickRandom(volatile bool, picked map[pickedKey]bool) (int, item,
 		}
 	}
 	return 0, item{}, false
+}
+
+// sampleKey picks one of d's n keys at random: among the keys with a TTL
+// when volatile (n is then d.expires.Len()), else among all.
+func (s *Store) sampleKey(d *database, volatile bool, n int) (item, bool) {
+	idx := int(s.nextEvictRand() % uint64(n))
+	if !volatile {
+		return d.keys.GetAt(idx)
+	}
+	dl, _ := d.expires.GetAt(idx)
+	return d.keys.Get(keyItem(dl.order, dl.key))
 }
 
 func (s *Store) nextEvictRand() uint64 {

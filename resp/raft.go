@@ -139,17 +139,9 @@ func parseNodeID(b []byte) (uint64, bool) {
 const errTextBadNodeID = "ERR invalid node id: a positive integer is required"
 
 func (c *client) cmdRaftAddNode(args [][]byte) {
-	m, ok := c.membership("RAFT.ADDNODE")
-	if !ok {
-		return
-	}
-	id, ok := parseNodeID(args[1])
-	if !ok {
-		c.out = appendError(c.out, errTextBadNodeID)
-		return
-	}
-	_, err := m.AddNode(c.srv.ctx, id, string(args[2]), string(args[3]))
-	c.appendChangeResult(err)
+	c.raftChange(args, "RAFT.ADDNODE", func(m Membership, ctx context.Context, id uint64) (uint64, error) {
+		return m.AddNode(ctx, id, string(args[2]), string(args[3]))
+	})
 }
 
 func (c *client) cmdRaftPromote(args [][]byte) {
