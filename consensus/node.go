@@ -463,13 +463,24 @@ func (n *Node) control(ctx context.Context, fn func()) error {
 	case <-n.stopc:
 		return ErrStopped
 	}
+	return n.awaitRan(ctx, ran)
+}
+
+// awaitRan waits until ran is closed (the function handed to the loop or
+// the applier has run), ctx ends or the node stops.
+func (n *Node) awaitRan(ctx context.Context, ran <-chan struct{}) error {
 	select {
 	case <-ran:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
-		return ErrStopped
+		select {
+		case <-ran:
+			return nil
+		default:
+			return ErrStopped
+		}
 	}
 }
 
@@ -484,19 +495,7 @@ func (n *Node) RunOnApplier(ctx context.Context, fn func()) error {
 	if err := n.control(ctx, func() { n.applyc <- task }); err != nil {
 		return err
 	}
-	select {
-	case <-ran:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		select {
-		case <-ran:
-			return nil
-		default:
-			return ErrStopped
-		}
-	}
+	return n.awaitRan(ctx, ran)
 }
 
 // Metrics returns the node's live figures.
