@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"runtime/debug"
@@ -49,6 +50,14 @@ const (
 	memScavengeMinBytes        = 16 << 20
 	memScavengeLiveDivisor     = 16
 	memScavengeIntervalMin     = 30 * time.Second
+	// When quiet, the key trees are compacted (at most every
+	// memScavengeIntervalMin) once the key count moved by at least
+	// max(compactKeysMin, keys at the last compaction/compactKeysDivisor):
+	// a rebuild costs O(keys), so it waits for a change of that order.
+	compactKeysMin     = 1 << 16
+	compactKeysDivisor = 4
+	// compactTimeout bounds one compaction (about 0.2 s per million keys).
+	compactTimeout = 30 * time.Second
 )
 
 // evictionConfig converts the directives for the store.
@@ -130,32 +139,38 @@ func readMemSample(samples []rtmetrics.Sample) memSample {
 	return memSample{live: v(0), allocated: v(1), objects: v(2), free: v(3)}
 }
 
-// tuneGC runs for the server's life when the operator set neither GOGC nor
-// GOMEMLIMIT. GOGC=100 lets the heap reach twice the live keys before a
-// collection, which for a cache is most of its RSS. Without maxmemory, the
-// GC percent is set from the live heap (gcPercentFor): 100 while the heap
-// is small (the 32 MiB headroom dominates, so the benchmarks' 100k keys see
-// no change), down to 12.5 for a large keyspace. A GC percent, unlike a
-// soft memory limit set from the last live figure, is paced by the
-// collector itself at every cycle, so a heap that grows fast does not push
-// it into its limiter. With maxmemory, GOGC stays 100 and the memory limit
-// that applyMemoryConfig derives from maxmemory bounds the heap. While the
-// node replays its log (start-up, a lagging follower) it also stays 100.
+// tuneGC runs for the server's life. Unless the operator set GOGC or
+// GOMEMLIMIT it sets the Go runtime's GC percent: GOGC=100 lets the heap
+// reach twice the live keys before a collection, which for a cache is most
+// of its RSS. Without maxmemory, the GC percent is set from the live heap
+// (gcPercentFor): 100 while the heap is small (the 32 MiB headroom
+// dominates, so the benchmarks' 100k keys see no change), down to 12.5 for
+// a large keyspace. A GC percent, unlike a soft memory limit set from the
+// last live figure, is paced by the collector itself at every cycle, so a
+// heap that grows fast does not push it into its limiter. With maxmemory,
+// GOGC stays 100 and the memory limit that applyMemoryConfig derives from
+// maxmemory bounds the heap. While the node replays its log (start-up, a
+// lagging follower) it also stays 100.
 //
-// Either way, a heap that stops growing keeps what the last collection
-// left: the garbage made since (up to the GC percent's headroom) and free
-// pages that Go's background scavenger returns only slowly, down to about
-// 110 % of the heap goal. After a bulk load that is 40-60 B/key of RSS
-// that serves nothing. So when the node goes quiet with much to give back
-// (scavengeDue), tuneGC collects and returns every free page at once, as
-// jemalloc's decay does for Redis. The cost is one full collection per
-// quiet period, at most every 30 s (about 0.1-0.2 s of CPU for 1 M keys),
-// and page faults when the heap grows again; a node under steady load
-// never qualifies and is paced by the GC percent alone.
+// When the node goes quiet it gives memory back (quietTick):
+//   - the key trees, after many keys were added or removed, are rebuilt
+//     packed (kvsm.Compaction: nodes of random inserts are ~70 % full in
+//     arrays longer still, ~69 B per 40-byte item; packed ~44), off the
+//     applier but for two O(databases) steps;
+//   - a heap that stops growing keeps what the last collection left: the
+//     garbage made since (up to the GC percent's headroom) and free pages
+//     that Go's background scavenger returns only slowly, down to about
+//     110 % of the heap goal. So when there is much to give back
+//     (scavengeDue), it collects and returns every free page at once, as
+//     jemalloc's decay does for Redis.
+//
+// After a bulk load of 1 M keys these two are 20-30 and 40-60 B/key of RSS
+// (bench/RESULTS.md). The cost is one rebuild and one full collection per
+// quiet period, at most every 30 s (0.1-0.3 s of CPU for 1 M keys), and
+// page faults when the heap grows again; a node under steady load never
+// qualifies and is paced by the GC percent alone.
 func (s *Server) tuneGC(ctx context.Context) {
-	if operatorTunesGC() {
-		return
-	}
+	tuneRuntime := !operatorTunesGC()
 	t := time.NewTicker(memTuneInterval)
 	defer t.Stop()
 	samples := make([]rtmetrics.Sample, len(memTuneMetricNames))
@@ -163,8 +178,7 @@ func (s *Server) tuneGC(ctx context.Context) {
 		samples[i].Name = name
 	}
 	current := 100
-	prev := readMemSample(samples)
-	var lastScavenge time.Time
+	q := quietState{prev: readMemSample(samples)}
 	for {
 		select {
 		case <-ctx.Done():
@@ -172,27 +186,99 @@ func (s *Server) tuneGC(ctx context.Context) {
 		case <-t.C:
 		}
 		mem := readMemSample(samples)
-		percent := 100
-		m := s.node.Metrics()
-		if s.store.EvictionConfig().MaxMemoryBytes == 0 && m.Applied+memTuneCatchUpEntries >= m.Commit && mem.live > 0 {
-			percent = gcPercentFor(mem.live)
+		if tuneRuntime {
+			percent := 100
+			m := s.node.Metrics()
+			if s.store.EvictionConfig().MaxMemoryBytes == 0 && m.Applied+memTuneCatchUpEntries >= m.Commit && mem.live > 0 {
+				percent = gcPercentFor(mem.live)
+			}
+			if percent != current {
+				debug.SetGCPercent(percent)
+				current = percent
+			}
 		}
-		if percent != current {
-			debug.SetGCPercent(percent)
-			current = percent
-		}
-		reclaimable := mem.objects - mem.live + mem.free
-		if scavengeDue(mem.allocated-prev.allocated, reclaimable, mem.live, time.Since(lastScavenge)) {
-			begin := time.Now()
-			debug.FreeOSMemory()
-			lastScavenge = time.Now()
-			after := readMemSample(samples)
-			s.logger.Debug("memory returned to the OS", "reclaimable_bytes", reclaimable,
-				"live_bytes", after.live, "took", lastScavenge.Sub(begin))
-			mem = after
-		}
-		prev = mem
+		s.quietTick(ctx, &q, mem, samples, tuneRuntime)
 	}
+}
+
+// quietState is what quietTick remembers between ticks.
+type quietState struct {
+	prev           memSample
+	lastScavenge   time.Time
+	lastCompaction time.Time
+	compactedKeys  int // keys at the last compaction
+}
+
+// quietTick compacts the key trees and returns memory to the OS when the
+// node allocated under memScavengeQuietAllocBytes since the last tick.
+func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, samples []rtmetrics.Sample, scavenge bool) {
+	allocated := mem.allocated - q.prev.allocated
+	q.prev = mem
+	if allocated >= memScavengeQuietAllocBytes {
+		return
+	}
+	keys := 0
+	counts, _ := s.store.KeyCount()
+	for _, n := range counts {
+		keys += n
+	}
+	if compactionDue(keys, q.compactedKeys, time.Since(q.lastCompaction)) {
+		q.lastCompaction = time.Now()
+		ok, err := s.compactKeyTrees(ctx)
+		if err != nil {
+			s.logger.Debug("key tree compaction failed", "err", err)
+		}
+		if !ok {
+			return
+		}
+		q.compactedKeys = keys
+		// The old trees are garbage now: return them with the rest.
+		mem = readMemSample(samples)
+		q.lastScavenge = time.Time{}
+	}
+	reclaimable := mem.objects - mem.live + mem.free
+	if scavenge && scavengeDue(allocated, reclaimable, mem.live, time.Since(q.lastScavenge)) {
+		begin := time.Now()
+		debug.FreeOSMemory()
+		q.lastScavenge = time.Now()
+		q.prev = readMemSample(samples)
+		s.logger.Debug("memory returned to the OS", "reclaimable_bytes", reclaimable,
+			"live_bytes", q.prev.live, "took", q.lastScavenge.Sub(begin))
+	}
+}
+
+// compactionDue: the number of keys moved by at least
+// max(compactKeysMin, compacted/compactKeysDivisor) since the last
+// compaction, which was at least memScavengeIntervalMin ago.
+func compactionDue(keys, compactedKeys int, sinceLast time.Duration) bool {
+	moved := keys - compactedKeys
+	if moved < 0 {
+		moved = -moved
+	}
+	return sinceLast >= memScavengeIntervalMin && moved >= max(compactKeysMin, compactedKeys/compactKeysDivisor)
+}
+
+// compactKeyTrees rebuilds the store's key trees packed: the views are
+// taken and the result installed on the applier goroutine, the rebuild
+// runs here. It reports false when a write came in meanwhile (the rebuild
+// is then dropped).
+func (s *Server) compactKeyTrees(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, compactTimeout)
+	defer cancel()
+	begin := time.Now()
+	var c *kvsm.Compaction
+	if err := s.node.RunOnApplier(ctx, func() { c = s.store.StartCompaction() }); err != nil {
+		return false, fmt.Errorf("compaction start: %w", err)
+	}
+	if err := c.Build(ctx); err != nil {
+		return false, err
+	}
+	installed := false
+	if err := s.node.RunOnApplier(ctx, func() { installed = s.store.FinishCompaction(c) }); err != nil {
+		return false, fmt.Errorf("compaction finish: %w", err)
+	}
+	s.logger.Debug("key trees compacted", "installed", installed, "took", time.Since(begin))
+	return installed, nil
 }
 
 // ConfigChanged is resp.ConfigObserver: CONFIG SET of this node's
