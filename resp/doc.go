@@ -150,6 +150,9 @@
 //   - CLIENT LIST/INFO: fd=-1 and zero buffer sizes; cmd= names the command
 //     without its subcommand; lib-name/lib-ver and CLIENT NO-TOUCH and
 //     SETINFO are accepted as in Redis 7.2.
+//   - INFO commandstats counts calls per command (not per subcommand: no
+//     cmdstat_config|get), with usec, rejected_calls and failed_calls 0
+//     (not measured); INFO errorstats and latencystats are empty.
 //   - CONFIG GET appendonly is "yes" (our log is always on).
 //   - READONLY and READWRITE answer OK (Redis without cluster mode: an
 //     error): clients configured for replica reads send them.
