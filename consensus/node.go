@@ -254,6 +254,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		subs:        make(map[chan RaftEvent]struct{}),
 	}
 	n.metrics.applied.Store(rc.Applied)
+	// What was committed before the restart is known now; the figure moves
+	// again only when the hard state changes (the next write).
+	n.metrics.commit.Store(max(hs.Commit, rc.Applied))
+	n.metrics.term.Store(hs.Term)
 	n.announceMembership(nil, 0)
 	applierDone := make(chan struct{})
 	go n.runApplier(rc.Applied, applierDone)
