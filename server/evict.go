@@ -232,6 +232,7 @@ func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, sa
 			return
 		}
 		q.compactedKeys = keys
+		s.keyTreeCompactions.Add(1)
 		// The old trees are garbage now: return them with the rest.
 		mem = readMemSample(samples)
 		q.lastScavenge = time.Time{}

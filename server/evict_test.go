@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/raftkv/raftkv/conf"
 	"github.com/raftkv/raftkv/kvsm"
@@ -115,5 +119,43 @@ func TestCompactionDue(t *testing.T) {
 				t.Errorf("compactionDue(%d, %d, %v) = %v, want %v", tc.keys, tc.compactedKeys, tc.sinceLast, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestQuietNodeCompactsKeyTrees: a node that goes quiet after a load of
+// more than compactKeysMin keys rebuilds its key trees, and serves the
+// same keys afterwards.
+func TestQuietNodeCompactsKeyTrees(t *testing.T) {
+	var srv *Server
+	addr, stop := startServerWith(t, t.TempDir(), func(s *Server) { srv = s })
+	defer stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rc.Close()
+	ctx := context.Background()
+	const keys, perPipeline = compactKeysMin + 4096, 1024
+	for lo := 0; lo < keys; lo += perPipeline {
+		pipe := rc.Pipeline()
+		for i := lo; i < lo+perPipeline; i++ {
+			pipe.Set(ctx, fmt.Sprintf("key:%012d", i), i, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The node is quiet now: tuneGC's next ticks compact.
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.keyTreeCompactions.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no key tree compaction within 20 s of a %d-key load", keys)
+		}
+		time.Sleep(memTuneInterval)
+	}
+	if n, err := rc.DBSize(ctx).Result(); err != nil || n != keys+1 { // + startServer's probe key
+		t.Fatalf("DBSIZE = %d, %v; want %d", n, err, keys+1)
+	}
+	for _, i := range []int{0, keys / 2, keys - 1} {
+		if got, err := rc.Get(ctx, fmt.Sprintf("key:%012d", i)).Int(); err != nil || got != i {
+			t.Errorf("GET key %d = %d, %v after the compaction", i, got, err)
+		}
 	}
 }

@@ -59,6 +59,9 @@ type Server struct {
 	snapshotBytesMark atomic.Uint64
 	lastSaveUnix      atomic.Int64 // when a snapshot was last made durable
 	expiredSweep      atomic.Uint64
+	// keyTreeCompactions counts the key tree compactions installed
+	// (tuneGC, evict.go).
+	keyTreeCompactions atomic.Uint64
 
 	closeOnce sync.Once
 }
