@@ -148,16 +148,7 @@ type streamResult struct {
 func runStream(t *testing.T, seed uint64, proto int, steps int, redisAddr, raftkvAddr string) streamResult {
 	t.Helper()
 	var res streamResult
-	ref, err := dial(redisAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.close()
-	sut, err := dial(raftkvAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sut.close()
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
 	setup := []gcmd{exact(b("FLUSHALL")), exact(b("SELECT"), b("0"))}
 	if proto == 3 {
 		setup = append(setup, gcmd{args: args(b("HELLO"), b("3")), mode: modeSkip})

@@ -17,16 +17,7 @@ import (
 // INFO memory fields are compared by presence and, where configured, value.
 func TestDifferentialMaxmemory(t *testing.T) {
 	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
-	ref, err := dial(redisAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.close()
-	sut, err := dial(raftkvAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sut.close()
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
 	type step struct {
 		cmd       string
 		kindsOnly bool // compare reply types only (values legitimately differ)

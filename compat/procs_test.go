@@ -120,3 +120,20 @@ func waitWritable(t *testing.T, addr string, within time.Duration) {
 	}
 	t.Fatalf("%s did not accept a write within %v (last: %q)", addr, within, last)
 }
+
+// dialPair connects to the reference server (redis-server) and the server
+// under test; both connections close when the test ends.
+func dialPair(t *testing.T, refAddr, sutAddr string) (ref, sut *conn) {
+	t.Helper()
+	ref, err := dial(refAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ref.close() })
+	sut, err = dial(sutAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sut.close() })
+	return ref, sut
+}

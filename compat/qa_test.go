@@ -12,16 +12,7 @@ import (
 // both servers' configuration as it was.
 func TestDifferentialConfigSetErrors(t *testing.T) {
 	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
-	ref, err := dial(redisAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.close()
-	sut, err := dial(raftkvAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sut.close()
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
 	for _, cmd := range []string{
 		// Values that do not parse.
 		"CONFIG SET maxmemory bogus",
