@@ -172,9 +172,10 @@ func WriteResult(r Result) string {
 	case "join":
 		return fmt.Sprintf("node %d joined as a voter (through leader %s, %s, %d retries while it caught up)", r.NodeID, r.Leader, r.Elapsed, r.Retries)
 	case "remove":
-		// The leader stops sending to a removed node at once, so a removed
-		// follower never learns it was removed: it must be stopped.
-		const stopIt = "; stop its process (a removed follower is not told)"
+		// A removed node serves nobody (it answers CLUSTERDOWN once it
+		// knows, and never campaigns), but it still holds its ports and
+		// data: it should be stopped.
+		const stopIt = "; stop its process (it answers its clients CLUSTERDOWN from now on)"
 		if r.NewLeader != 0 {
 			return fmt.Sprintf("node %d removed (it led: node %d leads now; %s)%s", r.NodeID, r.NewLeader, r.Elapsed, stopIt)
 		}

@@ -142,6 +142,36 @@
 // learns the refusal reason (ErrConfChangePending, ErrLearnerBehind,
 // ErrConfChangeInvalid) which a forwarded MsgPropResp could not carry.
 //
+// A removed node learns it was removed from the leader (MsgRemoved). The
+// leader stops sending to a member as soon as its removal is appended, so
+// a removed follower never receives the entry that removes it: it would
+// pre-vote in vain for ever, and the requests it forwards would wait for
+// their timeout. So when the leader hears from a node (a forwarded
+// proposal or read, a vote or pre-vote request, a late answer) that is no
+// member of its latest configuration, and that configuration has
+// committed, it answers MsgRemoved with that configuration's index and
+// term, refusing the forwarded request (nothing appended). The node then
+// counts itself removed (Status.Removed): the refused request and its
+// forwarded reads fail with ErrRemoved, later proposals, reads and
+// membership changes fail with ErrRemoved at once, and it never
+// campaigns; it still takes MsgApp and snapshots, and a conf entry after
+// the notice's index that names it (added again under the same id)
+// supersedes the notice, on a log that holds the notice's entry (a later
+// entry on a log diverging there can never commit). The notice is not
+// persisted: a restarted removed node is told again. Why the leader only:
+// its log holds every committed entry, while a follower may lag behind
+// the addition of a new member and would turn that member's votes away.
+// Vote requests are still handled as before after the answer, so a stale
+// leader never withholds a vote from a member a newer leader added. Why
+// not catch the removed node up through its own removal instead (the
+// thesis's way: keep replicating until it has the entry)? That needs
+// progress for non-members in every loop over peers, is lost when
+// leadership changes before the node caught up, and never reaches a
+// removed node that was down at the time; MsgRemoved is answered by any
+// leader, whenever the node speaks. The cost is a message type, and a
+// transport that can still reach a node that is no peer (the server keeps
+// a farewell peer for it).
+//
 // The node loop (node.go) offers Node.ProposeConfChange, settled like a
 // write: it answers once the entry is applied (the change committed) with
 // its index, or with a definite error. NodeConfig.OnMembership tells the
@@ -173,6 +203,8 @@
 //     rule: ProposeConfChange, checkConfChange, noteAppended, confHistory
 //     (membership.go, confchange.go); §4.2.1 learners: isLearner,
 //     PromoteLagEntriesMax; §4.2.2 removed leader: maybeStepDownRemoved.
+//   - §4.2.3 removed servers: answerRemoved, handleRemoved, removed
+//     (membership.go), MsgRemoved (our rule, see above).
 //   - §9.6 pre-vote and check-quorum (leader lease on votes): Step, hup,
 //     tickHeartbeat (raft.go).
 //   - §10.2.1 leader writes in parallel: the Messages/MessagesAfterPersist
@@ -236,7 +268,10 @@
 //   - A node that is not in its own configuration (removed, or new and
 //     waiting for the log) stays a follower forever; it is not shut down
 //     by the core (the thesis §4.2.3 disruption is left to pre-vote and
-//     check-quorum, and to the operator stopping removed servers).
+//     check-quorum, and to the operator stopping removed servers). A
+//     removed node that never received its removal is told by the leader
+//     (MsgRemoved, accepted whatever its term: a committed configuration
+//     is no matter of terms) and then fails its clients' requests at once.
 //
 // # Tests
 //
@@ -250,7 +285,9 @@
 // every step; interaction_test.go runs the scripts in testdata/interaction
 // against golden output (-rewrite regenerates it); membership_test.go has
 // the §4 rules (learners, promotion, removing the leader, rollback on
-// truncation, restart from log and snapshot); FuzzStep feeds one core
+// truncation, restart from log and snapshot); removed_test.go how a
+// removed follower is told, by whom and when, and when it is a member
+// again; FuzzStep feeds one core
 // arbitrary message sequences (conf change entries and proposals among
 // them), FuzzDecodeConfChange the conf change codec, FuzzCluster lets the fuzzer pick a whole
 // cluster's schedule under the same safety checks; BenchmarkCommit3Nodes

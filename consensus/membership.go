@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -204,6 +205,8 @@ func (r *Raft) ProposeConfChange(requestID uint64, cc ConfChange) {
 // checkConfChange says why the leader may not append cc now.
 func (r *Raft) checkConfChange(cc ConfChange) error {
 	switch {
+	case r.removed():
+		return ErrRemoved
 	case r.role != RoleLeader && r.lead == None:
 		return ErrNoLeader
 	case r.role != RoleLeader:
@@ -270,4 +273,105 @@ func (r *Raft) committedIndexCountingLearners() uint64 {
 		return 0
 	}
 	return all[len(all)-q]
+}
+
+// removalNotice is what a leader's MsgRemoved told this node: the
+// configuration at index (the entry there has term), committed, does not
+// name it. Zero when never told.
+type removalNotice struct {
+	index, term uint64
+	from        NodeID
+}
+
+// removed reports whether this node was told it is no member and its own
+// log does not say otherwise. Its log says otherwise only with a
+// configuration after the notice's index that names it, on a log that holds
+// the notice's entry (committed here, or the same term there): a re-addition
+// comes after the removal, so it supersedes the notice, while a conf entry
+// on a log that diverges at the notice's index can never commit. The notice
+// is not persisted: after a restart the leader tells the node again.
+func (r *Raft) removed() bool {
+	n := r.removal
+	switch {
+	case n.index == 0:
+		return false
+	case r.conf.latestIndex() <= n.index || !(r.isVoter(r.id) || r.isLearner(r.id)):
+		return true
+	}
+	holdsNotice := n.index <= r.log.committed || (n.term != 0 && r.log.matchTerm(n.index, n.term))
+	return !holdsNotice
+}
+
+// answerRemoved is the leader's side of MsgRemoved: a message from a node
+// that is no member of its latest configuration, once that configuration
+// has committed, gets a MsgRemoved. Only the leader answers: its log holds
+// every committed entry, so a node missing from its committed configuration
+// is no member until a later entry adds it; a follower may lag behind the
+// addition of a new member and must not turn that member's vote requests
+// away. Forwarded requests are refused (nothing appended); vote requests
+// are still handled as before (in a lease, ignored), so a stale leader
+// never withholds its vote from a member a newer leader added. It reports
+// whether m was answered and needs nothing more.
+func (r *Raft) answerRemoved(m Message) bool {
+	switch m.Type {
+	case MsgProp, MsgReadIndex, MsgTransferLeader, MsgAppResp, MsgHeartbeatResp, MsgSnapResp, MsgPreVote, MsgVote:
+	default:
+		return false
+	}
+	index := r.conf.latestIndex()
+	if r.role != RoleLeader || index == 0 || index > r.log.committed || r.isVoter(m.From) || r.isLearner(m.From) {
+		return false
+	}
+	reply := Message{To: m.From, Type: MsgRemoved, Index: index}
+	if t, err := r.log.term(index); err == nil {
+		reply.LogTerm = t
+	}
+	if m.Type == MsgProp || m.Type == MsgReadIndex {
+		reply.Context, reply.Reject = m.Context, true
+	}
+	r.send(reply)
+	return m.Type != MsgPreVote && m.Type != MsgVote
+}
+
+// handleRemoved takes a leader's MsgRemoved (whatever its term: a committed
+// configuration stays committed). The forwarded request it refused fails
+// with ErrRemoved; once this node counts itself removed, every forwarded
+// read fails with ErrRemoved too, the other forwarded proposals with
+// ErrTimeout (they were sent while this node was a member and may have
+// been appended), and it stops campaigning.
+func (r *Raft) handleRemoved(m Message) {
+	was := r.removed()
+	if m.Index > r.removal.index {
+		r.removal = removalNotice{index: m.Index, term: m.LogTerm, from: m.From}
+	}
+	now := r.removed()
+	if m.Reject {
+		if _, waiting := r.forwardedProps[m.Context]; waiting {
+			delete(r.forwardedProps, m.Context)
+			err := ErrRemoved
+			if !now {
+				// Our log names us in a later configuration than the
+				// sender's: it is behind, but it did refuse the request.
+				err = ErrProposalDropped
+			}
+			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: m.Context, Err: err})
+		}
+	}
+	if !now {
+		return
+	}
+	if len(r.forwardedReads) > 0 {
+		ids := slices.Sorted(maps.Keys(r.forwardedReads))
+		for _, id := range ids {
+			r.readAcks = append(r.readAcks, ReadAck{RequestID: id, Err: ErrRemoved})
+		}
+		clear(r.forwardedReads)
+	}
+	if !was {
+		r.logger.Warn("removed from the cluster: not campaigning, clients get ErrRemoved",
+			"told by", uint64(m.From), "confIndex", m.Index, "term", r.term)
+	}
+	if r.role != RoleFollower || r.lead != None {
+		r.becomeFollower(r.term, None)
+	}
 }

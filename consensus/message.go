@@ -43,6 +43,12 @@ const (
 	// MsgTransferLeader asks the leader to hand leadership to From (or to
 	// the node in Index when non-zero).
 	MsgTransferLeader
+	// MsgRemoved is the leader telling a node that is no member of its
+	// latest configuration, which has committed, that it was removed:
+	// Index is that configuration's index and LogTerm the term of the entry
+	// there. With Reject, Context names the forwarded request (MsgProp or
+	// MsgReadIndex) the leader refused because of it: nothing was appended.
+	MsgRemoved
 	msgTypeCount
 )
 
@@ -50,7 +56,7 @@ var messageTypeNames = [...]string{
 	"MsgInvalid", "MsgPreVote", "MsgPreVoteResp", "MsgVote", "MsgVoteResp",
 	"MsgApp", "MsgAppResp", "MsgHeartbeat", "MsgHeartbeatResp", "MsgSnap",
 	"MsgSnapResp", "MsgTimeoutNow", "MsgReadIndex", "MsgReadIndexResp",
-	"MsgProp", "MsgPropResp", "MsgTransferLeader",
+	"MsgProp", "MsgPropResp", "MsgTransferLeader", "MsgRemoved",
 }
 
 func (t MessageType) String() string {

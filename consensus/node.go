@@ -269,8 +269,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 func (n *Node) ID() NodeID { return n.cfg.Raft.ID }
 
 // Propose replicates data as one log entry and returns the state machine's
-// result for it once applied locally. Errors: ErrNoLeader and
-// ErrProposalDropped are definite failures (nothing was applied); ErrTimeout
+// result for it once applied locally. Errors: ErrNoLeader,
+// ErrProposalDropped and ErrRemoved are definite failures (nothing was
+// applied); ErrTimeout
 // (or the context's error) means the outcome is unknown.
 func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
 	req := n.newRequest(ctx)
@@ -712,11 +713,14 @@ func (n *Node) retryParked() {
 	}
 	parked := n.parked
 	n.parked = nil
+	// A node told it was removed answers ErrRemoved at once: hand the
+	// parked requests back to the core for that answer.
+	retry := n.leaderKnown || n.core.removed()
 	for _, req := range parked {
 		switch {
-		case n.leaderKnown && req.read:
+		case retry && req.read:
 			n.read(req)
-		case n.leaderKnown:
+		case retry:
 			n.propose(req)
 		case n.now().Sub(req.start) >= n.parkMax():
 			req.done <- outcome{err: ErrNoLeader}
@@ -841,7 +845,7 @@ func (n *Node) handleReady() error {
 	}
 	n.send(rd.MessagesAfterPersist)
 	n.core.Advance(rd)
-	if rd.SoftState != nil && n.leaderKnown {
+	if rd.SoftState != nil && (n.leaderKnown || n.core.removed()) {
 		n.retryParked()
 	}
 	return nil

@@ -44,6 +44,8 @@ type Raft struct {
 	// conf is the membership as a function of the log index; voters and
 	// learners are always its latest (membership.go).
 	conf confHistory
+	// removal is the latest MsgRemoved a leader sent us (membership.go).
+	removal removalNotice
 	// progress is the leader's view of every member (nil unless leader).
 	progress map[NodeID]*progress
 	// votes holds the answers to the election in progress.
@@ -185,7 +187,9 @@ func (r *Raft) isVoter(id NodeID) bool {
 }
 
 // promotable reports whether this node may campaign.
-func (r *Raft) promotable() bool { return r.isVoter(r.id) && r.log.pendingSnap == nil }
+func (r *Raft) promotable() bool {
+	return r.isVoter(r.id) && r.log.pendingSnap == nil && !r.removed()
+}
 
 func (r *Raft) softState() SoftState { return SoftState{Role: r.role, Term: r.term, Leader: r.lead} }
 
@@ -211,6 +215,15 @@ func (r *Raft) Tick(nowMs int64) {
 func (r *Raft) Step(m Message) error {
 	if err := r.checkMessage(m); err != nil {
 		return err
+	}
+	// Removal is a fact of the committed log, not of a term: it is told
+	// and taken whatever the terms (membership.go).
+	if m.Type == MsgRemoved {
+		r.handleRemoved(m)
+		return nil
+	}
+	if r.answerRemoved(m) {
+		return nil
 	}
 	switch {
 	case m.Term == 0:
@@ -328,9 +341,12 @@ func (r *Raft) handleVoteRequest(m Message) {
 // Propose asks to append data to the log. The outcome comes back in
 // Ready.ProposalAcks under requestID: at once on the leader, after a round
 // trip on a follower (which forwards to the leader), ErrNoLeader when no
-// leader is known. data must not be modified afterwards.
+// leader is known, ErrRemoved on a node a leader told it was removed
+// (membership.go). data must not be modified afterwards.
 func (r *Raft) Propose(requestID uint64, data []byte) {
 	switch {
+	case r.removal.index != 0 && r.removed():
+		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrRemoved})
 	case r.role == RoleLeader:
 		if r.leadTransferee != None {
 			r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrLeaderChanging})
@@ -359,6 +375,8 @@ func (r *Raft) Propose(requestID uint64, data []byte) {
 // or a Ready.ReadAcks error. Reference: thesis §6.4.
 func (r *Raft) ReadIndex(requestID uint64) {
 	switch {
+	case r.removal.index != 0 && r.removed():
+		r.readAcks = append(r.readAcks, ReadAck{RequestID: requestID, Err: ErrRemoved})
 	case r.role == RoleLeader:
 		r.leaderRead(readRequest{id: requestID})
 	case r.lead == None:
@@ -1188,6 +1206,9 @@ type Status struct {
 	Learners []NodeID
 	// Progress is set on the leader only.
 	Progress map[NodeID]PeerStatus
+	// Removed: a leader told this node it is no member of the committed
+	// configuration, and its own log does not say otherwise (ErrRemoved).
+	Removed bool
 }
 
 // Status reports the core's state. It allocates; keep it off hot paths.
@@ -1202,6 +1223,7 @@ func (r *Raft) Status() Status {
 		LeadTransferee: r.leadTransferee,
 		Voters:         slices.Clone(r.voters),
 		Learners:       slices.Clone(r.learners),
+		Removed:        r.removed(),
 	}
 	if r.role == RoleLeader {
 		st.Progress = make(map[NodeID]PeerStatus, len(r.progress))

@@ -146,6 +146,11 @@ var (
 	ErrNoLeader = errors.New("consensus: no leader")
 	// ErrTimeout: the outcome is unknown (the write may still commit).
 	ErrTimeout = errors.New("consensus: outcome unknown (timeout)")
+	// ErrRemoved is a definite failure (nothing was appended or read):
+	// this node was told by the leader that it is no member of the
+	// committed configuration. It fails every request at once and never
+	// campaigns until a later conf entry adds it again.
+	ErrRemoved = errors.New("consensus: this node was removed from the cluster")
 	// ErrStopped: the node is shutting down.
 	ErrStopped = errors.New("consensus: node stopped")
 	// ErrCompacted: the requested index is before the log's first index.

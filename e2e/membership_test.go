@@ -265,8 +265,9 @@ func (c *cluster) waitVoters(want []int, within time.Duration) *node {
 // TestRemoveLeaderAndFollower: a leader asked to remove itself steps down
 // once the change commits, and the others elect a new leader and go on;
 // `raftkv remove` of the (new) leader, asked through a follower, hands
-// leadership over first; then a follower is removed. No acknowledged write
-// is lost.
+// leadership over first; then a follower is removed, and answers its
+// clients CLUSTERDOWN removed at once (the leader tells it so) without
+// campaigning or disturbing the others. No acknowledged write is lost.
 func TestRemoveLeaderAndFollower(t *testing.T) {
 	c := newCluster(t, clusterOptions{size: 4})
 	members := slices.Clone(c.Procs)
@@ -306,16 +307,48 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 	l = c.waitVoters(ids(rest), 10*time.Second)
 	stop2()
 
-	// A removed follower is not told (the leader stops sending to it when
-	// the removal is appended), so the writer leaves it out from the start.
+	// A removed follower never receives its removal (the leader stops
+	// sending to it when the entry is appended): the leader tells it when
+	// it next hears from it, here a forwarded SET, which is refused (not
+	// appended). The writer leaves it out, to measure the cluster alone.
 	gone := without(rest, l)[0]
 	w3, stop3 := startWriter(t, without(rest, gone), "remove3")
 	w3.waitAcked(t, 100, 20*time.Second)
 	raftkvCLI(t, "remove", l.ClientAddr, strconv.Itoa(gone.ID), "--json")
 	rest = without(rest, gone)
-	c.waitVoters(ids(rest), 10*time.Second)
+	l = c.waitVoters(ids(rest), 10*time.Second)
+	term := func() string {
+		kv, err := c.Info(context.Background(), l, "raft")
+		if err != nil {
+			t.Fatalf("INFO raft on the leader %d: %v", l.ID, err)
+		}
+		return kv["raft_term"]
+	}
+	termBefore := term()
+	goneClient := c.client(gone)
+	for i, cmd := range [][]any{{"SET", "after-removal-3", "x"}, {"GET", "after-removal-3"}, {"SET", "after-removal-3", "y"}} {
+		start := time.Now()
+		err := goneClient.Do(context.Background(), cmd...).Err()
+		if err == nil || !strings.HasPrefix(err.Error(), "CLUSTERDOWN This node was removed from the cluster") || time.Since(start) > time.Second {
+			t.Fatalf("%v on the removed follower: %v after %v, want CLUSTERDOWN removed within 1 s", cmd, err, time.Since(start))
+		}
+		t.Logf("%v on the removed follower: %q after %v", cmd, err, time.Since(start).Round(time.Millisecond))
+		if i == 1 {
+			// Past an election timeout: the removed node does not campaign.
+			time.Sleep(2 * time.Second)
+		}
+	}
+	if !waitLog(t, gone, "removed from the cluster: not campaigning", time.Second) {
+		t.Fatalf("the removed follower %d does not log that it was told", gone.ID)
+	}
 	w3.waitAcked(t, w3.count()+100, 20*time.Second)
 	stop3()
+	if got := term(); got != termBefore {
+		t.Fatalf("the leader's term went from %s to %s while the removed follower was up", termBefore, got)
+	}
+	if n, err := c.client(l).Exists(context.Background(), "after-removal-3").Result(); err != nil || n != 0 {
+		t.Fatalf("EXISTS after-removal-3 on the leader: %d, %v; the refused SET must not be applied", n, err)
+	}
 	for _, n := range rest {
 		for _, w := range []*writer{w1, w2, w3} {
 			w.checkAcked(t, c, n)

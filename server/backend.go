@@ -36,7 +36,7 @@ func (b *backend) Write(ctx context.Context, cmds []kvsm.Command) ([]kvsm.Reply,
 	}
 	res, err := b.s.node.Propose(ctx, kvsm.AppendBatch(nil, cmds))
 	if err != nil {
-		return nil, err
+		return nil, clientErr(err)
 	}
 	replies, ok := res.([]kvsm.Reply)
 	if !ok || len(replies) != len(cmds) {
@@ -73,7 +73,7 @@ func (b *backend) ReadInto(ctx context.Context, cmds []kvsm.Command, replies []k
 		return errRemoved
 	}
 	if err := b.s.node.ReadBarrier(ctx); err != nil {
-		return err
+		return clientErr(err)
 	}
 	b.s.store.ExecShared(cmds, time.Now().UnixMilli(), replies)
 	return nil

@@ -87,12 +87,18 @@
 //     leader's, but the member's view of the history before its own
 //     addition is approximate (it is no voter then, so no vote or commit
 //     depends on it);
-//   - a removed follower is not told (the leader stops sending to it when
-//     the removal is appended): it pre-votes in vain once it stops hearing
-//     from the leader (PreVote and check-quorum keep it harmless, thesis
-//     §4.2.3), and its clients get CLUSTERDOWN after an election timeout
-//     until it is stopped; a removed leader applies its
-//     own removal and answers clients CLUSTERDOWN at once;
+//   - a removed follower never receives its removal (the leader stops
+//     sending to it when the removal is appended); the leader's core
+//     tells it with MsgRemoved the next time it hears from it (a forwarded
+//     request, a pre-vote), and from then on the node answers clients
+//     CLUSTERDOWN removed at once (consensus.ErrRemoved, mapped by
+//     clientErr) and never campaigns. Its transport peer is gone on the
+//     leader by then, so the node's Transport is farewellTransport: a
+//     MsgRemoved to a node that is no member makes it a peer again for
+//     30 s after the last one (its address is in the book; after a
+//     restart from a compacted log the leader may not know it, and the
+//     node then pre-votes in vain as before). A removed leader applies
+//     its own removal and answers clients CLUSTERDOWN at once;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at

@@ -60,8 +60,18 @@ type membership struct {
 	// removed: this node's removal was applied (or the membership on its
 	// disk does not name it): clients get errRemoved at once instead of
 	// waiting an election timeout for a leader that will never talk to it.
+	// (A removed follower never applies its removal; the core learns it
+	// from the leader's MsgRemoved and answers consensus.ErrRemoved.)
 	removed atomic.Bool
+	// farewells are the removed nodes that are transport peers again only
+	// so that the core's MsgRemoved reaches them, with when that ends.
+	farewells map[consensus.NodeID]time.Time
 }
+
+// farewellPeerTTL is how long a removed node stays a transport peer after
+// the last MsgRemoved to it: once told, it sends nothing more, so its
+// sender is dropped soon; if it speaks again it is told again.
+const farewellPeerTTL = 30 * time.Second
 
 // errRemoved is the clients' answer on a node that is no member any more.
 var errRemoved = resp.ErrRemoved
@@ -73,6 +83,8 @@ func newMembership(self consensus.NodeID, cluster []conf.Peer, logger *slog.Logg
 		addrs:   map[consensus.NodeID]memberAddr{},
 		applied: map[consensus.NodeID]memberAddr{},
 		peers:   map[consensus.NodeID]string{},
+
+		farewells: map[consensus.NodeID]time.Time{},
 	}
 	for _, p := range cluster {
 		a := memberAddr{raft: p.RaftAddr, client: p.ClientAddr}
@@ -198,7 +210,8 @@ func (m *membership) appliedChange(cc consensus.ConfChange) {
 			m.logger.Warn("this node was removed from the cluster: it will not vote or lead again; stop it and wipe its data directory before reusing its address")
 			break
 		}
-		if _, still := m.peers[cc.NodeID]; still && !m.isMemberLocked(cc.NodeID) && m.transport != nil {
+		_, farewell := m.farewells[cc.NodeID]
+		if _, still := m.peers[cc.NodeID]; still && !farewell && !m.isMemberLocked(cc.NodeID) && m.transport != nil {
 			delete(m.peers, cc.NodeID)
 			drop = m.transport
 		}
@@ -215,6 +228,98 @@ func (m *membership) appliedChange(cc consensus.ConfChange) {
 		delete(m.peers, cc.NodeID)
 		m.syncLocked()
 	}
+}
+
+// farewellTransport is the node's transport: the peers' transport, plus a
+// farewell peer for a removed node the core answers with MsgRemoved. That
+// node's peer was dropped when its removal was applied (or it was never
+// one since this node started), so without it the answer would be lost
+// and the removed node would go on waiting for a leader that ignores it.
+type farewellTransport struct {
+	peers   consensus.Transport
+	members *membership
+}
+
+// Send is the node's hot path: a scan of msgs for MsgRemoved (one or two
+// messages per call), and the lock only when one is there.
+func (f farewellTransport) Send(to consensus.NodeID, msgs []consensus.Message) {
+	for i := range msgs {
+		if msgs[i].Type == consensus.MsgRemoved {
+			f.members.farewell(to)
+			break
+		}
+	}
+	f.peers.Send(to, msgs)
+}
+
+// farewell makes the removed node id a transport peer for farewellPeerTTL
+// (the loop; AddPeer does not block).
+func (m *membership) farewell(id consensus.NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.transport == nil || id == m.self || m.isMemberLocked(id) {
+		return
+	}
+	until := time.Now().Add(farewellPeerTTL)
+	if _, ok := m.farewells[id]; ok {
+		m.farewells[id] = until
+		return
+	}
+	if _, ok := m.peers[id]; !ok {
+		a := m.addrs[id]
+		if a.raft == "" {
+			m.logger.Debug("cannot tell a removed node so: its raft address is unknown", "id", uint64(id))
+			return
+		}
+		m.transport.AddPeer(id, a.raft)
+		m.peers[id] = a.raft
+	}
+	m.logger.Info("telling a removed node it was removed", "id", uint64(id))
+	m.farewells[id] = until
+	time.AfterFunc(farewellPeerTTL, func() { m.endFarewell(id) })
+}
+
+// endFarewell drops a farewell peer once its time is up (a timer's
+// goroutine: RemovePeer waits for the peer's sender, outside the lock).
+func (m *membership) endFarewell(id consensus.NodeID) {
+	m.mu.Lock()
+	until, ok := m.farewells[id]
+	if !ok {
+		m.mu.Unlock()
+		return
+	}
+	if wait := time.Until(until); wait > 0 {
+		time.AfterFunc(wait, func() { m.endFarewell(id) })
+		m.mu.Unlock()
+		return
+	}
+	delete(m.farewells, id)
+	_, peer := m.peers[id]
+	drop := peer && !m.isMemberLocked(id) && m.transport != nil
+	if drop {
+		delete(m.peers, id)
+	}
+	t := m.transport
+	m.mu.Unlock()
+	if !drop {
+		return
+	}
+	t.RemovePeer(id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isMemberLocked(id) {
+		// Added again while its sender stopped: give it a new one.
+		delete(m.peers, id)
+		m.syncLocked()
+	}
+}
+
+// clientErr turns the core's ErrRemoved into the clients' answer.
+func clientErr(err error) error {
+	if errors.Is(err, consensus.ErrRemoved) {
+		return errRemoved
+	}
+	return err
 }
 
 // appliedBook is a copy of the book as of the applied index.
@@ -441,7 +546,7 @@ func (s *Server) proposeConfChange(ctx context.Context, cc consensus.ConfChange)
 	defer cancel()
 	index, err := s.node.ProposeConfChange(ctx, cc)
 	if err != nil {
-		return 0, s.notLeader(err)
+		return 0, clientErr(s.notLeader(err))
 	}
 	s.logger.Info("membership change committed", "change", cc.Type.String(), "node", uint64(cc.NodeID), "index", index)
 	return index, nil

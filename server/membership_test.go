@@ -9,6 +9,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/conf"
 	"github.com/raftkv/raftkv/consensus"
@@ -190,5 +191,68 @@ func TestRemovedNodeRefusesClients(t *testing.T) {
 	restarted.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1}}})
 	if !restarted.removed.Load() {
 		t.Fatal("a node whose disk says it is no member serves clients")
+	}
+}
+
+// sendRecorder is the peers' transport's Send, recorded.
+type sendRecorder struct {
+	fakePeers
+	sent []consensus.NodeID
+}
+
+func (s *sendRecorder) Send(to consensus.NodeID, msgs []consensus.Message) {
+	s.sent = append(s.sent, to)
+}
+
+// TestFarewellPeer: a MsgRemoved to a removed node, whose transport peer
+// was dropped when its removal was applied, makes it a peer again so that
+// the answer goes out; other messages to it do not; a member's peer is
+// left alone; the farewell peer goes when its time is up, and a farewell
+// pending when the removal applies keeps the peer until then.
+func TestFarewellPeer(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster := []conf.Peer{{ID: 1, RaftAddr: "r:1"}, {ID: 2, RaftAddr: "r:2"}, {ID: 3, RaftAddr: "r:3"}, {ID: 4, RaftAddr: "r:4"}}
+	m := newMembership(1, cluster, logger)
+	peers := &sendRecorder{}
+	m.setTransport(peers, m.transportPeers())
+	tr := farewellTransport{peers: peers, members: m}
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1, 2, 3, 4}}})
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1, 2, 3}}})
+	m.appliedChange(consensus.ConfChange{Type: consensus.ConfChangeRemoveNode, NodeID: 4})
+
+	tr.Send(4, []consensus.Message{{Type: consensus.MsgHeartbeat}})
+	tr.Send(2, []consensus.Message{{Type: consensus.MsgHeartbeat}, {Type: consensus.MsgRemoved}})
+	tr.Send(4, []consensus.Message{{Type: consensus.MsgRemoved}})
+	tr.Send(4, []consensus.Message{{Type: consensus.MsgRemoved}})
+	if got, want := strings.Join(peers.log, "; "), "remove 4; add r:4"; got != want {
+		t.Fatalf("transport saw %q, want %q", got, want)
+	}
+	if len(peers.sent) != 4 {
+		t.Fatalf("Send passed %d calls on, want 4", len(peers.sent))
+	}
+	m.endFarewell(4) // not yet due: nothing
+	m.mu.Lock()
+	m.farewells[4] = time.Now().Add(-time.Second)
+	m.mu.Unlock()
+	m.endFarewell(4)
+	if got, want := strings.Join(peers.log, "; "), "remove 4; add r:4; remove 4"; got != want {
+		t.Fatalf("after the farewell: transport saw %q, want %q", got, want)
+	}
+
+	// Node 3 is told before its removal applies here: the applied removal
+	// leaves its peer to the farewell.
+	peers.log = nil
+	m.onEvent(consensus.MembershipEvent{ConfState: consensus.ConfState{Voters: []consensus.NodeID{1, 2}}})
+	tr.Send(3, []consensus.Message{{Type: consensus.MsgRemoved}})
+	m.appliedChange(consensus.ConfChange{Type: consensus.ConfChangeRemoveNode, NodeID: 3})
+	if len(peers.log) != 0 {
+		t.Fatalf("transport saw %q while node 3 is being told", peers.log)
+	}
+	m.mu.Lock()
+	m.farewells[3] = time.Now().Add(-time.Second)
+	m.mu.Unlock()
+	m.endFarewell(3)
+	if got, want := strings.Join(peers.log, "; "), "remove 3"; got != want {
+		t.Fatalf("transport saw %q, want %q", got, want)
 	}
 }

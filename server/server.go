@@ -162,7 +162,7 @@ func New(cfg *conf.Config, logger *slog.Logger, logLevel *slog.LevelVar) (*Serve
 		},
 		Log:          s.log,
 		State:        s.log,
-		Transport:    s.transport,
+		Transport:    farewellTransport{peers: s.transport, members: s.members},
 		StateMachine: s.sm,
 		OnMembership: s.members.onEvent,
 		TickInterval: tick,
