@@ -271,8 +271,8 @@ func (n *Node) ID() NodeID { return n.cfg.Raft.ID }
 // Propose replicates data as one log entry and returns the state machine's
 // result for it once applied locally. Errors: ErrNoLeader,
 // ErrProposalDropped and ErrRemoved are definite failures (nothing was
-// applied); ErrTimeout
-// (or the context's error) means the outcome is unknown.
+// applied); ErrTimeout (or the context's error) means the outcome is
+// unknown.
 func (n *Node) Propose(ctx context.Context, data []byte) (Result, error) {
 	req := n.newRequest(ctx)
 	req.data = data

@@ -345,7 +345,7 @@ func (r *Raft) handleVoteRequest(m Message) {
 // (membership.go). data must not be modified afterwards.
 func (r *Raft) Propose(requestID uint64, data []byte) {
 	switch {
-	case r.removal.index != 0 && r.removed():
+	case r.removal.index != 0 && r.removed(): // one compare unless told
 		r.proposalAcks = append(r.proposalAcks, ProposalAck{RequestID: requestID, Err: ErrRemoved})
 	case r.role == RoleLeader:
 		if r.leadTransferee != None {
