@@ -142,7 +142,7 @@
 // learns the refusal reason (ErrConfChangePending, ErrLearnerBehind,
 // ErrConfChangeInvalid) which a forwarded MsgPropResp could not carry.
 //
-// A removed node learns it was removed from the leader (MsgRemoved). The
+// A removed node learns it was removed from its peers (MsgRemoved). The
 // leader stops sending to a member as soon as its removal is appended, so
 // a removed follower never receives the entry that removes it: it would
 // pre-vote in vain for ever, and the requests it forwards would wait for
@@ -150,7 +150,10 @@
 // proposal or read, a vote or pre-vote request, a late answer) that is no
 // member of its latest configuration, and that configuration has
 // committed, it answers MsgRemoved with that configuration's index and
-// term, refusing the forwarded request (nothing appended). The node then
+// term, refusing the forwarded request (nothing appended); any other node
+// answers the vote requests of such a node the same way, so that it is
+// told even when the leader was added after its removal (it asks only the
+// voters it knows). The node then
 // counts itself removed (Status.Removed): the refused request and its
 // forwarded reads fail with ErrRemoved, later proposals, reads and
 // membership changes fail with ErrRemoved at once, and it never
@@ -158,11 +161,12 @@
 // the notice's index that names it (added again under the same id)
 // supersedes the notice, on a log that holds the notice's entry (a later
 // entry on a log diverging there can never commit). The notice is not
-// persisted: a restarted removed node is told again. Why the leader only:
-// its log holds every committed entry, while a follower may lag behind
-// the addition of a new member and would turn that member's votes away.
-// Vote requests are still handled as before after the answer, so a stale
-// leader never withholds a vote from a member a newer leader added. Why
+// persisted: a restarted removed node is told again. Vote requests are
+// still handled as before after the answer: a follower may lag behind the
+// addition of a new member (or a leader be stale) and must not turn that
+// member's votes away, and the member itself ignores the notice, its log
+// holding a later configuration that names it. Only the leader refuses
+// forwarded requests: its log holds every committed entry. Why
 // not catch the removed node up through its own removal instead (the
 // thesis's way: keep replicating until it has the entry)? That needs
 // progress for non-members in every loop over peers, is lost when

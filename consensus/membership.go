@@ -275,7 +275,7 @@ func (r *Raft) committedIndexCountingLearners() uint64 {
 	return all[len(all)-q]
 }
 
-// removalNotice is what a leader's MsgRemoved told this node: the
+// removalNotice is what a MsgRemoved told this node: the
 // configuration at index (the entry there has term), committed, does not
 // name it. Zero when never told.
 type removalNotice struct {
@@ -302,24 +302,30 @@ func (r *Raft) removed() bool {
 	return !holdsNotice
 }
 
-// answerRemoved is the leader's side of MsgRemoved: a message from a node
-// that is no member of its latest configuration, once that configuration
-// has committed, gets a MsgRemoved. Only the leader answers: its log holds
-// every committed entry, so a node missing from its committed configuration
-// is no member until a later entry adds it; a follower may lag behind the
-// addition of a new member and must not turn that member's vote requests
-// away. Forwarded requests are refused (nothing appended); vote requests
-// are still handled as before (in a lease, ignored), so a stale leader
-// never withholds its vote from a member a newer leader added. It reports
+// answerRemoved is the sending side of MsgRemoved: a message from a node
+// that is no member of our latest configuration, once that configuration
+// has committed, gets a MsgRemoved. The leader answers whatever the node
+// sends it, refusing forwarded requests (nothing appended); any other
+// node answers only vote requests, so that a removed node is told even
+// when the leader is a member added after its removal (it only asks the
+// voters it knows). Vote requests are still handled as before after the
+// answer (in a lease, ignored): a follower may lag behind the addition of
+// a new member, or a leader be stale, and neither may withhold its vote
+// from a real member; such a member keeps its standing anyway, since its
+// own log holds a later configuration naming it (removed). It reports
 // whether m was answered and needs nothing more.
 func (r *Raft) answerRemoved(m Message) bool {
 	switch m.Type {
-	case MsgProp, MsgReadIndex, MsgTransferLeader, MsgAppResp, MsgHeartbeatResp, MsgSnapResp, MsgPreVote, MsgVote:
+	case MsgPreVote, MsgVote:
+	case MsgProp, MsgReadIndex, MsgTransferLeader, MsgAppResp, MsgHeartbeatResp, MsgSnapResp:
+		if r.role != RoleLeader {
+			return false
+		}
 	default:
 		return false
 	}
 	index := r.conf.latestIndex()
-	if r.role != RoleLeader || index == 0 || index > r.log.committed || r.isVoter(m.From) || r.isLearner(m.From) {
+	if index == 0 || index > r.log.committed || r.isVoter(m.From) || r.isLearner(m.From) {
 		return false
 	}
 	reply := Message{To: m.From, Type: MsgRemoved, Index: index}
@@ -333,7 +339,7 @@ func (r *Raft) answerRemoved(m Message) bool {
 	return m.Type != MsgPreVote && m.Type != MsgVote
 }
 
-// handleRemoved takes a leader's MsgRemoved (whatever its term: a committed
+// handleRemoved takes a MsgRemoved (whatever its term: a committed
 // configuration stays committed). The forwarded request it refused fails
 // with ErrRemoved; once this node counts itself removed, every forwarded
 // read fails with ErrRemoved too, the other forwarded proposals with

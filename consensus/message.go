@@ -43,8 +43,9 @@ const (
 	// MsgTransferLeader asks the leader to hand leadership to From (or to
 	// the node in Index when non-zero).
 	MsgTransferLeader
-	// MsgRemoved is the leader telling a node that is no member of its
-	// latest configuration, which has committed, that it was removed:
+	// MsgRemoved tells a node that is no member of the sender's latest
+	// configuration, which has committed, that it was removed (the
+	// leader answers anything it sends, the others its vote requests):
 	// Index is that configuration's index and LogTerm the term of the entry
 	// there. With Reject, Context names the forwarded request (MsgProp or
 	// MsgReadIndex) the leader refused because of it: nothing was appended.

@@ -341,8 +341,8 @@ func (r *Raft) handleVoteRequest(m Message) {
 // Propose asks to append data to the log. The outcome comes back in
 // Ready.ProposalAcks under requestID: at once on the leader, after a round
 // trip on a follower (which forwards to the leader), ErrNoLeader when no
-// leader is known, ErrRemoved on a node a leader told it was removed
-// (membership.go). data must not be modified afterwards.
+// leader is known, ErrRemoved on a node told it was removed
+// (MsgRemoved, membership.go). data must not be modified afterwards.
 func (r *Raft) Propose(requestID uint64, data []byte) {
 	switch {
 	case r.removal.index != 0 && r.removed(): // one compare unless told
@@ -1206,8 +1206,9 @@ type Status struct {
 	Learners []NodeID
 	// Progress is set on the leader only.
 	Progress map[NodeID]PeerStatus
-	// Removed: a leader told this node it is no member of the committed
-	// configuration, and its own log does not say otherwise (ErrRemoved).
+	// Removed: this node was told (MsgRemoved) it is no member of the
+	// committed configuration, and its own log does not say otherwise
+	// (ErrRemoved).
 	Removed bool
 }
 

@@ -120,9 +120,9 @@ func TestRemovedFollowerLearnsFromItsPreVote(t *testing.T) {
 }
 
 // The leader says nothing while the removal is uncommitted (it may still be
-// rolled back), and a follower never says it: it may lag behind the
-// addition of a member whose votes it would then turn away.
-func TestRemovedOnlyByTheLeaderOnceCommitted(t *testing.T) {
+// rolled back); once it committed, a follower tells a removed node that
+// asks for its vote too (the leader may be a member that node never knew).
+func TestRemovedToldOnceCommitted(t *testing.T) {
 	t.Run("uncommitted", func(t *testing.T) {
 		nw := newNetwork(t, 4)
 		nw.campaign(1)
@@ -143,16 +143,66 @@ func TestRemovedOnlyByTheLeaderOnceCommitted(t *testing.T) {
 			t.Fatalf("proposal forwarded before the removal committed: %+v, want appended", a)
 		}
 	})
-	t.Run("follower", func(t *testing.T) {
+	t.Run("by a follower", func(t *testing.T) {
 		nw := removeFollower4(t)
 		r4 := nw.nodes[4].r
 		nw.deliver(Message{From: 4, To: 2, Type: MsgPreVote, Term: r4.term + 1,
 			Index: r4.log.lastIndex(), LogTerm: r4.log.lastTerm()})
-		nw.process(2)
-		if got := msgsOfType(nw.queue, MsgRemoved); len(got) != 0 {
-			t.Fatalf("a follower sent %v", got)
+		nw.stabilize()
+		if !r4.removed() {
+			t.Fatal("a follower did not tell the removed node that asked for its vote")
 		}
 	})
+}
+
+// A follower that lags behind the addition of a new member tells that
+// member it is removed when asked for its vote, but still grants the vote,
+// and the member, whose log names it after the notice's index, ignores the
+// notice and wins.
+func TestLaggingFollowerStillVotesForANewMember(t *testing.T) {
+	enc := func(typ ConfChangeType, id NodeID) []byte { return ConfChange{Type: typ, NodeID: id}.Encode(nil) }
+	log := []Entry{
+		{Index: 1, Term: 1, Type: EntryNoop},
+		{Index: 2, Term: 1, Type: EntryConfChange, Data: enc(ConfChangeRemoveNode, 3)},
+		{Index: 3, Term: 1, Type: EntryConfChange, Data: enc(ConfChangeAddLearner, 4)},
+		{Index: 4, Term: 1, Type: EntryConfChange, Data: enc(ConfChangePromoteVoter, 4)},
+	}
+	lagging := newTestRaft(t, 2, ids3, nil)
+	step(t, lagging, Message{From: 1, Type: MsgApp, Term: 1, Entries: log[:2], Commit: 2})
+	drain(t, lagging)
+	member := newTestRaft(t, 4, ids3, nil)
+	step(t, member, Message{From: 1, Type: MsgApp, Term: 1, Entries: log, Commit: 4})
+	drain(t, member)
+	mustConf(t, member, []NodeID{1, 2, 4}, nil)
+
+	tickUntil(t, member, 100, func() bool { return member.role == RoleCandidate })
+	votes := msgsOfType(drain(t, member), MsgVote)
+	var toLagging []Message
+	for _, m := range votes {
+		if m.To == 2 {
+			toLagging = append(toLagging, m)
+		}
+	}
+	if len(toLagging) != 1 {
+		t.Fatalf("vote requests to 2: %v", toLagging)
+	}
+	step(t, lagging, toLagging[0])
+	answers := drain(t, lagging)
+	if got := msgsOfType(answers, MsgRemoved); len(got) != 1 {
+		t.Fatalf("the lagging follower's answers %v, want one MsgRemoved", answers)
+	}
+	if got := msgsOfType(answers, MsgVoteResp); len(got) != 1 || got[0].Reject {
+		t.Fatalf("the lagging follower's vote %v, want granted", got)
+	}
+	for _, m := range answers {
+		step(t, member, m)
+	}
+	if member.removed() {
+		t.Fatal("the new member took a lagging follower's notice")
+	}
+	if member.role != RoleLeader {
+		t.Fatalf("the new member is %v with 2 of 3 votes, want leader", member.role)
+	}
 }
 
 // A node added again after its removal is a member again, with no word

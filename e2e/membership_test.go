@@ -370,6 +370,8 @@ func ids(nodes []*node) []int {
 // fresh node with a new id and an empty data directory joins in its place
 // (the leader's log was never compacted: RAFT.ADDNODE snapshots first);
 // the cluster is back to three voters and no acknowledged write is lost.
+// The dead node, restarted later, learns it was removed from the
+// followers it asks for votes (the new leader is no peer of its own).
 func TestReplaceDeadNode(t *testing.T) {
 	c := newCluster(t, clusterOptions{})
 	members := slices.Clone(c.Procs)
@@ -413,5 +415,41 @@ func TestReplaceDeadNode(t *testing.T) {
 	raftkvCLI(t, "snapshot", live[1].ClientAddr)
 	if snaps, _ := filepath.Glob(filepath.Join(live[1].Dir, "snapshots", "*.snap")); len(snaps) == 0 {
 		t.Fatalf("raftkv snapshot left no snapshot in %s", live[1].Dir)
+	}
+
+	// The dead node comes back on its old data directory: its log still
+	// names it a voter, and the leader (node 4) is a member it never knew.
+	// The followers it asks for votes tell it it was removed, and it then
+	// answers clients CLUSTERDOWN removed at once, without disturbing the
+	// cluster.
+	kv, err := c.Info(context.Background(), fresh, "raft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	termBefore := kv["raft_term"]
+	c.start(dead)
+	deadline := time.Now().Add(10 * time.Second)
+	var last error
+	for {
+		start := time.Now()
+		last = c.client(dead).Set(context.Background(), "dead-is-back", "x", 0).Err()
+		took := time.Since(start)
+		if last != nil && strings.HasPrefix(last.Error(), "CLUSTERDOWN This node was removed from the cluster") {
+			if took > time.Second {
+				t.Fatalf("SET on the returned removed node took %v", took)
+			}
+			t.Logf("SET on the returned removed node: %q after %v", last, took.Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the returned removed node still answers %v after 10 s", last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l := c.RequireLeader(10 * time.Second); l != fresh {
+		t.Fatalf("node %d leads after the removed node returned, want 4", l.ID)
+	}
+	if kv, err := c.Info(context.Background(), fresh, "raft"); err != nil || kv["raft_term"] != termBefore {
+		t.Fatalf("the leader's term went from %s to %s (%v) when the removed node returned", termBefore, kv["raft_term"], err)
 	}
 }

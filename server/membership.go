@@ -61,7 +61,7 @@ type membership struct {
 	// disk does not name it): clients get errRemoved at once instead of
 	// waiting an election timeout for a leader that will never talk to it.
 	// (A removed follower never applies its removal; the core learns it
-	// from the leader's MsgRemoved and answers consensus.ErrRemoved.)
+	// from a MsgRemoved and answers consensus.ErrRemoved.)
 	removed atomic.Bool
 	// farewells are the removed nodes that are transport peers again only
 	// so that the core's MsgRemoved reaches them, with when that ends.
