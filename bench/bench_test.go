@@ -440,3 +440,22 @@ func TestVerdictsEncodeWhenNothingWasMeasured(t *testing.T) {
 		t.Fatalf("verdicts lack Known=false: %s", b)
 	}
 }
+
+func TestRSSSteady(t *testing.T) {
+	cases := []struct {
+		name          string
+		before, after []int64
+		want          bool
+	}{
+		{"unchanged", []int64{100 << 20, 50 << 20}, []int64{100 << 20, 50 << 20}, true},
+		{"within a MiB", []int64{100 << 20}, []int64{100<<20 + settleRSSBytes}, true},
+		{"grew", []int64{100 << 20}, []int64{100<<20 + settleRSSBytes + 1}, false},
+		{"shrank (memory returned)", []int64{200 << 20}, []int64{140 << 20}, false},
+		{"one of three moved", []int64{1, 1 << 30, 1}, []int64{1, 1<<30 - 2*settleRSSBytes, 1}, false},
+	}
+	for _, tc := range cases {
+		if got := rssSteady(tc.before, tc.after); got != tc.want {
+			t.Errorf("%s: rssSteady = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -35,11 +35,12 @@
 //     after each run, summed over every process of the system (all three
 //     raftkv nodes), divided by the requests sent; it includes the idle
 //     cost (heartbeats) during the run, which is small at these rates;
-//   - memory per key: a fresh redis and a fresh raftkv-1 are loaded with
-//     -keys keys (16-byte "key:%012d", 32-byte values) by a pipelined
-//     loader (8 connections, 1,000 SETs per pipeline, so one raftkv log
-//     entry per pipeline); the figure is VmRSS 2 s after loading minus
-//     VmRSS at start;
+//   - memory per key: a fresh redis, a fresh raftkv-1 and a fresh
+//     raftkv-3 (through its leader) are loaded with -keys keys (16-byte
+//     "key:%012d", 32-byte values) by a pipelined loader (8 connections,
+//     1,000 SETs per pipeline, so one raftkv log entry per pipeline); the
+//     figure is VmRSS 2 s after loading minus VmRSS at start, per process
+//     (raftkv-3: the median and range of its three nodes);
 //   - restart: raftkv-1 with that key set is stopped (SIGTERM) and started
 //     again, once per round, timed from exec until it answers PING and a
 //     GET of the last key loaded with the right value.

@@ -205,18 +205,88 @@ feed:
 	return time.Since(begin), err
 }
 
-// settleTime lets the allocators of both servers return to steady state
-// (Go's background scavenger, jemalloc's purge) before RSS is read.
-const settleTime = 2 * time.Second
+// After a load the allocators return memory in the background (Go's
+// scavenger and raftkv's quiet-time compaction, jemalloc's purge), so RSS
+// is read once it has settled: at least settleTime after the load, then
+// as soon as no process's RSS moved by more than settleRSSBytes over
+// settleWindow, and at settleTimeMax at the latest.
+const (
+	settleTime     = 2 * time.Second
+	settleWindow   = time.Second
+	settleRSSBytes = 1 << 20
+	settleTimeMax  = 10 * time.Second
+	settlePoll     = 250 * time.Millisecond
+)
 
-// memoryPhase loads the key set into a fresh Redis and a fresh 1-node
-// raftkv, compares the RSS growth, and times restarts of raftkv.
+// settledRSS waits as above and returns each process's RSS.
+func settledRSS(ctx context.Context, procs []*process) ([]int64, error) {
+	begin := time.Now()
+	read := func() ([]int64, error) {
+		out := make([]int64, len(procs))
+		for i, p := range procs {
+			rss, err := rssBytes(p.pid())
+			if err != nil {
+				return nil, err
+			}
+			out[i] = rss
+		}
+		return out, nil
+	}
+	type reading struct {
+		at  time.Time
+		rss []int64
+	}
+	var history []reading // the readings of the last settleWindow
+	for {
+		rss, err := read()
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		history = append(history, reading{now, rss})
+		for len(history) > 1 && now.Sub(history[1].at) >= settleWindow {
+			history = history[1:]
+		}
+		if now.Sub(begin) >= settleTimeMax {
+			return rss, nil
+		}
+		steady := now.Sub(begin) >= settleTime && now.Sub(history[0].at) >= settleWindow
+		for _, h := range history {
+			steady = steady && rssSteady(h.rss, rss)
+		}
+		if steady {
+			return rss, nil
+		}
+		select {
+		case <-time.After(settlePoll):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// rssSteady: no process moved by more than settleRSSBytes from before to
+// after.
+func rssSteady(before, after []int64) bool {
+	for i := range before {
+		if d := after[i] - before[i]; d > settleRSSBytes || d < -settleRSSBytes {
+			return false
+		}
+	}
+	return true
+}
+
+// memoryPhase loads the key set into a fresh Redis, a fresh 1-node and a
+// fresh 3-node raftkv (through its leader), compares the RSS growth of
+// every process (for raftkv-3 one observation per node, its Round being
+// the node's position), and times restarts of raftkv-1.
 func memoryPhase(ctx context.Context, l *launcher, o options, logger *slog.Logger) (Observations, error) {
 	const valueBytes = 32
 	var obs Observations
 	for _, start := range []func() (*system, error){
 		func() (*system, error) { return l.startRedis(ctx, sysRedis, false) },
 		func() (*system, error) { return l.startRaftKV(ctx, sysRaftKV1, 1) },
+		func() (*system, error) { return l.startRaftKV(ctx, sysRaftKV3, 3) },
 	} {
 		sys, err := start()
 		if err != nil {
@@ -225,31 +295,33 @@ func memoryPhase(ctx context.Context, l *launcher, o options, logger *slog.Logge
 		err = func() error {
 			defer sys.stop()
 			p := sys.target
-			rss0, err := rssBytes(p.pid())
-			if err != nil {
-				return err
+			rss0 := make([]int64, len(sys.procs))
+			for i, proc := range sys.procs {
+				rss, err := rssBytes(proc.pid())
+				if err != nil {
+					return err
+				}
+				rss0[i] = rss
 			}
 			took, err := loadKeys(ctx, p.addr(), o.loadKeys, valueBytes)
 			if err != nil {
 				return err
 			}
-			select {
-			case <-time.After(settleTime):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			rss1, err := rssBytes(p.pid())
+			settled := time.Now()
+			rss1, err := settledRSS(ctx, sys.procs)
 			if err != nil {
 				return err
 			}
-			delta := float64(rss1 - rss0)
 			add := func(round int, metric string, v float64) {
 				obs = append(obs, Observation{Round: round, System: sys.name, Case: caseLoad, Metric: metric, Value: v})
 			}
-			add(0, metricRSSDeltaMiB, delta/(1<<20))
-			add(0, metricRSSPerKeyB, delta/float64(o.loadKeys))
+			for i, proc := range sys.procs {
+				delta := float64(rss1[i] - rss0[i])
+				add(i, metricRSSDeltaMiB, delta/(1<<20))
+				add(i, metricRSSPerKeyB, delta/float64(o.loadKeys))
+				logger.Info("bench: loaded", "system", sys.name, "process", proc.name, "keys", o.loadKeys, "took", took.Round(time.Millisecond), "rss_start_mib", rss0[i]>>20, "rss_mib", rss1[i]>>20, "settled_after", time.Since(settled).Round(time.Millisecond))
+			}
 			add(0, "load_rps", float64(o.loadKeys)/took.Seconds())
-			logger.Info("bench: loaded", "system", sys.name, "keys", o.loadKeys, "took", took.Round(time.Millisecond), "rss_start_mib", rss0>>20, "rss_mib", rss1>>20)
 			if sys.name != sysRaftKV1 {
 				return nil
 			}

@@ -39,7 +39,7 @@
 //     262-274 with the policy (bench/RESULTS.md), load rate and restart
 //     time unchanged within this machine's noise. When the node goes quiet
 //     with much garbage or free memory held (more than max(16 MiB, live/16),
-//     under 1 MiB allocated in 250 ms), it collects and returns every free
+//     nothing applied and under 1 MiB allocated in 250 ms), it collects and returns every free
 //     page to the OS (debug.FreeOSMemory, at most every 30 s): the runtime's
 //     background scavenger would keep about 110 % of the heap goal, 40-60
 //     B/key after a bulk load. Before that, if the key count moved by

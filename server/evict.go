@@ -58,6 +58,9 @@ const (
 	compactKeysDivisor = 4
 	// compactTimeout bounds one compaction (about 0.2 s per million keys).
 	compactTimeout = 30 * time.Second
+	// compactRetryInterval: after a compaction dropped because a write
+	// came in, the next try waits this long (and for a quiet tick).
+	compactRetryInterval = time.Second
 )
 
 // evictionConfig converts the directives for the store.
@@ -152,7 +155,8 @@ func readMemSample(samples []rtmetrics.Sample) memSample {
 // maxmemory bounds the heap. While the node replays its log (start-up, a
 // lagging follower) it also stays 100.
 //
-// When the node goes quiet it gives memory back (quietTick):
+// When the node goes quiet (nothing applied and under 1 MiB allocated in a
+// tick) it gives memory back (quietTick):
 //   - the key trees, after many keys were added or removed, are rebuilt
 //     packed (kvsm.Compaction: nodes of random inserts are ~70 % full in
 //     arrays longer still, ~69 B per 40-byte item; packed ~44), off the
@@ -166,7 +170,8 @@ func readMemSample(samples []rtmetrics.Sample) memSample {
 //
 // After a bulk load of 1 M keys these two are 20-30 and 40-60 B/key of RSS
 // (bench/RESULTS.md). The cost is one rebuild and one full collection per
-// quiet period, at most every 30 s (0.1-0.3 s of CPU for 1 M keys), and
+// quiet period, at most every 30 s (0.1-0.3 s of CPU for 1 M keys; a
+// rebuild dropped because a write came in is retried after 1 s), and
 // page faults when the heap grows again; a node under steady load never
 // qualifies and is paced by the GC percent alone.
 func (s *Server) tuneGC(ctx context.Context) {
@@ -204,17 +209,21 @@ func (s *Server) tuneGC(ctx context.Context) {
 // quietState is what quietTick remembers between ticks.
 type quietState struct {
 	prev           memSample
+	prevApplied    uint64
 	lastScavenge   time.Time
-	lastCompaction time.Time
-	compactedKeys  int // keys at the last compaction
+	nextCompaction time.Time // none before
+	compactedKeys  int       // keys at the last compaction
 }
 
 // quietTick compacts the key trees and returns memory to the OS when the
-// node allocated under memScavengeQuietAllocBytes since the last tick.
+// node is quiet: nothing applied and under memScavengeQuietAllocBytes
+// allocated since the last tick.
 func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, samples []rtmetrics.Sample, scavenge bool) {
 	allocated := mem.allocated - q.prev.allocated
+	applied := s.store.AppliedIndex()
 	q.prev = mem
-	if allocated >= memScavengeQuietAllocBytes {
+	if applied != q.prevApplied || allocated >= memScavengeQuietAllocBytes {
+		q.prevApplied = applied
 		return
 	}
 	keys := 0
@@ -222,15 +231,18 @@ func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, sa
 	for _, n := range counts {
 		keys += n
 	}
-	if compactionDue(keys, q.compactedKeys, time.Since(q.lastCompaction)) {
-		q.lastCompaction = time.Now()
+	if time.Now().After(q.nextCompaction) && compactionDue(keys, q.compactedKeys) {
 		ok, err := s.compactKeyTrees(ctx)
 		if err != nil {
 			s.logger.Debug("key tree compaction failed", "err", err)
 		}
 		if !ok {
+			// A write came in meanwhile (or the node is stopping): try
+			// again soon, when it is quiet again.
+			q.nextCompaction = time.Now().Add(compactRetryInterval)
 			return
 		}
+		q.nextCompaction = time.Now().Add(memScavengeIntervalMin)
 		q.compactedKeys = keys
 		s.keyTreeCompactions.Add(1)
 		// The old trees are garbage now: return them with the rest.
@@ -250,13 +262,13 @@ func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, sa
 
 // compactionDue: the number of keys moved by at least
 // max(compactKeysMin, compacted/compactKeysDivisor) since the last
-// compaction, which was at least memScavengeIntervalMin ago.
-func compactionDue(keys, compactedKeys int, sinceLast time.Duration) bool {
+// compaction.
+func compactionDue(keys, compactedKeys int) bool {
 	moved := keys - compactedKeys
 	if moved < 0 {
 		moved = -moved
 	}
-	return sinceLast >= memScavengeIntervalMin && moved >= max(compactKeysMin, compactedKeys/compactKeysDivisor)
+	return moved >= max(compactKeysMin, compactedKeys/compactKeysDivisor)
 }
 
 // compactKeyTrees rebuilds the store's key trees packed: the views are
