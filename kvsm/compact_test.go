@@ -133,3 +133,31 @@ func TestCompactionUnbuiltOrCancelled(t *testing.T) {
 		t.Errorf("DBSize %d, want 1024", s.DBSize(0))
 	}
 }
+
+// TestCompactionBuildConcurrentWithApply: Build reads its copy-on-write
+// views while the applier writes the live trees (run with -race); the
+// result is then stale and refused, and the live trees hold the writes.
+func TestCompactionBuildConcurrentWithApply(t *testing.T) {
+	s := mustStore(t)
+	index := loadKeys(t, s, 0, 20_480)
+	c := s.StartCompaction()
+	built := make(chan error, 1)
+	go func() { built <- c.Build(context.Background()) }()
+	ts := &testStore{t: t, s: s, index: index, nowMs: testNowMs}
+	for i := range 2000 {
+		ts.do(fmt.Sprintf("SET new:%d v", i))
+		ts.do(fmt.Sprintf("DEL key:%012d", i))
+	}
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	if s.FinishCompaction(c) {
+		t.Fatal("FinishCompaction installed trees built while writes were applied")
+	}
+	if got := fmtReply(ts.do("DBSIZE"), false); got != ":20480" {
+		t.Fatalf("DBSIZE = %s, want :20480", got)
+	}
+	if got := fmtReply(ts.do("EXISTS key:000000000001 new:1999"), false); got != ":1" {
+		t.Fatalf("EXISTS = %s, want :1", got)
+	}
+}
