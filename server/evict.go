@@ -245,19 +245,30 @@ func (s *Server) quietTick(ctx context.Context, q *quietState, mem memSample, sa
 		q.nextCompaction = time.Now().Add(memScavengeIntervalMin)
 		q.compactedKeys = keys
 		s.keyTreeCompactions.Add(1)
-		// The old trees are garbage now: return them with the rest.
-		mem = readMemSample(samples)
-		q.lastScavenge = time.Time{}
+		// The old trees are garbage now: return them with the rest. Not
+		// through scavengeDue: the last cycle may have run during the
+		// rebuild, when the old, the loaded and the packed trees were all
+		// live, so its live figure says there is nothing to give back.
+		if scavenge {
+			s.returnMemory(q, samples, -1)
+		}
+		return
 	}
 	reclaimable := mem.objects - mem.live + mem.free
 	if scavenge && scavengeDue(allocated, reclaimable, mem.live, time.Since(q.lastScavenge)) {
-		begin := time.Now()
-		debug.FreeOSMemory()
-		q.lastScavenge = time.Now()
-		q.prev = readMemSample(samples)
-		s.logger.Debug("memory returned to the OS", "reclaimable_bytes", reclaimable,
-			"live_bytes", q.prev.live, "took", q.lastScavenge.Sub(begin))
+		s.returnMemory(q, samples, reclaimable)
 	}
+}
+
+// returnMemory collects and returns every free page to the OS
+// (reclaimableBytes is only logged; -1 after a compaction).
+func (s *Server) returnMemory(q *quietState, samples []rtmetrics.Sample, reclaimableBytes int64) {
+	begin := time.Now()
+	debug.FreeOSMemory()
+	q.lastScavenge = time.Now()
+	q.prev = readMemSample(samples)
+	s.logger.Debug("memory returned to the OS", "reclaimable_bytes", reclaimableBytes,
+		"live_bytes", q.prev.live, "took", q.lastScavenge.Sub(begin))
 }
 
 // compactionDue: the number of keys moved by at least
