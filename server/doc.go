@@ -88,17 +88,18 @@
 //     addition is approximate (it is no voter then, so no vote or commit
 //     depends on it);
 //   - a removed follower never receives its removal (the leader stops
-//     sending to it when the removal is appended); the leader's core
-//     tells it with MsgRemoved the next time it hears from it (a forwarded
-//     request, a pre-vote), and from then on the node answers clients
-//     CLUSTERDOWN removed at once (consensus.ErrRemoved, mapped by
+//     sending to it when the removal is appended); the core tells it with
+//     MsgRemoved the next time it hears from it (the leader: a forwarded
+//     request; any member: a pre-vote), and from then on the node answers
+//     clients CLUSTERDOWN removed at once (consensus.ErrRemoved, mapped by
 //     clientErr) and never campaigns. Its transport peer is gone on the
-//     leader by then, so the node's Transport is farewellTransport: a
+//     members by then, so the node's Transport is farewellTransport: a
 //     MsgRemoved to a node that is no member makes it a peer again for
-//     30 s after the last one (its address is in the book; after a
-//     restart from a compacted log the leader may not know it, and the
-//     node then pre-votes in vain as before). A removed leader applies
-//     its own removal and answers clients CLUSTERDOWN at once;
+//     30 s after the last one. That needs its address: a member restarted
+//     from a snapshot taken after the removal knows it only from its
+//     cluster line (the book forgets removed members), and otherwise
+//     cannot tell it. A removed leader applies its own removal and
+//     answers clients CLUSTERDOWN at once;
 //   - start-up: the newest valid snapshot is restored before the node starts,
 //     and only the log after it is replayed;
 //   - shutdown: stop accepting clients, let in-flight commands finish (5 s at
