@@ -143,38 +143,38 @@
 // ErrConfChangeInvalid) which a forwarded MsgPropResp could not carry.
 //
 // A removed node learns it was removed from its peers (MsgRemoved). The
-// leader stops sending to a member as soon as its removal is appended, so
-// a removed follower never receives the entry that removes it: it would
+// leader stops sending to a member as soon as its removal is appended, so a
+// removed follower never receives the entry that removes it: it would
 // pre-vote in vain for ever, and the requests it forwards would wait for
-// their timeout. So when the leader hears from a node (a forwarded
-// proposal or read, a vote or pre-vote request, a late answer) that is no
-// member of its latest configuration, and that configuration has
-// committed, it answers MsgRemoved with that configuration's index and
-// term, refusing the forwarded request (nothing appended); any other node
-// answers the vote requests of such a node the same way, so that it is
-// told even when the leader was added after its removal (it asks only the
-// voters it knows). The node then
-// counts itself removed (Status.Removed): the refused request and its
-// forwarded reads fail with ErrRemoved, later proposals, reads and
-// membership changes fail with ErrRemoved at once, and it never
-// campaigns; it still takes MsgApp and snapshots, and a conf entry after
-// the notice's index that names it (added again under the same id)
-// supersedes the notice, on a log that holds the notice's entry (a later
-// entry on a log diverging there can never commit). The notice is not
-// persisted: a restarted removed node is told again. Vote requests are
-// still handled as before after the answer: a follower may lag behind the
-// addition of a new member (or a leader be stale) and must not turn that
-// member's votes away, and the member itself ignores the notice, its log
-// holding a later configuration that names it. Only the leader refuses
-// forwarded requests: its log holds every committed entry. Why
-// not catch the removed node up through its own removal instead (the
-// thesis's way: keep replicating until it has the entry)? That needs
-// progress for non-members in every loop over peers, is lost when
-// leadership changes before the node caught up, and never reaches a
-// removed node that was down at the time; MsgRemoved is answered by any
-// leader, whenever the node speaks. The cost is a message type, and a
-// transport that can still reach a node that is no peer (the server keeps
-// a farewell peer for it).
+// their timeout. So when the leader hears from a node (a forwarded proposal
+// or read, a vote or pre-vote request, a late answer) that is no member of
+// its latest configuration, and that configuration has committed, it
+// answers MsgRemoved with that configuration's index and term, refusing the
+// forwarded request (nothing appended); any other node answers the vote
+// requests of such a node the same way, so that it is told even when the
+// leader was added after its removal (it asks only the voters it knows).
+// The node then counts itself removed (Status.Removed): the refused request
+// and its forwarded reads fail with ErrRemoved (other forwarded proposals
+// wait for their own answer: they may have been appended before the
+// removal), later proposals, reads and membership changes fail with
+// ErrRemoved at once, and it never campaigns; it still takes MsgApp and
+// snapshots, and a conf entry after the notice's index that names it (added
+// again under the same id) supersedes the notice, on a log that holds the
+// notice's entry (a later entry on a log diverging there can never commit).
+// The notice is not persisted: a restarted removed node is told again. Vote
+// requests are still handled as before after the answer: a follower may lag
+// behind the addition of a new member (or a leader be stale) and must not
+// turn that member's votes away, and the member itself ignores the notice,
+// its log holding a later configuration that names it. Only the leader
+// refuses forwarded requests: its log holds every committed entry. Why not
+// catch the removed node up through its own removal instead (the thesis's
+// way: keep replicating until it has the entry)? That needs progress for
+// non-members in every loop over peers, is lost when leadership changes
+// before the node caught up, and never reaches a removed node that was down
+// at the time; MsgRemoved is answered by any leader (and any voter it asks
+// for a vote), whenever the node speaks. The cost is a message type, and a
+// transport that can still reach a node that is no peer (the server keeps a
+// farewell peer for it).
 //
 // The node loop (node.go) offers Node.ProposeConfChange, settled like a
 // write: it answers once the entry is applied (the change committed) with

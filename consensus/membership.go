@@ -342,9 +342,11 @@ func (r *Raft) answerRemoved(m Message) bool {
 // handleRemoved takes a MsgRemoved (whatever its term: a committed
 // configuration stays committed). The forwarded request it refused fails
 // with ErrRemoved; once this node counts itself removed, every forwarded
-// read fails with ErrRemoved too, the other forwarded proposals with
-// ErrTimeout (they were sent while this node was a member and may have
-// been appended), and it stops campaigning.
+// read fails with ErrRemoved too, and it stops campaigning. The other
+// forwarded proposals stay pending: the leader may have appended them
+// (sent while this node was a member) or refused them, and its answer,
+// MsgPropResp or MsgRemoved naming them, may still come; else the node's
+// request timeout ends them (outcome unknown).
 func (r *Raft) handleRemoved(m Message) {
 	was := r.removed()
 	if m.Index > r.removal.index {
@@ -377,7 +379,10 @@ func (r *Raft) handleRemoved(m Message) {
 		r.logger.Warn("removed from the cluster: not campaigning, clients get ErrRemoved",
 			"told by", uint64(m.From), "confIndex", m.Index, "term", r.term)
 	}
-	if r.role != RoleFollower || r.lead != None {
-		r.becomeFollower(r.term, None)
+	switch {
+	case r.role != RoleFollower:
+		r.becomeFollower(r.term, None) // answers pending proposals ErrTimeout
+	case r.lead != None:
+		r.lead = None
 	}
 }
