@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"math"
 	"slices"
 
@@ -63,6 +64,14 @@ func (s *Simulator) membershipStep() error {
 		cc = consensus.ConfChange{Type: consensus.ConfChangeAddLearner, NodeID: spares[s.rng.IntN(len(spares))]}
 	}
 	if cc.Type == consensus.ConfChangeRemoveNode {
+		if s.nodes[cc.NodeID].removing {
+			// One removal request per node at a time: a second one is
+			// refused (a change is pending) and its refusal must not
+			// clear the flag the first one set (seed 7609: the node
+			// was added back while its first removal was appended, then
+			// decommissioned while a member).
+			return nil
+		}
 		// From now on the node is never a spare to add again: were the
 		// removal to commit after we added it back, it would be
 		// decommissioned while a member.
@@ -87,7 +96,9 @@ func (s *Simulator) confAck(n *simNode, ack consensus.ProposalAck) {
 	delete(s.confRequests, ack.RequestID)
 	if ack.Err != nil {
 		s.trace.note(s.step, n.id, "MEMBERSHIP %s n%d refused: %v", cc.Type, cc.NodeID, ack.Err)
-		if cc.Type == consensus.ConfChangeRemoveNode {
+		// A refused removal was not appended; one whose outcome is
+		// unknown may still commit, so the node stays out of the spares.
+		if cc.Type == consensus.ConfChangeRemoveNode && !errors.Is(ack.Err, consensus.ErrTimeout) {
 			s.nodes[cc.NodeID].removing = false
 		}
 		return

@@ -334,6 +334,12 @@ var regressionSeeds = []struct {
 	// then decommissioned it when the removal committed (a member down
 	// for good); the simulator now marks a node removing at the request.
 	{seed: 7367, why: "a removed node added back before its removal committed (simulator schedule)"},
+	// Found 18:48 UTC (session 2) in a 20000-seed sweep: two removal
+	// requests for one node; the second was refused (change pending) and
+	// its refusal cleared the mark the first one had set, so the node was
+	// added back while the first removal was appended, then decommissioned
+	// while a member. One removal request per node at a time now.
+	{seed: 7609, why: "a refused duplicate removal request cleared the node's removing mark (simulator schedule)"},
 	{seed: 1019763, why: "entry stamps go backwards when a snapshot taken after restart covers the last entry", strict: true},
 }
 
