@@ -435,10 +435,15 @@ func TestReplaceDeadNode(t *testing.T) {
 		last = c.client(dead).Set(context.Background(), "dead-is-back", "x", 0).Err()
 		took := time.Since(start)
 		if last != nil && strings.HasPrefix(last.Error(), "CLUSTERDOWN This node was removed from the cluster") {
-			if took > time.Second {
-				t.Fatalf("SET on the returned removed node took %v", took)
-			}
+			// The first answer may wait for the node's first pre-vote
+			// (it parks requests while it knows no leader, up to an
+			// election timeout); once told, it answers at once.
 			t.Logf("SET on the returned removed node: %q after %v", last, took.Round(time.Millisecond))
+			start = time.Now()
+			again := c.client(dead).Set(context.Background(), "dead-is-back", "x", 0).Err()
+			if took := time.Since(start); again == nil || again.Error() != last.Error() || took > 200*time.Millisecond {
+				t.Fatalf("next SET on the removed node: %v after %v; want %q at once", again, took, last)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
