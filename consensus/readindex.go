@@ -133,7 +133,11 @@ func (r *Raft) readQuorum(id uint64) bool {
 func (r *Raft) completeReadRound() {
 	rs := &r.reads
 	if r.cfg.ReadLeaseTicks > 0 {
-		rs.leaseUntilTick = max(rs.leaseUntilTick, rs.roundStartTick+uint64(r.cfg.ReadLeaseTicks))
+		lease := uint64(r.cfg.ReadLeaseTicks)
+		if r.bugs.LeaseOutlivesElection {
+			lease += 3 * uint64(r.cfg.ElectionTicks)
+		}
+		rs.leaseUntilTick = max(rs.leaseUntilTick, rs.roundStartTick+lease)
 	}
 	for _, req := range rs.round {
 		r.answerRead(req, rs.roundIndex, nil)

@@ -86,7 +86,29 @@
 //     the same id could vote twice in a term);
 //   - fsync latency, tick skew between nodes, and wall-clock jumps of up to
 //     a minute either way (TigerBeetle's time.zig): entry stamps must stay
-//     monotonic whatever the clocks do.
+//     monotonic whatever the clocks do;
+//   - pauses (lease seeds): a node, the leader more often, stops as under
+//     SIGSTOP or a VM freeze; like a node waiting for its disk it takes no
+//     input and counts the ticks it misses (at most two election
+//     timeouts), which it catches up on when it resumes.
+//
+// # Lease reads
+//
+// One seed in four (seed % 4 == 0, decided outside the seed's random stream
+// so the other seeds run as before) runs in lease mode (Options.
+// ReadLeaseTicks): every core gets the lease the server would derive,
+// (ElectionTicks-1) x 0.9 - 1 ticks, with CheckQuorum on, and the clocks
+// follow the assumption the lease rests on (conf/doc.go) at its edge rather
+// than the free TickSkewPercent: tick periods are kept in thousandths of a
+// step and drawn between the nominal period and 10 % (LeaseDriftPercent)
+// longer, machine 1 at the fast end and machine 2 at the slow end. As the
+// node loop does, a node catches up on the ticks due (and those it counted
+// while busy or paused) right before it takes a read or a forwarded
+// MsgReadIndex, so a leader judges its lease against the time of the read.
+// Result.ReadsAtOnce counts reads a leader answered in the step they were
+// invoked, which no heartbeat round can do (TestSimLeaseExercised). The
+// linearizability check judges the reads, so a stale lease read fails a
+// seed; TestSimCatchesPlantedBugs/LeaseOutlivesElection shows it does.
 //
 // The run has a safety phase (SafetySteps of faults and client load) and a
 // liveness phase: every fault heals, every node restarts, and a leader must
@@ -128,8 +150,8 @@
 //     request never gets two ProposalAcks naming different entries.
 //
 // Clients write unique values (set key = operation id) and read through
-// ReadIndex on leaders and followers (a read is served once the node has
-// applied ReadState.Index). A write succeeds when the entry committed at its
+// ReadIndex on leaders and followers, or a leader's lease (a read is served
+// once the node has applied ReadState.Index). A write succeeds when the entry committed at its
 // ProposalAck index has the acked term, fails definitely when another term's
 // entry commits there or the ack carries an error (such a write must then
 // never be applied: checked), and has an unknown outcome when the client

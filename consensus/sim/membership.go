@@ -80,7 +80,7 @@ func (s *Simulator) membershipStep() error {
 	s.nextConfID++
 	in := input{kind: inputConfChange, cc: cc, confID: confRequestBit | s.nextConfID}
 	s.trace.note(s.step, l, "MEMBERSHIP %s n%d requested (voters %v learners %v)", cc.Type, cc.NodeID, st.Voters, st.Learners)
-	if n.syncing {
+	if n.busy(s.step) {
 		n.deferInput(in)
 		return nil
 	}

@@ -73,9 +73,15 @@ type simNode struct {
 	inbox        []input
 	pendingTicks int
 
-	tickPeriodSteps int64
-	nextTickStep    int64
-	clockMs         int64
+	// Tick times are in thousandths of a step (millisteps), so that a
+	// period can drift by a few percent of a 5-step tick.
+	tickPeriodMillisteps int64
+	nextTickMillistep    int64
+	clockMs              int64
+	// pausedUntilStep: while the step is below it the node is paused
+	// (SIGSTOP): like a sync in progress, inputs wait and ticks are
+	// counted.
+	pausedUntilStep int64
 
 	sm          *registers
 	role        consensus.Role
@@ -170,6 +176,7 @@ func (n *simNode) restore(s *Simulator) error {
 		HardState:       n.durableHard,
 		Applied:         n.durableSnap.Index,
 		Snapshots:       n.snapshots,
+		ReadLeaseTicks:  o.ReadLeaseTicks,
 		Bugs:            o.Bugs,
 	})
 	if err != nil {
@@ -181,12 +188,25 @@ func (n *simNode) restore(s *Simulator) error {
 	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
+	n.pausedUntilStep = 0
 	n.role = consensus.RoleFollower
 	n.term = n.durableHard.Term
 	n.commit = n.durableHard.Commit
 	n.leader = consensus.None
 	n.incarnation++
 	return nil
+}
+
+// busy reports whether the node takes no input at step: a sync is in
+// progress or the node is paused. Inputs then wait in the inbox and ticks
+// are counted.
+func (n *simNode) busy(step int64) bool {
+	return n.syncing || step < n.pausedUntilStep
+}
+
+// tickPeriodSteps is the tick period rounded up to whole steps.
+func (n *simNode) tickPeriodSteps() int64 {
+	return (n.tickPeriodMillisteps + 999) / 1000
 }
 
 // crash stops the node: everything not durable is gone.
@@ -200,6 +220,7 @@ func (n *simNode) crash() {
 	n.syncReady = consensus.Ready{}
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
+	n.pausedUntilStep = 0
 	n.sm = nil
 	n.role = consensus.RoleFollower
 	n.leader = consensus.None

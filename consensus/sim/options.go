@@ -87,6 +87,13 @@ type NodeFaultOptions struct {
 	// resumed): entry stamps must still never go backwards.
 	ClockJumpPerTenThousand int
 	ClockJumpMaxMs          int64
+	// PausePerTenThousand is the chance per step that one live node
+	// (the leader with CrashLeaderPercent) is paused, as SIGSTOP or a VM
+	// freeze would, for 1..PauseMaxSteps: it takes no input and counts
+	// the ticks it misses, which it catches up on when it resumes (and,
+	// with lease reads, before it serves a read), as the node loop does.
+	PausePerTenThousand int
+	PauseMaxSteps       int64
 }
 
 // WorkloadOptions shape the simulated clients.
@@ -142,6 +149,19 @@ type Options struct {
 	// MembershipPerTenThousand is the chance per step of the fault phase
 	// that the leader is asked for the next membership change.
 	MembershipPerTenThousand int
+
+	// ReadLeaseTicks turns on lease reads in every node's core
+	// (consensus.Config.ReadLeaseTicks; needs CheckQuorum). The clock
+	// model then follows the assumption the lease rests on: tick periods
+	// are drawn from nominal to nominal + LeaseDriftPercent (one machine
+	// at each end, so the bound is exercised at its edge) rather than
+	// from TickSkewPercent, and a node catches up on the ticks due before
+	// it takes a read, as the node loop does.
+	ReadLeaseTicks int
+	// LeaseDriftPercent is how much faster the slowest clock's tick period
+	// is than the fastest's under ReadLeaseTicks; the documented bound is
+	// leaseDriftPercentMax (conf/doc.go).
+	LeaseDriftPercent int
 
 	// Bugs plants known bugs in every node's core (nil: none).
 	Bugs *consensus.BugHooks
@@ -281,8 +301,32 @@ func RandomOptions(seed uint64) Options {
 		opts.SpareNodes = int(between(1, 3))
 		opts.MembershipPerTenThousand = int(between(10, 80))
 	}
+	if leaseSeed(seed) {
+		opts.ReadLeaseTicks = leaseTicks(opts.ElectionTicks)
+		opts.LeaseDriftPercent = leaseDriftPercentMax
+		opts.CheckQuorum = true // the lease rests on it (Config refuses it without)
+		opts.Faults.PausePerTenThousand = percent(20)
+		opts.Faults.PauseMaxSteps = between(1, 3*int64(opts.ElectionTicks)*tickPeriod)
+	}
 	return opts
 }
+
+// leaseDriftPercentMax is the clock drift bound lease reads assume (conf/
+// doc.go, server.leaseDriftPercent): tick rates of any two members differ by
+// at most this much.
+const leaseDriftPercentMax = 10
+
+// leaseTicks is the read lease the server derives from an election timeout
+// (server.leaseTicks): shorter by the drift bound, and by one tick for each
+// side's ticker phase.
+func leaseTicks(electionTicks int) int {
+	return (electionTicks-1)*(100-leaseDriftPercentMax)/100 - 1
+}
+
+// leaseSeed reports whether RandomOptions runs seed in lease mode: one seed
+// in four, decided without the seed's random stream so that the other
+// seeds' options stay what they were before lease mode existed.
+func leaseSeed(seed uint64) bool { return seed%4 == 0 }
 
 // machines is the number of simulated machines: members and spares.
 func (o *Options) machines() int { return o.Nodes + o.SpareNodes }
@@ -308,6 +352,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sim: CapacityPackets=%d, want >= 1", o.Network.CapacityPackets)
 	case o.Workload.Clients < 0 || o.Workload.Keys < 1:
 		return fmt.Errorf("sim: workload Clients=%d Keys=%d invalid", o.Workload.Clients, o.Workload.Keys)
+	case o.ReadLeaseTicks < 0 || o.LeaseDriftPercent < 0 || o.LeaseDriftPercent > 100:
+		return fmt.Errorf("sim: ReadLeaseTicks=%d LeaseDriftPercent=%d invalid", o.ReadLeaseTicks, o.LeaseDriftPercent)
+	case o.Faults.PausePerTenThousand < 0 || o.Faults.PauseMaxSteps < 0:
+		return fmt.Errorf("sim: PausePerTenThousand=%d PauseMaxSteps=%d invalid", o.Faults.PausePerTenThousand, o.Faults.PauseMaxSteps)
 	case o.ElectionTicks < 1 || o.HeartbeatTicks < 1:
 		return fmt.Errorf("sim: ElectionTicks=%d HeartbeatTicks=%d, want >= 1", o.ElectionTicks, o.HeartbeatTicks)
 	}

@@ -29,6 +29,8 @@ type clientOp struct {
 	key    uint64
 	node   consensus.NodeID
 	callTs int64
+	// startStep is the step the client invoked it.
+	startStep int64
 	// deadlineStep is when the client gives up.
 	deadlineStep int64
 
@@ -56,6 +58,11 @@ type Result struct {
 	WritesUnknown      int // writes whose client gave up
 	MembershipChanges  int // conf change entries appended by a leader
 	Decommissioned     int // nodes whose removal committed
+	// ReadsAtOnce counts reads a leader answered in the step they were
+	// invoked: with no heartbeat round, which takes at least two steps
+	// (DelayMinSteps >= 1 each way, as RandomOptions draws it), so only a
+	// lease can have answered.
+	ReadsAtOnce int
 	// LinearizabilityUnknown is true when porcupine ran out of time: the
 	// history was neither proven linearizable nor refuted.
 	LinearizabilityUnknown bool
@@ -127,19 +134,39 @@ func New(opts Options, live io.Writer) (*Simulator, error) {
 	s.net.opts = &s.opts.Network
 	s.nodes = make([]*simNode, opts.machines()+1)
 	for i := 1; i <= opts.machines(); i++ {
-		skew := int64(0)
-		if p := opts.Faults.TickSkewPercent; p > 0 {
-			skew = opts.Faults.TickPeriodSteps * int64(rng.IntN(2*p+1)-p) / 100
-		}
-		period := max(1, opts.Faults.TickPeriodSteps+skew)
-		n := &simNode{id: consensus.NodeID(i), tickPeriodSteps: period, clockMs: 1_700_000_000_000}
-		n.nextTickStep = rng.Int64N(period) + 1
+		n := &simNode{id: consensus.NodeID(i), tickPeriodMillisteps: tickPeriodMillisteps(&opts, i, rng), clockMs: 1_700_000_000_000}
+		n.nextTickMillistep = (rng.Int64N(n.tickPeriodSteps()) + 1) * 1000
 		if err := n.restore(s); err != nil {
 			return nil, err
 		}
 		s.nodes[i] = n
 	}
 	return s, nil
+}
+
+// tickPeriodMillisteps draws machine i's tick period. Without lease reads it
+// is skewed by up to TickSkewPercent either way. With them the clocks obey
+// the lease's assumption: periods lie between nominal and nominal +
+// LeaseDriftPercent, machine 1 at the fast end and machine 2 at the slow end,
+// so that the bound is met at its edge, not comfortably inside it.
+func tickPeriodMillisteps(opts *Options, i int, rng *rand.Rand) int64 {
+	nominal := opts.Faults.TickPeriodSteps
+	if opts.ReadLeaseTicks == 0 {
+		skew := int64(0)
+		if p := opts.Faults.TickSkewPercent; p > 0 {
+			skew = nominal * int64(rng.IntN(2*p+1)-p) / 100
+		}
+		return max(1, nominal+skew) * 1000
+	}
+	drift := int64(opts.LeaseDriftPercent)
+	switch i {
+	case 1:
+		drift = 0
+	case 2:
+	default:
+		drift = rng.Int64N(drift + 1)
+	}
+	return nominal * 1000 * (100 + drift) / 100
 }
 
 // Run simulates one seed: the fault phase, then the liveness phase, then the
@@ -197,22 +224,43 @@ func (s *Simulator) tick() error {
 		if !n.up {
 			continue
 		}
-		for n.nextTickStep <= s.step {
-			n.nextTickStep += n.tickPeriodSteps
-			n.clockMs += n.tickPeriodSteps
-			if n.syncing {
-				if n.pendingTicks < 2*s.opts.ElectionTicks {
-					n.pendingTicks++
-				}
-				continue
-			}
-			n.raft.Tick(n.clockMs)
-		}
+		s.tickDue(n)
 		if err := s.process(n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// tickDue gives n the ticks whose time has come by this step; a busy node
+// counts them (bounded) for when it is free.
+func (s *Simulator) tickDue(n *simNode) {
+	for n.nextTickMillistep <= s.step*1000 {
+		n.nextTickMillistep += n.tickPeriodMillisteps
+		n.clockMs += n.tickPeriodMillisteps / 1000
+		if n.busy(s.step) {
+			if n.pendingTicks < 2*s.opts.ElectionTicks {
+				n.pendingTicks++
+			}
+			continue
+		}
+		n.raft.Tick(n.clockMs)
+	}
+}
+
+// catchUpTicks gives n, with lease reads on and before it takes a read, the
+// ticks it counted while busy and those due by this step: the node loop
+// reads the monotonic clock and catches up the same way before a read
+// (consensus.Node.catchUpTicks), so a leader's lease is judged against the
+// time of the read, not against the last tick it happened to take.
+func (s *Simulator) catchUpTicks(n *simNode) {
+	if s.opts.ReadLeaseTicks == 0 {
+		return
+	}
+	for ; n.pendingTicks > 0; n.pendingTicks-- {
+		n.raft.Tick(n.clockMs)
+	}
+	s.tickDue(n)
 }
 
 func (s *Simulator) deliver(m consensus.Message) error {
@@ -222,7 +270,7 @@ func (s *Simulator) deliver(m consensus.Message) error {
 		return nil
 	}
 	s.trace.message(s.step, evDeliver, &m, 0)
-	if n.syncing {
+	if n.busy(s.step) {
 		n.deferInput(input{kind: inputMessage, msg: m})
 		return nil
 	}
@@ -230,6 +278,9 @@ func (s *Simulator) deliver(m consensus.Message) error {
 }
 
 func (s *Simulator) stepNode(n *simNode, m consensus.Message) error {
+	if m.Type == consensus.MsgReadIndex {
+		s.catchUpTicks(n)
+	}
 	if err := n.raft.Step(m); err != nil {
 		// A core may refuse stale or foreign messages; that is not a
 		// safety problem, but it belongs in the trace.
@@ -241,6 +292,9 @@ func (s *Simulator) stepNode(n *simNode, m consensus.Message) error {
 // process lets node n finish a due sync, take deferred inputs, and take and
 // handle its Readies.
 func (s *Simulator) process(n *simNode) error {
+	if s.step < n.pausedUntilStep {
+		return nil
+	}
 	for range readyLoopMax {
 		if n.syncing {
 			if n.syncStep > s.step {
@@ -288,6 +342,7 @@ func (s *Simulator) takeInput(n *simNode, in input) error {
 	case inputPropose:
 		n.raft.Propose(in.op.id, appendSetCommand(nil, in.op.key, in.op.id))
 	case inputRead:
+		s.catchUpTicks(n)
 		n.raft.ReadIndex(in.op.id)
 	case inputTransfer:
 		n.raft.TransferLeader(in.to)
@@ -448,6 +503,9 @@ func (s *Simulator) completeSync(n *simNode) error {
 	for _, rs := range rd.ReadStates {
 		if op := n.findOp(rs.RequestID); op != nil && !op.write {
 			op.readIndexKnown, op.readIndex = true, rs.Index
+			if op.startStep == s.step && n.role == consensus.RoleLeader {
+				s.res.ReadsAtOnce++
+			}
 		}
 	}
 	for _, ra := range rd.ReadAcks {
@@ -724,7 +782,7 @@ func (s *Simulator) startOp(c int, write bool, target consensus.NodeID) *clientO
 	s.ts++
 	op := &clientOp{
 		id: s.nextOpID, client: c, write: write, key: s.rng.Uint64N(s.opts.Workload.Keys),
-		node: target, callTs: s.ts, deadlineStep: s.step + s.opts.Workload.TimeoutSteps,
+		node: target, callTs: s.ts, startStep: s.step, deadlineStep: s.step + s.opts.Workload.TimeoutSteps,
 	}
 	s.clients[c] = op
 	n.ops = append(n.ops, op)
@@ -733,7 +791,7 @@ func (s *Simulator) startOp(c int, write bool, target consensus.NodeID) *clientO
 	if write {
 		kind = inputPropose
 	}
-	if n.syncing {
+	if n.busy(s.step) {
 		if !n.deferInput(input{kind: kind, op: op}) {
 			s.finishFailed(n, op, errors.New("node inbox full"))
 			n.compactOps()
@@ -809,7 +867,7 @@ func (s *Simulator) restart(n *simNode) error {
 	if err := s.check.appendEntries(n.id, n.durableEntries); err != nil {
 		return err
 	}
-	n.nextTickStep = s.step + 1 + s.rng.Int64N(n.tickPeriodSteps)
+	n.nextTickMillistep = (s.step + 1 + s.rng.Int64N(n.tickPeriodSteps())) * 1000
 	s.trace.note(s.step, n.id, "RESTART from snapshot %d and %d durable entries, %+v", n.durableSnap.Index, len(n.durableEntries), n.durableHard)
 	return nil
 }
@@ -861,12 +919,22 @@ func (s *Simulator) faults() error {
 				n := s.nodes[l]
 				s.trace.note(s.step, l, "TRANSFER leadership to n%d requested", to)
 				in := input{kind: inputTransfer, to: to}
-				if n.syncing {
+				if n.busy(s.step) {
 					n.deferInput(in)
 				} else if err := s.takeInput(n, in); err != nil {
 					return err
 				}
 			}
+		}
+	}
+	if f.PausePerTenThousand > 0 && f.PauseMaxSteps > 0 && s.rng.IntN(10_000) < f.PausePerTenThousand {
+		victim := s.nodes[1+s.rng.IntN(s.opts.machines())]
+		if s.leader != consensus.None && s.rng.IntN(100) < f.CrashLeaderPercent {
+			victim = s.nodes[s.leader]
+		}
+		if victim.up && s.step >= victim.pausedUntilStep {
+			victim.pausedUntilStep = s.step + 1 + s.rng.Int64N(f.PauseMaxSteps)
+			s.trace.note(s.step, victim.id, "PAUSE until step %d", victim.pausedUntilStep)
 		}
 	}
 	if f.CrashPerTenThousand > 0 && s.rng.IntN(10_000) < f.CrashPerTenThousand && s.downCount() < f.MaxDownNodes {
@@ -902,7 +970,7 @@ func (s *Simulator) liveness(ctx context.Context) error {
 	s.trace.note(s.step, 0, "LIVENESS PHASE: network healed, all nodes restart")
 	maxPeriod := int64(1)
 	for _, n := range s.nodes[1:] {
-		maxPeriod = max(maxPeriod, n.tickPeriodSteps)
+		maxPeriod = max(maxPeriod, n.tickPeriodSteps())
 	}
 	// Packets already in flight may carry a long spike; the budget starts
 	// once they have landed.

@@ -105,6 +105,7 @@ func sweep(ctx context.Context, base uint64, count int, stopAfter int, configure
 					out.totals.WritesUnknown += res.WritesUnknown
 					out.totals.MembershipChanges += res.MembershipChanges
 					out.totals.Decommissioned += res.Decommissioned
+					out.totals.ReadsAtOnce += res.ReadsAtOnce
 					if res.LinearizabilityUnknown {
 						out.linUnk++
 					}
@@ -154,10 +155,10 @@ func TestSim(t *testing.T) {
 	if out.other != nil {
 		t.Fatal(out.other)
 	}
-	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d snapshots taken, %d installed, %d ops ok, %d failed, %d unknown, %d membership changes, %d nodes decommissioned; linearizability undecided in %d",
+	t.Logf("%d seeds in %v: %d steps, %d elections, %d crashes, %d partitions, %d messages, %d snapshots taken, %d installed, %d ops ok, %d failed, %d unknown, %d membership changes, %d nodes decommissioned, %d lease reads; linearizability undecided in %d",
 		out.runs, time.Since(start).Round(time.Millisecond), out.totals.Steps, out.totals.Elections, out.totals.Crashes,
 		out.totals.Partitions, out.totals.Messages, out.totals.SnapshotsTaken, out.totals.SnapshotsInstalled,
-		out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.totals.MembershipChanges, out.totals.Decommissioned, out.linUnk)
+		out.totals.OpsOK, out.totals.OpsFailed, out.totals.WritesUnknown, out.totals.MembershipChanges, out.totals.Decommissioned, out.totals.ReadsAtOnce, out.linUnk)
 	for _, f := range out.failures[min(1, len(out.failures)):] {
 		first, _, _ := strings.Cut(f.Err.Error(), "\n")
 		t.Errorf("also failing: seed %d: %s", f.Seed, first)
@@ -226,6 +227,7 @@ var plantedBugs = []struct {
 		o.Workload.ReadPercent = max(o.Workload.ReadPercent, 50)
 		o.Workload.LeaderPercent = 90
 	}},
+	{"LeaseOutlivesElection", consensus.BugHooks{LeaseOutlivesElection: true}, sharpenStaleLease},
 	{"LearnerCountsForCommit", consensus.BugHooks{LearnerCountsForCommit: true}, func(o *Options) {
 		// A leader and a learner on one side of a partition commit alone;
 		// the voters on the other side elect a leader without the entry.
@@ -236,6 +238,23 @@ var plantedBugs = []struct {
 		o.Network.PartitionPerMille = max(o.Network.PartitionPerMille, 8)
 		o.Workload.LeaderPercent = 90
 	}},
+}
+
+// sharpenStaleLease is the schedule of a stale lease read: lease mode, the
+// leader cut off from the others (who elect another and commit writes
+// while the old leader's lease still runs), and clients reading mostly from
+// whoever was last seen leading.
+func sharpenStaleLease(o *Options) {
+	o.ReadLeaseTicks = leaseTicks(o.ElectionTicks)
+	o.LeaseDriftPercent = leaseDriftPercentMax
+	o.CheckQuorum = true
+	o.Network.PartitionModes = []PartitionMode{PartitionIsolateLeader, PartitionLeaderMinority}
+	o.Network.PartitionPerMille = max(o.Network.PartitionPerMille, 10)
+	o.Workload.Keys = 1
+	o.Workload.Clients = max(o.Workload.Clients, 4)
+	o.Workload.OpPercentPerStep = max(o.Workload.OpPercentPerStep, 15)
+	o.Workload.ReadPercent = 50
+	o.Workload.LeaderPercent = 50
 }
 
 // sharpenFigure8 is the schedule of Raft's Figure 8: short reigns that leave
@@ -470,4 +489,31 @@ func TestSimMembershipExercised(t *testing.T) {
 			t.Logf("%d membership changes, %d nodes decommissioned", changes, decommissioned)
 		})
 	}
+}
+
+// TestSimLeaseExercised: the lease seeds of the default sweep really answer
+// reads from the lease (in the step they were invoked, which a heartbeat
+// round cannot), and the other seeds never do. A lease mode that silently
+// fell back to ReadIndex rounds would make the sweep prove nothing about it.
+func TestSimLeaseExercised(t *testing.T) {
+	var leaseReads int
+	for seed := uint64(1); seed <= 12; seed++ {
+		opts := RandomOptions(seed)
+		relaxKnownCoreBugs(&opts)
+		if got, want := opts.ReadLeaseTicks > 0, leaseSeed(seed); got != want {
+			t.Fatalf("seed %d: lease mode %v, want %v", seed, got, want)
+		}
+		res, err := Run(context.Background(), opts, nil)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if opts.ReadLeaseTicks == 0 && res.ReadsAtOnce != 0 {
+			t.Fatalf("seed %d without lease answered %d reads with no heartbeat round", seed, res.ReadsAtOnce)
+		}
+		leaseReads += res.ReadsAtOnce
+	}
+	if leaseReads == 0 {
+		t.Fatal("the lease seeds among 1..12 answered no read from a lease")
+	}
+	t.Logf("%d reads answered from a lease", leaseReads)
 }
