@@ -135,7 +135,7 @@ func (r *Raft) completeReadRound() {
 	if r.cfg.ReadLeaseTicks > 0 {
 		lease := uint64(r.cfg.ReadLeaseTicks)
 		if r.bugs.LeaseOutlivesElection {
-			lease += 3 * uint64(r.cfg.ElectionTicks)
+			lease += uint64(r.cfg.ElectionTicks)
 		}
 		rs.leaseUntilTick = max(rs.leaseUntilTick, rs.roundStartTick+lease)
 	}

@@ -138,10 +138,9 @@ type BugHooks struct {
 	// LearnerCountsForCommit counts learners' acknowledgements towards the
 	// voters' commit majority (learners must count for nothing, §4.2.1).
 	LearnerCountsForCommit bool
-	// LeaseOutlivesElection makes a read lease last 3 x ElectionTicks
-	// longer than Config.ReadLeaseTicks: far past the time the followers
-	// that confirmed it stop ignoring vote requests, so a deposed leader
-	// keeps answering reads after another was elected. (The simulator
-	// needs the margin: see TestSimCatchesPlantedBugs.)
+	// LeaseOutlivesElection makes a read lease last ElectionTicks longer
+	// than Config.ReadLeaseTicks: past the time the followers that
+	// confirmed it stop ignoring vote requests, so a deposed leader keeps
+	// answering reads after another was elected.
 	LeaseOutlivesElection bool
 }
