@@ -63,7 +63,7 @@ func (c *client) cmdPing(args [][]byte) {
 	case 2:
 		c.out = redcon.AppendBulk(c.out, args[1])
 	default:
-		c.out = appendError(c.out, "ERR wrong number of arguments for 'ping' command")
+		c.replyError("ERR wrong number of arguments for 'ping' command")
 	}
 }
 
@@ -77,11 +77,11 @@ func (c *client) cmdQuit(args [][]byte) {
 func (c *client) cmdSelect(args [][]byte) {
 	n, ok := parseInt(args[1])
 	if !ok || n < -1<<31 || n > 1<<31-1 {
-		c.out = appendError(c.out, errTextNotInteger)
+		c.replyError(errTextNotInteger)
 		return
 	}
 	if n < 0 || n >= int64(c.srv.databases) {
-		c.out = appendError(c.out, "ERR DB index is out of range")
+		c.replyError("ERR DB index is out of range")
 		return
 	}
 	c.mu.Lock()
@@ -109,17 +109,17 @@ func (c *client) cmdAuth(args [][]byte) {
 	case 2:
 		pass = args[1]
 		if *c.srv.requirePass.Load() == "" {
-			c.out = appendError(c.out, errTextNoPassword)
+			c.replyError(errTextNoPassword)
 			return
 		}
 	case 3:
 		user, pass = args[1], args[2]
 	default:
-		c.out = appendError(c.out, errTextSyntax)
+		c.replyError(errTextSyntax)
 		return
 	}
 	if !c.checkPassword(user, pass) {
-		c.out = appendError(c.out, errTextWrongPass)
+		c.replyError(errTextWrongPass)
 		return
 	}
 	c.authed = true
@@ -131,11 +131,11 @@ func (c *client) cmdHello(args [][]byte) {
 	if len(args) >= 2 {
 		n, ok := parseInt(args[1])
 		if !ok || n < -1<<31 || n > 1<<31-1 {
-			c.out = appendError(c.out, "ERR Protocol version is not an integer or out of range")
+			c.replyError("ERR Protocol version is not an integer or out of range")
 			return
 		}
 		if n != proto2 && n != proto3 {
-			c.out = appendError(c.out, "NOPROTO unsupported protocol version")
+			c.replyError("NOPROTO unsupported protocol version")
 			return
 		}
 		proto = int(n)
@@ -152,23 +152,23 @@ func (c *client) cmdHello(args [][]byte) {
 			name, haveName = args[i+1], true
 			i++
 		default:
-			c.out = appendError(c.out, "ERR Syntax error in HELLO option '"+string(args[i])+"'")
+			c.replyError("ERR Syntax error in HELLO option '" + string(args[i]) + "'")
 			return
 		}
 	}
 	if haveAuth {
 		if !c.checkPassword(user, pass) {
-			c.out = appendError(c.out, errTextWrongPass)
+			c.replyError(errTextWrongPass)
 			return
 		}
 		c.authed = true
 	}
 	if !c.authed {
-		c.out = appendError(c.out, errTextHelloNoAuth)
+		c.replyError(errTextHelloNoAuth)
 		return
 	}
 	if haveName && !validClientName(name) {
-		c.out = appendError(c.out, errTextClientName)
+		c.replyError(errTextClientName)
 		return
 	}
 	c.mu.Lock()
@@ -218,7 +218,7 @@ func (c *client) cmdTime(args [][]byte) {
 
 func (c *client) cmdMulti(args [][]byte) {
 	if c.multi {
-		c.out = appendError(c.out, "ERR MULTI calls can not be nested")
+		c.replyError("ERR MULTI calls can not be nested")
 		return
 	}
 	c.multi, c.multiDirty, c.multiWrite, c.multiBytes = true, false, false, 0
@@ -238,7 +238,7 @@ func (c *client) endMulti() {
 
 func (c *client) cmdDiscard(args [][]byte) {
 	if !c.multi {
-		c.out = appendError(c.out, "ERR DISCARD without MULTI")
+		c.replyError("ERR DISCARD without MULTI")
 		return
 	}
 	c.endMulti()
@@ -250,17 +250,17 @@ func (c *client) cmdDiscard(args [][]byte) {
 // one log entry, applied atomically on every replica.
 func (c *client) cmdExec(args [][]byte) {
 	if !c.multi {
-		c.out = appendError(c.out, "ERR EXEC without MULTI")
+		c.replyError("ERR EXEC without MULTI")
 		return
 	}
 	defer c.endMulti()
 	defer c.unwatch()
 	if c.multiDirty {
-		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
+		c.replyError("EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
 	if c.multiDenyOOM && c.refusedOOM() {
-		c.out = appendError(c.out, "EXECABORT Transaction discarded because of: "+OOMErrorText)
+		c.replyError("EXECABORT Transaction discarded because of: " + OOMErrorText)
 		return
 	}
 	keyspace, write := c.multiCmds, c.multiWrite
@@ -284,7 +284,7 @@ func (c *client) cmdExec(args [][]byte) {
 	if len(cmds) > 0 {
 		var err error
 		if replies, err = c.callBackend(cmds, write); err != nil {
-			c.out = appendError(c.out, backendErrorText(err, write))
+			c.replyError(backendErrorText(err, write))
 			return
 		}
 	}
@@ -304,6 +304,7 @@ func (c *client) cmdExec(args [][]byte) {
 			local.handler(c, c.multiCmds[i].Args)
 			continue
 		}
+		c.srv.errors.countReply(&replies[next])
 		c.out = appendReply(c.out, &replies[next], c.proto)
 		next++
 	}
@@ -314,7 +315,7 @@ func (c *client) cmdConfig(args [][]byte) {
 	switch {
 	case equalFold(sub, "get"):
 		if len(args) < 3 {
-			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|get' command")
+			c.replyError("ERR wrong number of arguments for 'config|get' command")
 			return
 		}
 		var pairs [][2]string
@@ -342,7 +343,7 @@ func (c *client) cmdConfig(args [][]byte) {
 		}
 	case equalFold(sub, "set"):
 		if len(args) < 4 || len(args)%2 != 0 {
-			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|set' command")
+			c.replyError("ERR wrong number of arguments for 'config|set' command")
 			return
 		}
 		if err := c.srv.configSet(args[2:]); err != nil {
@@ -350,7 +351,7 @@ func (c *client) cmdConfig(args [][]byte) {
 			if cse, ok := err.(*configSetError); ok {
 				text = cse.redisText()
 			}
-			c.out = appendError(c.out, text)
+			c.replyError(text)
 			return
 		}
 		c.out = append(c.out, "+OK\r\n"...)
@@ -361,9 +362,10 @@ func (c *client) cmdConfig(args [][]byte) {
 		c.srv.totalCommands.Store(0)
 		c.srv.totalConns.Store(0)
 		c.srv.rejected.Store(0)
+		c.srv.errors.reset()
 		c.out = append(c.out, "+OK\r\n"...)
 	case equalFold(sub, "rewrite") && len(args) == 2:
-		c.out = appendError(c.out, "ERR CONFIG REWRITE is not supported by raftkv; edit the configuration file")
+		c.replyError("ERR CONFIG REWRITE is not supported by raftkv; edit the configuration file")
 	case equalFold(sub, "help") && len(args) == 2:
 		c.appendHelp("CONFIG", []string{
 			"GET <pattern> [<pattern> ...]", "    Return parameters matching the glob-like <pattern> and their values.",

@@ -161,7 +161,8 @@ func (c *client) serve() {
 			switch {
 			case errors.As(err, &pe):
 				log.Debug("protocol error", "client", c.addr, "err", pe.Msg)
-				c.out = appendError(c.out[:0], "ERR "+pe.Error())
+				c.out = c.out[:0]
+				c.replyError("ERR " + pe.Error())
 				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 				_, _ = c.nc.Write(c.out)
 			case errors.Is(err, errQueryBufferLimit):
@@ -225,7 +226,7 @@ func (c *client) execBatch(reqs []request) {
 			if cmd.denyOOM && c.refusedOOM() {
 				c.flushRun() // the replies before this one go first
 				if !suppress {
-					c.out = appendError(c.out, OOMErrorText)
+					c.replyError(OOMErrorText)
 				}
 				continue
 			}
@@ -274,18 +275,18 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		if c.multi {
 			c.multiDirty = true
 		}
-		c.out = appendError(c.out, unknownCommandText(args))
+		c.replyError(unknownCommandText(args))
 		return
 	}
 	if !arityOK(cmd.spec.arity, len(args)) {
 		if c.multi {
 			c.multiDirty = true
 		}
-		c.out = appendError(c.out, "ERR wrong number of arguments for '"+cmd.spec.name+"' command")
+		c.replyError("ERR wrong number of arguments for '" + cmd.spec.name + "' command")
 		return
 	}
 	if !c.authed && !cmd.noAuth {
-		c.out = appendError(c.out, "NOAUTH Authentication required.")
+		c.replyError("NOAUTH Authentication required.")
 		return
 	}
 	if c.multi {
@@ -296,12 +297,12 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 			// memory without bound, so every queued command is refused.
 			if c.refusedOOM() {
 				c.multiDirty = true
-				c.out = appendError(c.out, OOMErrorText)
+				c.replyError(OOMErrorText)
 				return
 			}
 			if !c.queueMulti(cmd, args) {
 				c.multiDirty = true
-				c.out = appendError(c.out, "ERR MULTI queue is full (at most "+itoa(multiCommandsMax)+" commands, "+itoa(multiBytesMax)+" bytes)")
+				c.replyError("ERR MULTI queue is full (at most " + itoa(multiCommandsMax) + " commands, " + itoa(multiBytesMax) + " bytes)")
 				return
 			}
 			c.out = append(c.out, "+QUEUED\r\n"...)
@@ -312,7 +313,7 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		// Unreachable: execBatch's fast path takes every keyspace command
 		// that passed the checks above. Kept so a future change cannot
 		// call a nil handler.
-		c.out = appendError(c.out, "ERR internal error: keyspace command not routed")
+		c.replyError("ERR internal error: keyspace command not routed")
 		return
 	}
 	cmd.handler(c, args)
@@ -343,12 +344,23 @@ func (c *client) flushRun() {
 		return
 	}
 	replies, err := c.callBackend(c.run, c.runWrite)
+	// Errors count in INFO errorstats even when replies are off, as in
+	// Redis.
+	var errText string
+	if err != nil {
+		errText = backendErrorText(err, c.runWrite)
+	}
 	for i := range c.run {
+		if err != nil {
+			countError(&c.srv.errors, errText)
+		} else {
+			c.srv.errors.countReply(&replies[i])
+		}
 		if c.runSuppress[i] {
 			continue
 		}
 		if err != nil {
-			c.out = appendError(c.out, backendErrorText(err, c.runWrite))
+			c.out = appendError(c.out, errText)
 		} else {
 			c.out = appendReply(c.out, &replies[i], c.proto)
 		}

@@ -132,6 +132,16 @@
 // config". CONFIG GET also answers save ("") and appendonly ("yes") because
 // redis-benchmark reads them at start-up.
 //
+// # Error statistics
+//
+// Every error reply counts in INFO errorstats (errorstat_<PREFIX>, the
+// text before the first space) and total_error_replies, as in Redis:
+// connection errors through client.replyError, state-machine errors by
+// walking the Backend's replies (EXEC's nested ones included), also when
+// CLIENT REPLY is off. The prefixes raftkv sends have a fixed atomic
+// counter each (no lock, no allocation per error); others go to a map
+// bounded at 128 prefixes as Redis's (errorstats.go).
+//
 // # Known differences from redis-server 7.0
 //
 // Checked by TestDifferentialAgainstRedis and TestDifferentialKeyspace
@@ -152,7 +162,7 @@
 //     SETINFO are accepted as in Redis 7.2.
 //   - INFO commandstats counts calls per command (not per subcommand: no
 //     cmdstat_config|get), with usec, rejected_calls and failed_calls 0
-//     (not measured); INFO errorstats and latencystats are empty.
+//     (not measured); INFO latencystats is empty.
 //   - CONFIG GET appendonly is "yes" (our log is always on).
 //   - READONLY and READWRITE answer OK (Redis without cluster mode: an
 //     error): clients configured for replica reads send them.

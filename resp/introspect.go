@@ -24,7 +24,7 @@ func (c *client) cmdClient(args [][]byte) {
 		}
 	case equalFold(sub, "setname") && len(args) == 3:
 		if !validClientName(args[2]) {
-			c.out = appendError(c.out, errTextClientName)
+			c.replyError(errTextClientName)
 			return
 		}
 		c.mu.Lock()
@@ -46,7 +46,7 @@ func (c *client) cmdClient(args [][]byte) {
 			on = true
 		case equalFold(args[2], "off"):
 		default:
-			c.out = appendError(c.out, errTextSyntax)
+			c.replyError(errTextSyntax)
 			return
 		}
 		c.mu.Lock()
@@ -67,7 +67,7 @@ func (c *client) cmdClient(args [][]byte) {
 		case equalFold(args[2], "skip"):
 			c.replyMode = replySkip
 		default:
-			c.out = appendError(c.out, errTextSyntax)
+			c.replyError(errTextSyntax)
 		}
 	case equalFold(sub, "help") && len(args) == 2:
 		c.appendHelp("CLIENT", []string{
@@ -93,11 +93,11 @@ func (c *client) cmdClient(args [][]byte) {
 func (c *client) subcommandError(command string, sub []byte, known ...string) {
 	for _, name := range known {
 		if equalFold(sub, name) {
-			c.out = appendError(c.out, "ERR wrong number of arguments for '"+command+"|"+name+"' command")
+			c.replyError("ERR wrong number of arguments for '" + command + "|" + name + "' command")
 			return
 		}
 	}
-	c.out = appendError(c.out, "ERR unknown subcommand '"+truncate(sub, 128)+"'. Try "+strings.ToUpper(command)+" HELP.")
+	c.replyError("ERR unknown subcommand '" + truncate(sub, 128) + "'. Try " + strings.ToUpper(command) + " HELP.")
 }
 
 func (c *client) clientSetInfo(attr, value []byte) {
@@ -109,11 +109,11 @@ func (c *client) clientSetInfo(attr, value []byte) {
 	case equalFold(attr, "lib-ver"):
 		field, label = &c.libVer, "lib-ver"
 	default:
-		c.out = appendError(c.out, "ERR Unrecognized option '"+truncate(attr, 128)+"'")
+		c.replyError("ERR Unrecognized option '" + truncate(attr, 128) + "'")
 		return
 	}
 	if !validClientName(value) {
-		c.out = appendError(c.out, "ERR "+label+" cannot contain spaces, newlines or special characters.")
+		c.replyError("ERR " + label + " cannot contain spaces, newlines or special characters.")
 		return
 	}
 	c.mu.Lock()
@@ -146,7 +146,7 @@ func (c *client) clientList(filter [][]byte) {
 			if equalFold(filter[0], "type") && len(filter) == 2 {
 				filter = nil // every client is "normal"
 			} else {
-				c.out = appendError(c.out, errTextSyntax)
+				c.replyError(errTextSyntax)
 				return
 			}
 		} else {
@@ -154,7 +154,7 @@ func (c *client) clientList(filter [][]byte) {
 			for _, f := range filter[1:] {
 				n, ok := parseInt(f)
 				if !ok || n <= 0 {
-					c.out = appendError(c.out, "ERR Invalid client ID")
+					c.replyError("ERR Invalid client ID")
 					return
 				}
 				ids[uint64(n)] = true
@@ -233,14 +233,14 @@ func (c *client) clientKill(args [][]byte) {
 	if len(args) == 1 {
 		n := c.killMatching(func(o *client) bool { return o.addr == string(args[0]) }, false)
 		if n == 0 {
-			c.out = appendError(c.out, "ERR No such client")
+			c.replyError("ERR No such client")
 			return
 		}
 		c.out = append(c.out, "+OK\r\n"...)
 		return
 	}
 	if len(args)%2 != 0 {
-		c.out = appendError(c.out, errTextSyntax)
+		c.replyError(errTextSyntax)
 		return
 	}
 	var preds []func(o *client) bool
@@ -251,7 +251,7 @@ func (c *client) clientKill(args [][]byte) {
 		case equalFold(args[i], "id"):
 			n, ok := parseInt(args[i+1])
 			if !ok || n <= 0 {
-				c.out = appendError(c.out, "ERR client-id should be greater than 0")
+				c.replyError("ERR client-id should be greater than 0")
 				return
 			}
 			preds = append(preds, func(o *client) bool { return o.id == uint64(n) })
@@ -266,11 +266,11 @@ func (c *client) clientKill(args [][]byte) {
 			case equalFold(args[i+1], "no"):
 				skipMe = false
 			default:
-				c.out = appendError(c.out, errTextSyntax)
+				c.replyError(errTextSyntax)
 				return
 			}
 		default:
-			c.out = appendError(c.out, errTextSyntax)
+			c.replyError(errTextSyntax)
 			return
 		}
 	}
@@ -407,7 +407,7 @@ func (c *client) appendCommandInfo(cmd *command) {
 // infoSections lists INFO's sections in Redis 7.0's order, with ours
 // (raft) before keyspace; "all" and "everything" show them all, "default"
 // (and INFO alone) all but commandstats, as Redis does.
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "cluster", "raft", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "raft", "keyspace"}
 
 func (c *client) cmdInfo(args [][]byte) {
 	want := map[string]bool{}
@@ -521,7 +521,7 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 		b = appendUintField(b, "keyspace_misses", st.KeyspaceMisses)
 		b = appendField(b, "pubsub_channels", "0")
 		b = appendField(b, "pubsub_patterns", "0")
-		b = appendField(b, "total_error_replies", "0")
+		b = appendUintField(b, "total_error_replies", s.errors.total.Load())
 	case "replication":
 		b = s.appendReplicationInfo(b, st)
 	case "cpu":
@@ -547,6 +547,8 @@ func (s *Server) appendInfoSection(b []byte, section string, st *ClusterStatus) 
 				b = append(b, ",usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n"...)
 			}
 		}
+	case "errorstats":
+		b = s.errors.appendInfo(b)
 	case "cluster":
 		// raftkv is not a Redis Cluster: clients must not try cluster
 		// routing (every node serves the whole keyspace).

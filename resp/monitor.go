@@ -146,7 +146,7 @@ func appendRepr(dst, b []byte) []byte {
 // is answered (serve sees c.monitor and streams from then on).
 func (c *client) cmdMonitor(args [][]byte) {
 	if c.multi {
-		c.out = appendError(c.out, "ERR MONITOR isn't allowed in a transaction")
+		c.replyError("ERR MONITOR isn't allowed in a transaction")
 		return
 	}
 	if c.monitor == nil {

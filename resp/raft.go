@@ -125,7 +125,7 @@ func commandDocs() (map[string]kvsm.Reply, error) {
 func (c *client) membership(name string) (Membership, bool) {
 	m, ok := c.srv.backend.(Membership)
 	if !ok {
-		c.out = appendError(c.out, "ERR "+name+" is not supported by this server")
+		c.replyError("ERR " + name + " is not supported by this server")
 	}
 	return m, ok
 }
@@ -159,7 +159,7 @@ func (c *client) raftChange(args [][]byte, name string, change func(Membership, 
 	}
 	id, ok := parseNodeID(args[1])
 	if !ok {
-		c.out = appendError(c.out, errTextBadNodeID)
+		c.replyError(errTextBadNodeID)
 		return
 	}
 	_, err := change(m, c.srv.ctx, id)
@@ -168,7 +168,7 @@ func (c *client) raftChange(args [][]byte, name string, change func(Membership, 
 
 func (c *client) cmdRaftTransfer(args [][]byte) {
 	if len(args) > 2 {
-		c.out = appendError(c.out, "ERR wrong number of arguments for 'raft.transfer' command")
+		c.replyError("ERR wrong number of arguments for 'raft.transfer' command")
 		return
 	}
 	m, ok := c.membership("RAFT.TRANSFER")
@@ -178,13 +178,13 @@ func (c *client) cmdRaftTransfer(args [][]byte) {
 	var to uint64
 	if len(args) == 2 {
 		if to, ok = parseNodeID(args[1]); !ok {
-			c.out = appendError(c.out, errTextBadNodeID)
+			c.replyError(errTextBadNodeID)
 			return
 		}
 	}
 	leader, err := m.TransferLeader(c.srv.ctx, to)
 	if err != nil {
-		c.out = appendError(c.out, membershipErrorText(err))
+		c.replyError(membershipErrorText(err))
 		return
 	}
 	c.out = redcon.AppendInt(c.out, int64(leader))
@@ -197,7 +197,7 @@ func (c *client) cmdRaftStatus(args [][]byte) {
 	}
 	st, err := m.RaftStatus(c.srv.ctx)
 	if err != nil {
-		c.out = appendError(c.out, membershipErrorText(err))
+		c.replyError(membershipErrorText(err))
 		return
 	}
 	c.out = appendVerbatim(c.out, appendRaftStatus(nil, st), c.proto)
@@ -243,7 +243,7 @@ func appendRaftStatus(b []byte, st RaftStatus) []byte {
 
 func (c *client) appendChangeResult(err error) {
 	if err != nil {
-		c.out = appendError(c.out, membershipErrorText(err))
+		c.replyError(membershipErrorText(err))
 		return
 	}
 	c.out = append(c.out, "+OK\r\n"...)

@@ -112,6 +112,7 @@ type Server struct {
 	totalCommands atomic.Uint64
 	totalConns    atomic.Uint64
 	rejected      atomic.Uint64
+	errors        errorStats // INFO errorstats (errorstats.go)
 	nextClientID  atomic.Uint64
 	closing       atomic.Bool
 

@@ -21,7 +21,7 @@ const (
 // transaction, so every replica decides the same. See kvsm/watch.go.
 func (c *client) cmdWatch(args [][]byte) {
 	if c.multi {
-		c.out = appendError(c.out, "ERR WATCH inside MULTI is not allowed")
+		c.replyError("ERR WATCH inside MULTI is not allowed")
 		return
 	}
 	keys := args[1:]
@@ -30,17 +30,17 @@ func (c *client) cmdWatch(args [][]byte) {
 		size += len(k)
 	}
 	if len(c.watched)+len(keys) > watchKeysMax || c.watchedBytes+size > watchBytesMax {
-		c.out = appendError(c.out, "ERR too many watched keys (at most "+itoa(watchKeysMax)+" keys, "+itoa(watchBytesMax)+" bytes)")
+		c.replyError("ERR too many watched keys (at most " + itoa(watchKeysMax) + " keys, " + itoa(watchBytesMax) + " bytes)")
 		return
 	}
 	replies, err := c.callBackend([]kvsm.Command{kvsm.WatchVersionsCommand(c.db, keys)}, false)
 	if err != nil {
-		c.out = appendError(c.out, backendErrorText(err, false))
+		c.replyError(backendErrorText(err, false))
 		return
 	}
 	r := replies[0]
 	if r.Kind != kvsm.ReplyArray || len(r.Elems) != len(keys) {
-		c.out = appendError(c.out, "ERR internal error: unexpected reply to a watch")
+		c.replyError("ERR internal error: unexpected reply to a watch")
 		return
 	}
 	for i, k := range keys {
@@ -117,15 +117,15 @@ func (s *Server) lastSaveUnix(st ClusterStatus) int64 {
 func (c *client) cmdSave(args [][]byte) {
 	saver, ok := c.srv.backend.(Saver)
 	if !ok {
-		c.out = appendError(c.out, "ERR SAVE is not supported by this server")
+		c.replyError("ERR SAVE is not supported by this server")
 		return
 	}
 	if err := saver.Save(c.srv.ctx); err != nil {
 		if errors.Is(err, ErrSaveInProgress) {
-			c.out = appendError(c.out, "ERR "+ErrSaveInProgress.Error())
+			c.replyError("ERR " + ErrSaveInProgress.Error())
 			return
 		}
-		c.out = appendError(c.out, "ERR "+err.Error())
+		c.replyError("ERR " + err.Error())
 		return
 	}
 	c.out = append(c.out, "+OK\r\n"...)
@@ -135,16 +135,16 @@ func (c *client) cmdSave(args [][]byte) {
 // accepted and behaves as BGSAVE (there is no child process to wait for).
 func (c *client) cmdBgSave(args [][]byte) {
 	if len(args) > 2 || (len(args) == 2 && !strings.EqualFold(string(args[1]), "schedule")) {
-		c.out = appendError(c.out, "ERR syntax error")
+		c.replyError("ERR syntax error")
 		return
 	}
 	saver, ok := c.srv.backend.(Saver)
 	if !ok {
-		c.out = appendError(c.out, "ERR BGSAVE is not supported by this server")
+		c.replyError("ERR BGSAVE is not supported by this server")
 		return
 	}
 	if err := saver.BackgroundSave(); err != nil {
-		c.out = appendError(c.out, "ERR "+err.Error())
+		c.replyError("ERR " + err.Error())
 		return
 	}
 	if len(args) == 2 {
@@ -162,16 +162,16 @@ func (c *client) cmdBgSave(args [][]byte) {
 // smaller number right away rather than after its timeout.
 func (c *client) cmdWait(args [][]byte) {
 	if _, ok := parseInt(args[1]); !ok {
-		c.out = appendError(c.out, errTextNotInteger)
+		c.replyError(errTextNotInteger)
 		return
 	}
 	timeout, ok := parseInt(args[2])
 	if !ok {
-		c.out = appendError(c.out, "ERR timeout is not an integer or out of range")
+		c.replyError("ERR timeout is not an integer or out of range")
 		return
 	}
 	if timeout < 0 {
-		c.out = appendError(c.out, "ERR timeout is negative")
+		c.replyError("ERR timeout is negative")
 		return
 	}
 	c.out = redcon.AppendInt(c.out, int64(replicasHoldingCommitted(c.srv.backend.Status())))

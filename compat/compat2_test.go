@@ -1,0 +1,68 @@
+package compat
+
+import (
+	"strings"
+	"testing"
+)
+
+// infoField returns the value of field in an INFO reply's text, "" when
+// it is missing.
+func infoField(text, field string) string {
+	for _, line := range strings.Split(text, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestDifferentialErrorstats sends the same failing commands to
+// redis-server and raftkv, errors of several prefixes from the connection
+// (unknown command, arity, HELLO), from the keyspace (WRONGTYPE, not an
+// integer) and from inside EXEC, and compares INFO errorstats and
+// total_error_replies by value.
+func TestDifferentialErrorstats(t *testing.T) {
+	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
+	for _, cmd := range []string{
+		"CONFIG RESETSTAT",
+		"NOSUCHCOMMAND a",
+		"GET",
+		"HELLO 4",
+		"SET es:s x",
+		"INCR es:s",
+		"HSET es:h f v",
+		"GET es:h",
+		"MULTI",
+		"INCR es:s",
+		"GET es:h",
+		"EXEC",
+		"DEL es:s es:h",
+	} {
+		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
+		if !ok {
+			return
+		}
+		if string(want.raw) != string(got.raw) {
+			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
+		}
+	}
+	want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit("INFO errorstats")})
+	if !ok {
+		return
+	}
+	if !strings.Contains(string(want.str), "errorstat_WRONGTYPE:count=2") {
+		t.Errorf("redis-server's INFO errorstats = %q, want WRONGTYPE counted twice", want.str)
+	}
+	if string(want.str) != string(got.str) {
+		t.Errorf("INFO errorstats:\n redis  %q\n raftkv %q", want.str, got.str)
+	}
+	want, got, ok = doBoth(t, ref, sut, gcmd{args: toArgsSplit("INFO stats")})
+	if !ok {
+		return
+	}
+	w, g := infoField(string(want.str), "total_error_replies"), infoField(string(got.str), "total_error_replies")
+	if w == "" || w != g {
+		t.Errorf("total_error_replies: redis %q, raftkv %q", w, g)
+	}
+}
