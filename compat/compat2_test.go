@@ -66,3 +66,30 @@ func TestDifferentialErrorstats(t *testing.T) {
 		t.Errorf("total_error_replies: redis %q, raftkv %q", w, g)
 	}
 }
+
+// shape is a reply's structure: its type bytes, nested, without values.
+func shape(v value) string {
+	if len(v.elems) == 0 {
+		return string(v.kind)
+	}
+	s := string(v.kind) + "["
+	for _, e := range v.elems {
+		s += shape(e)
+	}
+	return s + "]"
+}
+
+// TestDifferentialRole compares ROLE's reply shape on a single-node raftkv
+// (a leader without followers) with a standalone redis-server's (a master
+// without replicas).
+func TestDifferentialRole(t *testing.T) {
+	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
+	want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit("ROLE")})
+	if !ok {
+		return
+	}
+	if shape(want) != "*[$:*]" || shape(got) != shape(want) || string(got.elems[0].str) != "master" {
+		t.Errorf("ROLE:\n redis  %s (%s)\n raftkv %s (%s)", want, shape(want), got, shape(got))
+	}
+}

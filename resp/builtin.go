@@ -47,6 +47,7 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"monitor":   (*client).cmdMonitor,
 		"bgsave":    (*client).cmdBgSave,
 		"wait":      (*client).cmdWait,
+		"role":      (*client).cmdRole,
 
 		"raft.addnode":    (*client).cmdRaftAddNode,
 		"raft.promote":    (*client).cmdRaftPromote,

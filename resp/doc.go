@@ -6,7 +6,8 @@
 // connection answers itself: PING, ECHO, QUIT, SELECT, HELLO, AUTH, CLIENT,
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
 // READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
-// interface), WAIT, MONITOR (monitor.go: bounded per-monitor queues; a
+// interface), WAIT, ROLE (role.go: the leader as a master, the others as
+// its replicas), MONITOR (monitor.go: bounded per-monitor queues; a
 // monitor that falls behind is disconnected), and the RAFT.* admin family
 // (raft.go, through the optional Membership interface: ADDNODE, PROMOTE,
 // REMOVENODE, TRANSFER, STATUS; a follower answers "-ERR not the leader;
