@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,61 @@ func TestDifferentialRole(t *testing.T) {
 	}
 	if shape(want) != "*[$:*]" || shape(got) != shape(want) || string(got.elems[0].str) != "master" {
 		t.Errorf("ROLE:\n redis  %s (%s)\n raftkv %s (%s)", want, shape(want), got, shape(got))
+	}
+}
+
+// TestDifferentialSlowlog logs every command on both servers
+// (slowlog-log-slower-than 0) and compares SLOWLOG GET: reply shapes, and
+// each entry's arguments (truncated and redacted as Redis does) and
+// client name by value; ids, times, durations and ports differ.
+func TestDifferentialSlowlog(t *testing.T) {
+	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
+	many := "DEL"
+	for i := range 40 {
+		many += " sl:k" + strconv.Itoa(i)
+	}
+	for _, cmd := range []string{
+		"CONFIG SET slowlog-log-slower-than 0",
+		"CLIENT SETNAME differ",
+		"SLOWLOG RESET",
+		"SET sl:k v",
+		"GET sl:k",
+		"ECHO " + strings.Repeat("y", 300),
+		many,
+		"AUTH default nopass",
+		"MULTI",
+		"INCR sl:n",
+		"EXEC",
+		"SLOWLOG LEN",
+	} {
+		if _, _, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)}); !ok {
+			return
+		}
+	}
+	want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit("SLOWLOG GET -1")})
+	if !ok {
+		return
+	}
+	if shape(want) != shape(got) {
+		t.Fatalf("SLOWLOG GET shapes differ:\n redis  %s\n raftkv %s", shape(want), shape(got))
+	}
+	if len(want.elems) != 9 {
+		t.Errorf("redis logged %d entries, want 9", len(want.elems))
+	}
+	for i := range want.elems {
+		w, g := want.elems[i].elems, got.elems[i].elems
+		if string(w[3].raw) != string(g[3].raw) || string(w[5].raw) != string(g[5].raw) {
+			t.Errorf("entry %d:\n redis  %s %s\n raftkv %s %s", i, w[3], w[5], g[3], g[5])
+		}
+	}
+	for _, cmd := range []string{"SLOWLOG GET -2", "SLOWLOG GET 1 2", "SLOWLOG LEN x", "SLOWLOG NOSUCH", "SLOWLOG HELP", "CONFIG GET slowlog-max-len"} {
+		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
+		if !ok {
+			return
+		}
+		if string(want.raw) != string(got.raw) {
+			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path"
@@ -18,6 +19,11 @@ const (
 	// port, like the Redis Cluster bus.
 	RaftPortOffset = 10000
 )
+
+// SlowlogMaxLenMax bounds slowlog-max-len (Redis: LONG_MAX). An entry
+// keeps at most 32 arguments of 128 bytes, about 5 KiB, so the slowlog
+// stays under ~50 MiB.
+const SlowlogMaxLenMax = 10_000
 
 // Sentinel errors for callers that branch (CONFIG SET in resp).
 var (
@@ -59,6 +65,10 @@ type Config struct {
 	ProtoMaxBulkLenBytes int64  // proto-max-bulk-len: largest bulk string accepted
 	LogLevel             string // loglevel: debug|verbose|notice|warning
 	LogFile              string // logfile: "" = stderr
+	// SlowlogSlowerThanUs is slowlog-log-slower-than: commands that take
+	// at least this long (µs) enter SLOWLOG; 0 logs every command, -1 none.
+	SlowlogSlowerThanUs int64
+	SlowlogMaxLen       int // slowlog-max-len: entries SLOWLOG keeps (at most SlowlogMaxLenMax)
 
 	NodeID                   uint64 // node-id
 	RaftAddr                 string // raft-addr: default bind:port+10000
@@ -112,6 +122,15 @@ var directives = []directive{
 	{name: "loglevel", def: "notice", live: true, set: func(c *Config, v string) error {
 		return parseEnum(v, &c.LogLevel, "debug", "verbose", "notice", "warning")
 	}, get: func(c *Config) string { return c.LogLevel }},
+	{name: "slowlog-log-slower-than", def: "10000", live: true, set: func(c *Config, v string) error {
+		n := int(c.SlowlogSlowerThanUs)
+		if err := parseInt(v, &n, -1, math.MaxInt); err != nil {
+			return err
+		}
+		c.SlowlogSlowerThanUs = int64(n)
+		return nil
+	}, get: func(c *Config) string { return strconv.FormatInt(c.SlowlogSlowerThanUs, 10) }},
+	{name: "slowlog-max-len", def: "128", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.SlowlogMaxLen, 0, SlowlogMaxLenMax) }, get: func(c *Config) string { return strconv.Itoa(c.SlowlogMaxLen) }},
 	{name: "logfile", def: "", set: func(c *Config, v string) error { c.LogFile = v; return nil }, get: func(c *Config) string { return c.LogFile }},
 
 	{name: "node-id", def: "1", set: func(c *Config, v string) error { return parseNodeID(v, &c.NodeID) }, get: func(c *Config) string { return strconv.FormatUint(c.NodeID, 10) }},

@@ -9,7 +9,7 @@
 // where the meaning is the same (port, bind, dir, requirepass, maxmemory,
 // maxmemory-policy, maxmemory-samples, lfu-log-factor, lfu-decay-time,
 // appendfsync, databases, timeout, maxclients, proto-max-bulk-len,
-// loglevel, logfile), memory sizes with Redis's units
+// loglevel, logfile, slowlog-log-slower-than, slowlog-max-len), memory sizes with Redis's units
 // (1k = 1000, 1kb = 1024, likewise m/mb and g/gb), and the file syntax of
 // redis.conf: one directive per line, # comments, "double quotes" with
 // backslash escapes (\n \r \t \b \a \xHH) and 'single quotes'. Flags override
@@ -101,6 +101,14 @@
 // node (or in every node's file). Unless GOGC or GOMEMLIMIT is set, the Go
 // runtime's soft memory limit follows maxmemory, or without it the live
 // heap (server/doc.go).
+//
+// # Slow log
+//
+// slowlog-log-slower-than (µs, default 10000; 0 logs every command, -1
+// none) and slowlog-max-len (default 128) mean what they mean in Redis and
+// are live and local. slowlog-max-len is bounded at SlowlogMaxLenMax
+// (10000; Redis: LONG_MAX) so that the slow log's memory stays bounded
+// (about 5 KiB per entry at most).
 //
 // # Errors
 //

@@ -48,6 +48,7 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"bgsave":    (*client).cmdBgSave,
 		"wait":      (*client).cmdWait,
 		"role":      (*client).cmdRole,
+		"slowlog":   (*client).cmdSlowlog,
 
 		"raft.addnode":    (*client).cmdRaftAddNode,
 		"raft.promote":    (*client).cmdRaftPromote,
@@ -284,7 +285,15 @@ func (c *client) cmdExec(args [][]byte) {
 	var replies []kvsm.Reply
 	if len(cmds) > 0 {
 		var err error
-		if replies, err = c.callBackend(cmds, write); err != nil {
+		start := time.Now()
+		replies, err = c.callBackend(cmds, write)
+		// EXEC itself is not logged (skip_slowlog) but its commands are,
+		// each with the transaction's time: they ran as one entry.
+		d := time.Since(start)
+		for i := range keyspace {
+			c.srv.slowlog.observe(c, keyspace[i].Args, start, d)
+		}
+		if err != nil {
 			c.replyError(backendErrorText(err, write))
 			return
 		}
@@ -380,7 +389,7 @@ func (c *client) cmdConfig(args [][]byte) {
 
 func (c *client) appendHelp(name string, lines []string) {
 	all := append([]string{name + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"}, lines...)
-	all = append(all, "HELP", "    Print this help.")
+	all = append(all, "HELP", "    Prints this help.")
 	c.out = redcon.AppendArray(c.out, len(all))
 	for _, l := range all {
 		c.out = appendStatus(c.out, l)

@@ -245,7 +245,18 @@ func (c *client) execBatch(reqs []request) {
 		}
 		c.flushRun()
 		mark := len(c.out)
+		// Only a command that runs now enters the slow log: not one that
+		// is refused (unknown, arity, auth) or queued in MULTI.
+		var start time.Time
+		timed := s.slowlog.timing() && cmd != nil && !cmd.skipSlowlog && arityOK(cmd.spec.arity, len(args)) &&
+			(c.authed || cmd.noAuth) && (!c.multi || runsInMulti(cmd))
+		if timed {
+			start = time.Now()
+		}
 		c.execOne(cmd, args)
+		if timed {
+			s.slowlog.observe(c, args, start, time.Since(start))
+		}
 		if cmd != nil && arityOK(cmd.spec.arity, len(args)) {
 			s.monitors.feed(c, c.db, args)
 		}
@@ -289,25 +300,21 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		c.replyError("NOAUTH Authentication required.")
 		return
 	}
-	if c.multi {
-		switch cmd.spec.name {
-		case "exec", "discard", "multi", "quit", "watch", "reset":
-		default:
-			// As Redis: over maxmemory, queuing anything could grow
-			// memory without bound, so every queued command is refused.
-			if c.refusedOOM() {
-				c.multiDirty = true
-				c.replyError(OOMErrorText)
-				return
-			}
-			if !c.queueMulti(cmd, args) {
-				c.multiDirty = true
-				c.replyError("ERR MULTI queue is full (at most " + itoa(multiCommandsMax) + " commands, " + itoa(multiBytesMax) + " bytes)")
-				return
-			}
-			c.out = append(c.out, "+QUEUED\r\n"...)
+	if c.multi && !runsInMulti(cmd) {
+		// As Redis: over maxmemory, queuing anything could grow
+		// memory without bound, so every queued command is refused.
+		if c.refusedOOM() {
+			c.multiDirty = true
+			c.replyError(OOMErrorText)
 			return
 		}
+		if !c.queueMulti(cmd, args) {
+			c.multiDirty = true
+			c.replyError("ERR MULTI queue is full (at most " + itoa(multiCommandsMax) + " commands, " + itoa(multiBytesMax) + " bytes)")
+			return
+		}
+		c.out = append(c.out, "+QUEUED\r\n"...)
+		return
 	}
 	if cmd.keyspace {
 		// Unreachable: execBatch's fast path takes every keyspace command
@@ -317,6 +324,16 @@ func (c *client) execOne(cmd *command, args [][]byte) {
 		return
 	}
 	cmd.handler(c, args)
+}
+
+// runsInMulti says whether cmd runs at once inside MULTI rather than being
+// queued.
+func runsInMulti(cmd *command) bool {
+	switch cmd.spec.name {
+	case "exec", "discard", "multi", "quit", "watch", "reset":
+		return true
+	}
+	return false
 }
 
 // refusedOOM reports whether a command that may grow memory must be
@@ -343,7 +360,20 @@ func (c *client) flushRun() {
 	if len(c.run) == 0 {
 		return
 	}
+	var start time.Time
+	timed := c.srv.slowlog.timing()
+	if timed {
+		start = time.Now()
+	}
 	replies, err := c.callBackend(c.run, c.runWrite)
+	if timed {
+		// The run executed as one Backend call (one log entry for a
+		// write): each of its commands took that call's time.
+		d := time.Since(start)
+		for i := range c.run {
+			c.srv.slowlog.observe(c, c.run[i].Args, start, d)
+		}
+	}
 	// Errors count in INFO errorstats even when replies are off, as in
 	// Redis.
 	var errText string

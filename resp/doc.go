@@ -7,7 +7,7 @@
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
 // READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
 // interface), WAIT, ROLE (role.go: the leader as a master, the others as
-// its replicas), MONITOR (monitor.go: bounded per-monitor queues; a
+// its replicas), SLOWLOG (slowlog.go), MONITOR (monitor.go: bounded per-monitor queues; a
 // monitor that falls behind is disconnected), and the RAFT.* admin family
 // (raft.go, through the optional Membership interface: ADDNODE, PROMOTE,
 // REMOVENODE, TRANSFER, STATUS; a follower answers "-ERR not the leader;
@@ -142,6 +142,19 @@
 // CLIENT REPLY is off. The prefixes raftkv sends have a fixed atomic
 // counter each (no lock, no allocation per error); others go to a map
 // bounded at 128 prefixes as Redis's (errorstats.go).
+//
+// # Slow log
+//
+// A command that runs (not one refused or queued in MULTI) is timed when
+// slowlog-log-slower-than is not negative: a connection command around its
+// handler, a keyspace command around the Backend call of its run. A run
+// is one call (one log entry for writes), so each of its commands gets
+// the run's time; likewise the commands of a transaction get EXEC's (EXEC
+// itself is not logged, as in Redis). Under the threshold this costs a
+// clock read and a compare, no allocation; a slow command's entry copies
+// its arguments truncated as Redis does (32 arguments, 128 bytes each;
+// AUTH and HELLO AUTH secrets redacted) into a ring of slowlog-max-len
+// entries guarded by one mutex.
 //
 // # Known differences from redis-server 7.0
 //

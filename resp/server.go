@@ -73,13 +73,16 @@ type Stats struct {
 
 // command is a commandSpec bound to this server: its handler and counter.
 type command struct {
-	spec     *commandSpec
-	index    int // into Server.calls
-	write    bool
-	denyOOM  bool // Redis's denyoom flag: refused over maxmemory
-	noAuth   bool
-	keyspace bool
-	handler  func(c *client, args [][]byte)
+	spec    *commandSpec
+	index   int // into Server.calls
+	write   bool
+	denyOOM bool // Redis's denyoom flag: refused over maxmemory
+	noAuth  bool
+	// skipSlowlog: Redis's skip_slowlog flag (EXEC, whose commands are
+	// logged one by one instead).
+	skipSlowlog bool
+	keyspace    bool
+	handler     func(c *client, args [][]byte)
 }
 
 // Server is a RESP (Redis protocol) server in front of a Backend.
@@ -113,6 +116,7 @@ type Server struct {
 	totalConns    atomic.Uint64
 	rejected      atomic.Uint64
 	errors        errorStats // INFO errorstats (errorstats.go)
+	slowlog       slowlog    // SLOWLOG (slowlog.go)
 	nextClientID  atomic.Uint64
 	closing       atomic.Bool
 
@@ -187,6 +191,8 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 				cmd.denyOOM = true
 			case "no_auth":
 				cmd.noAuth = true
+			case "skip_slowlog":
+				cmd.skipSlowlog = true
 			}
 		}
 		if !cmd.keyspace && cmd.handler == nil {
@@ -206,6 +212,7 @@ func (s *Server) applyLive(c *conf.Config) {
 	s.maxClients.Store(int64(c.MaxClients))
 	s.idleTimeoutNs.Store(int64(c.TimeoutSeconds) * int64(time.Second))
 	s.bulkBytesMax.Store(c.ProtoMaxBulkLenBytes)
+	s.slowlog.configure(c.SlowlogSlowerThanUs, c.SlowlogMaxLen)
 	if s.configObserver != nil {
 		s.configObserver.ConfigChanged(c)
 	}
