@@ -150,3 +150,36 @@ func TestDifferentialSlowlog(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferentialLatency compares LATENCY's replies that do not depend on
+// timing with redis-server's byte for byte: with monitoring off nothing is
+// sampled. LATENCY HELP differs on purpose (DOCTOR, GRAPH and HISTOGRAM
+// are not implemented).
+func TestDifferentialLatency(t *testing.T) {
+	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
+	ref, sut := dialPair(t, redisAddr, raftkvAddr)
+	for _, cmd := range []string{
+		"CONFIG GET latency-monitor-threshold",
+		"LATENCY RESET",
+		"SET lt:k v",
+		"LATENCY LATEST",
+		"LATENCY HISTORY command",
+		"LATENCY HISTORY nosuch",
+		"LATENCY RESET command nosuch",
+		"LATENCY LATEST x",
+		"LATENCY HISTORY",
+		"LATENCY NOSUCH",
+		"CONFIG SET latency-monitor-threshold -1",
+		"CONFIG SET latency-monitor-threshold 100",
+		"CONFIG GET latency-monitor-threshold",
+		"CONFIG SET latency-monitor-threshold 0",
+	} {
+		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
+		if !ok {
+			return
+		}
+		if string(want.raw) != string(got.raw) {
+			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
+		}
+	}
+}

@@ -69,6 +69,9 @@ type Config struct {
 	// at least this long (µs) enter SLOWLOG; 0 logs every command, -1 none.
 	SlowlogSlowerThanUs int64
 	SlowlogMaxLen       int // slowlog-max-len: entries SLOWLOG keeps (at most SlowlogMaxLenMax)
+	// LatencyMonitorThresholdMs is latency-monitor-threshold: commands
+	// that take at least this long (ms) are sampled for LATENCY; 0 = off.
+	LatencyMonitorThresholdMs int64
 
 	NodeID                   uint64 // node-id
 	RaftAddr                 string // raft-addr: default bind:port+10000
@@ -131,6 +134,14 @@ var directives = []directive{
 		return nil
 	}, get: func(c *Config) string { return strconv.FormatInt(c.SlowlogSlowerThanUs, 10) }},
 	{name: "slowlog-max-len", def: "128", live: true, set: func(c *Config, v string) error { return parseInt(v, &c.SlowlogMaxLen, 0, SlowlogMaxLenMax) }, get: func(c *Config) string { return strconv.Itoa(c.SlowlogMaxLen) }},
+	{name: "latency-monitor-threshold", def: "0", live: true, set: func(c *Config, v string) error {
+		n := int(c.LatencyMonitorThresholdMs)
+		if err := parseInt(v, &n, 0, math.MaxInt); err != nil {
+			return err
+		}
+		c.LatencyMonitorThresholdMs = int64(n)
+		return nil
+	}, get: func(c *Config) string { return strconv.FormatInt(c.LatencyMonitorThresholdMs, 10) }},
 	{name: "logfile", def: "", set: func(c *Config, v string) error { c.LogFile = v; return nil }, get: func(c *Config) string { return c.LogFile }},
 
 	{name: "node-id", def: "1", set: func(c *Config, v string) error { return parseNodeID(v, &c.NodeID) }, get: func(c *Config) string { return strconv.FormatUint(c.NodeID, 10) }},

@@ -273,6 +273,8 @@ func TestSet(t *testing.T) {
 		{"slowlog-log-slower-than", "0", nil, func(c *Config) bool { return c.SlowlogSlowerThanUs == 0 }},
 		{"slowlog-log-slower-than", "-1", nil, func(c *Config) bool { return c.SlowlogSlowerThanUs == -1 }},
 		{"slowlog-log-slower-than", "-2", ErrInvalidValue, func(c *Config) bool { return c.SlowlogSlowerThanUs == 10000 }},
+		{"latency-monitor-threshold", "100", nil, func(c *Config) bool { return c.LatencyMonitorThresholdMs == 100 }},
+		{"latency-monitor-threshold", "-1", ErrInvalidValue, func(c *Config) bool { return c.LatencyMonitorThresholdMs == 0 }},
 		{"slowlog-max-len", "0", nil, func(c *Config) bool { return c.SlowlogMaxLen == 0 }},
 		{"slowlog-max-len", "10001", ErrInvalidValue, func(c *Config) bool { return c.SlowlogMaxLen == 128 }},
 		{"port", "7000", ErrNotLive, func(c *Config) bool { return c.Port == 6379 }},
@@ -288,7 +290,7 @@ func TestSet(t *testing.T) {
 			t.Errorf("Set(%q, %q): config not as expected: %+v", tc.name, tc.value, c)
 		}
 	}
-	if got := LiveDirectives(); !reflect.DeepEqual(got, []string{"requirepass", "maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor", "lfu-decay-time", "timeout", "maxclients", "proto-max-bulk-len", "loglevel", "slowlog-log-slower-than", "slowlog-max-len"}) {
+	if got := LiveDirectives(); !reflect.DeepEqual(got, []string{"requirepass", "maxmemory", "maxmemory-policy", "maxmemory-samples", "lfu-log-factor", "lfu-decay-time", "timeout", "maxclients", "proto-max-bulk-len", "loglevel", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold"}) {
 		t.Errorf("LiveDirectives() = %q", got)
 	}
 }

@@ -9,8 +9,9 @@
 // where the meaning is the same (port, bind, dir, requirepass, maxmemory,
 // maxmemory-policy, maxmemory-samples, lfu-log-factor, lfu-decay-time,
 // appendfsync, databases, timeout, maxclients, proto-max-bulk-len,
-// loglevel, logfile, slowlog-log-slower-than, slowlog-max-len), memory sizes with Redis's units
-// (1k = 1000, 1kb = 1024, likewise m/mb and g/gb), and the file syntax of
+// loglevel, logfile, slowlog-log-slower-than, slowlog-max-len,
+// latency-monitor-threshold), memory sizes with Redis's units (1k =
+// 1000, 1kb = 1024, likewise m/mb and g/gb), and the file syntax of
 // redis.conf: one directive per line, # comments, "double quotes" with
 // backslash escapes (\n \r \t \b \a \xHH) and 'single quotes'. Flags override
 // the file; a directive given twice keeps the last value. `raftkv` with no

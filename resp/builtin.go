@@ -49,6 +49,7 @@ func (s *Server) localHandlers() map[string]func(c *client, args [][]byte) {
 		"wait":      (*client).cmdWait,
 		"role":      (*client).cmdRole,
 		"slowlog":   (*client).cmdSlowlog,
+		"latency":   (*client).cmdLatency,
 
 		"raft.addnode":    (*client).cmdRaftAddNode,
 		"raft.promote":    (*client).cmdRaftPromote,
@@ -291,7 +292,8 @@ func (c *client) cmdExec(args [][]byte) {
 		// each with the transaction's time: they ran as one entry.
 		d := time.Since(start)
 		for i := range keyspace {
-			c.srv.slowlog.observe(c, keyspace[i].Args, start, d)
+			cmd := c.srv.lookup(keyspace[i].Args[0])
+			c.srv.observeCommand(c, cmd != nil && cmd.fast, keyspace[i].Args, start, d)
 		}
 		if err != nil {
 			c.replyError(backendErrorText(err, write))

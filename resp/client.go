@@ -58,6 +58,7 @@ type client struct {
 	// The current run of keyspace commands, sent as one Backend call.
 	run         []kvsm.Command
 	runSuppress []bool
+	runFast     []bool // Redis's fast flag of each run command (LATENCY's event)
 	runWrite    bool
 	runBytes    int
 	// runReplies is the reply buffer of read runs (ReaderInto), reused.
@@ -240,6 +241,7 @@ func (c *client) execBatch(reqs []request) {
 			s.monitors.feed(c, c.db, args)
 			c.run = append(c.run, kvsm.Command{DB: c.db, Args: args})
 			c.runSuppress = append(c.runSuppress, suppress)
+			c.runFast = append(c.runFast, cmd.fast)
 			c.runWrite = c.runWrite || cmd.write
 			continue
 		}
@@ -248,14 +250,14 @@ func (c *client) execBatch(reqs []request) {
 		// Only a command that runs now enters the slow log: not one that
 		// is refused (unknown, arity, auth) or queued in MULTI.
 		var start time.Time
-		timed := s.slowlog.timing() && cmd != nil && !cmd.skipSlowlog && arityOK(cmd.spec.arity, len(args)) &&
+		timed := s.timing() && cmd != nil && !cmd.skipSlowlog && arityOK(cmd.spec.arity, len(args)) &&
 			(c.authed || cmd.noAuth) && (!c.multi || runsInMulti(cmd))
 		if timed {
 			start = time.Now()
 		}
 		c.execOne(cmd, args)
 		if timed {
-			s.slowlog.observe(c, args, start, time.Since(start))
+			s.observeCommand(c, cmd.fast, args, start, time.Since(start))
 		}
 		if cmd != nil && arityOK(cmd.spec.arity, len(args)) {
 			s.monitors.feed(c, c.db, args)
@@ -361,7 +363,7 @@ func (c *client) flushRun() {
 		return
 	}
 	var start time.Time
-	timed := c.srv.slowlog.timing()
+	timed := c.srv.timing()
 	if timed {
 		start = time.Now()
 	}
@@ -371,7 +373,7 @@ func (c *client) flushRun() {
 		// write): each of its commands took that call's time.
 		d := time.Since(start)
 		for i := range c.run {
-			c.srv.slowlog.observe(c, c.run[i].Args, start, d)
+			c.srv.observeCommand(c, c.runFast[i], c.run[i].Args, start, d)
 		}
 	}
 	// Errors count in INFO errorstats even when replies are off, as in
@@ -400,6 +402,7 @@ func (c *client) flushRun() {
 	clear(c.runReplies[:min(len(c.run), len(c.runReplies))])
 	c.run = c.run[:0]
 	c.runSuppress = c.runSuppress[:0]
+	c.runFast = c.runFast[:0]
 	c.runWrite = false
 	c.runBytes = 0
 }

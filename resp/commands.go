@@ -118,5 +118,6 @@ var commandSpecs = []commandSpec{
 	{name: "raft.status", arity: 1, flags: []string{"admin", "loading", "stale"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@slow"}, keyspace: false},
 	{name: "role", arity: 1, flags: []string{"noscript", "loading", "stale", "fast"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@admin", "@fast", "@dangerous"}, keyspace: false},
 	{name: "slowlog", arity: -2, flags: []string{}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow"}, keyspace: false},
+	{name: "latency", arity: -2, flags: []string{}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@slow"}, keyspace: false},
 	{name: "discard", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, firstKey: 0, lastKey: 0, keyStep: 0, categories: []string{"@fast", "@transaction"}, keyspace: false},
 }

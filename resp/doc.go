@@ -7,7 +7,8 @@
 // COMMAND, INFO, CONFIG, TIME, MULTI/EXEC/DISCARD, WATCH/UNWATCH, RESET,
 // READONLY/READWRITE, LASTSAVE, SAVE/BGSAVE (through the optional Saver
 // interface), WAIT, ROLE (role.go: the leader as a master, the others as
-// its replicas), SLOWLOG (slowlog.go), MONITOR (monitor.go: bounded per-monitor queues; a
+// its replicas), SLOWLOG (slowlog.go), LATENCY
+// (latency.go), MONITOR (monitor.go: bounded per-monitor queues; a
 // monitor that falls behind is disconnected), and the RAFT.* admin family
 // (raft.go, through the optional Membership interface: ADDNODE, PROMOTE,
 // REMOVENODE, TRANSFER, STATUS; a follower answers "-ERR not the leader;
@@ -155,6 +156,13 @@
 // its arguments truncated as Redis does (32 arguments, 128 bytes each;
 // AUTH and HELLO AUTH secrets redacted) into a ring of slowlog-max-len
 // entries guarded by one mutex.
+//
+// LATENCY uses the same timing: with latency-monitor-threshold (ms) above
+// 0, a command at or over it is sampled as Redis's "command" or
+// "fast-command" event (by its fast flag), one sample per second, 160 per
+// event. LATEST, HISTORY, RESET and HELP are answered; DOCTOR, GRAPH and
+// HISTOGRAM are not, and Redis's other events (fork, fsync...) are not
+// measured.
 //
 // # Known differences from redis-server 7.0
 //

@@ -81,6 +81,7 @@ type command struct {
 	// skipSlowlog: Redis's skip_slowlog flag (EXEC, whose commands are
 	// logged one by one instead).
 	skipSlowlog bool
+	fast        bool // Redis's fast flag: LATENCY's fast-command event
 	keyspace    bool
 	handler     func(c *client, args [][]byte)
 }
@@ -115,8 +116,9 @@ type Server struct {
 	totalCommands atomic.Uint64
 	totalConns    atomic.Uint64
 	rejected      atomic.Uint64
-	errors        errorStats // INFO errorstats (errorstats.go)
-	slowlog       slowlog    // SLOWLOG (slowlog.go)
+	errors        errorStats     // INFO errorstats (errorstats.go)
+	slowlog       slowlog        // SLOWLOG (slowlog.go)
+	latency       latencyMonitor // LATENCY (latency.go)
 	nextClientID  atomic.Uint64
 	closing       atomic.Bool
 
@@ -193,6 +195,8 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 				cmd.noAuth = true
 			case "skip_slowlog":
 				cmd.skipSlowlog = true
+			case "fast":
+				cmd.fast = true
 			}
 		}
 		if !cmd.keyspace && cmd.handler == nil {
@@ -213,6 +217,7 @@ func (s *Server) applyLive(c *conf.Config) {
 	s.idleTimeoutNs.Store(int64(c.TimeoutSeconds) * int64(time.Second))
 	s.bulkBytesMax.Store(c.ProtoMaxBulkLenBytes)
 	s.slowlog.configure(c.SlowlogSlowerThanUs, c.SlowlogMaxLen)
+	s.latency.thresholdMs.Store(c.LatencyMonitorThresholdMs)
 	if s.configObserver != nil {
 		s.configObserver.ConfigChanged(c)
 	}
