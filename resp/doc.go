@@ -186,6 +186,10 @@
 //     cmdstat_config|get), with usec, rejected_calls and failed_calls 0
 //     (not measured); INFO latencystats is empty.
 //   - CONFIG GET appendonly is "yes" (our log is always on).
+//   - SLOWLOG: a pipeline's keyspace commands share their run's time, a
+//     transaction's commands EXEC's; slowlog-max-len is bounded at 10000.
+//     LATENCY has no DOCTOR, GRAPH or HISTOGRAM and measures only the
+//     command and fast-command events.
 //   - READONLY and READWRITE answer OK (Redis without cluster mode: an
 //     error): clients configured for replica reads send them.
 //   - SAVE and BGSAVE take a Raft snapshot (and compact the log behind it)
