@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,6 +181,44 @@ func TestDifferentialLatency(t *testing.T) {
 		}
 		if string(want.raw) != string(got.raw) {
 			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
+		}
+	}
+}
+
+// TestRoleCluster3: on a 3-node cluster the leader's ROLE names both
+// followers as its replicas, and each follower's names the leader, in
+// the shapes a Redis master and a connected replica answer.
+func TestRoleCluster3(t *testing.T) {
+	c := startCluster3(t)
+	do := func(addr string) value {
+		t.Helper()
+		conn, err := dial(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.close()
+		v, err := conn.do([]byte("ROLE"))
+		if err != nil {
+			t.Fatalf("ROLE on %s: %v", addr, err)
+		}
+		return v
+	}
+	leader := do(c.leader)
+	if shape(leader) != "*[$:*[*[$$$]*[$$$]]]" || string(leader.elems[0].str) != "master" {
+		t.Fatalf("leader ROLE = %s (%s), want a master with two replicas", leader, shape(leader))
+	}
+	var replicas []string
+	for _, r := range leader.elems[2].elems {
+		replicas = append(replicas, string(r.elems[0].str)+":"+string(r.elems[1].str))
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(replicas)), slices.Sorted(slices.Values(c.followers))) {
+		t.Errorf("leader ROLE replicas = %q, want the followers %q", replicas, c.followers)
+	}
+	for _, f := range c.followers {
+		v := do(f)
+		if shape(v) != "*[$$:$:]" || string(v.elems[0].str) != "slave" ||
+			string(v.elems[1].str)+":"+string(v.elems[2].str) != c.leader || string(v.elems[3].str) != "connected" {
+			t.Errorf("follower %s ROLE = %s, want slave of %s, connected", f, v, c.leader)
 		}
 	}
 }
