@@ -39,6 +39,7 @@ func FuzzDispatch(f *testing.F) {
 		"*2\r\n$6\r\nselect\r\n$2\r\n15\r\nhgetall h\r\nmget a b\r\n",
 		"watch a b\r\nset a 1\r\nmulti\r\nwatch c\r\nincr a\r\nexec\r\nunwatch\r\n",
 		"reset\r\nwait 1 0\r\nlastsave\r\nreadonly\r\ncommand docs get watch\r\ninfo everything\r\n",
+		"config set slowlog-log-slower-than 0 latency-monitor-threshold 1\r\nrole\r\nfoo\r\nslowlog get -1\r\nlatency latest\r\nlatency history command\r\nslowlog reset\r\ninfo errorstats\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
