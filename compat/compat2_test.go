@@ -26,7 +26,7 @@ func infoField(text, field string) string {
 func TestDifferentialErrorstats(t *testing.T) {
 	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
 	ref, sut := dialPair(t, redisAddr, raftkvAddr)
-	for _, cmd := range []string{
+	if !sameReplies(t, ref, sut,
 		"CONFIG RESETSTAT",
 		"NOSUCHCOMMAND a",
 		"GET",
@@ -40,14 +40,8 @@ func TestDifferentialErrorstats(t *testing.T) {
 		"GET es:h",
 		"EXEC",
 		"DEL es:s es:h",
-	} {
-		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
-		if !ok {
-			return
-		}
-		if string(want.raw) != string(got.raw) {
-			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
-		}
+	) {
+		return
 	}
 	want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit("INFO errorstats")})
 	if !ok {
@@ -141,15 +135,7 @@ func TestDifferentialSlowlog(t *testing.T) {
 			t.Errorf("entry %d:\n redis  %s %s\n raftkv %s %s", i, w[3], w[5], g[3], g[5])
 		}
 	}
-	for _, cmd := range []string{"SLOWLOG GET -2", "SLOWLOG GET 1 2", "SLOWLOG LEN x", "SLOWLOG NOSUCH", "SLOWLOG HELP", "CONFIG GET slowlog-max-len"} {
-		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
-		if !ok {
-			return
-		}
-		if string(want.raw) != string(got.raw) {
-			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
-		}
-	}
+	sameReplies(t, ref, sut, "SLOWLOG GET -2", "SLOWLOG GET 1 2", "SLOWLOG LEN x", "SLOWLOG NOSUCH", "SLOWLOG HELP", "CONFIG GET slowlog-max-len")
 }
 
 // TestDifferentialLatency compares LATENCY's replies that do not depend on
@@ -159,7 +145,7 @@ func TestDifferentialSlowlog(t *testing.T) {
 func TestDifferentialLatency(t *testing.T) {
 	redisAddr, raftkvAddr := startRedis(t), startRaftkv(t)
 	ref, sut := dialPair(t, redisAddr, raftkvAddr)
-	for _, cmd := range []string{
+	sameReplies(t, ref, sut,
 		"CONFIG GET latency-monitor-threshold",
 		"LATENCY RESET",
 		"SET lt:k v",
@@ -174,15 +160,7 @@ func TestDifferentialLatency(t *testing.T) {
 		"CONFIG SET latency-monitor-threshold 100",
 		"CONFIG GET latency-monitor-threshold",
 		"CONFIG SET latency-monitor-threshold 0",
-	} {
-		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
-		if !ok {
-			return
-		}
-		if string(want.raw) != string(got.raw) {
-			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
-		}
-	}
+	)
 }
 
 // TestRoleCluster3: on a 3-node cluster the leader's ROLE names both

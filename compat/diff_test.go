@@ -238,6 +238,22 @@ func compareState(t *testing.T, seed uint64, proto int, ref, sut *conn) {
 	}
 }
 
+// sameReplies sends each command to both servers and reports every reply
+// that differs byte for byte; false when a connection failed (reported).
+func sameReplies(t *testing.T, ref, sut *conn, cmds ...string) bool {
+	t.Helper()
+	for _, cmd := range cmds {
+		want, got, ok := doBoth(t, ref, sut, gcmd{args: toArgsSplit(cmd)})
+		if !ok {
+			return false
+		}
+		if string(want.raw) != string(got.raw) {
+			t.Errorf("%s:\n redis  %s\n raftkv %s", cmd, want, got)
+		}
+	}
+	return true
+}
+
 func doBoth(t *testing.T, ref, sut *conn, c gcmd) (value, value, bool) {
 	t.Helper()
 	w, err := ref.do(c.args...)
