@@ -77,12 +77,7 @@ func (tc *testCluster) startMember(t *testing.T, id NodeID, voters, learners []N
 // membership hook reports every change with the new member's address;
 // followers refuse to propose, and a change that does not apply fails.
 func TestNodeProposeConfChange(t *testing.T) {
-	tc := &testCluster{
-		net:     &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}},
-		nodes:   map[NodeID]*Node{},
-		sms:     map[NodeID]*listSM{},
-		storage: map[NodeID]*MemoryStorage{},
-	}
+	tc := newTestCluster(0)
 	voters := []NodeID{1, 2, 3}
 	events := map[NodeID]*eventLog{}
 	for _, id := range voters {

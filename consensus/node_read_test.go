@@ -271,12 +271,7 @@ func TestNodeRunOnApplierNeedsNoLeader(t *testing.T) {
 // on the ticks the clock says are due before it hands a read to the core.
 // Meanwhile the others elected a new leader and wrote through it.
 func TestNodeLeaseEndsAfterAPause(t *testing.T) {
-	tc := &testCluster{
-		net:     &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}},
-		nodes:   map[NodeID]*Node{},
-		sms:     map[NodeID]*listSM{},
-		storage: map[NodeID]*MemoryStorage{},
-	}
+	tc := newTestCluster(0)
 	voters := []NodeID{1, 2, 3}
 	for _, id := range voters {
 		tc.storage[id] = NewMemoryStorage()

@@ -119,15 +119,21 @@ func startTestCluster(t testing.TB, n int) *testCluster {
 	return startTestClusterWith(t, n, 0)
 }
 
-func startTestClusterWith(t testing.TB, n int, appendDelay time.Duration) *testCluster {
-	t.Helper()
-	tc := &testCluster{
+// newTestCluster is an empty cluster on an in-process network; tests that
+// need their own node configurations start the nodes themselves.
+func newTestCluster(appendDelay time.Duration) *testCluster {
+	return &testCluster{
 		net:         &chanNet{nodes: map[NodeID]*Node{}, cut: map[NodeID]bool{}},
 		nodes:       map[NodeID]*Node{},
 		sms:         map[NodeID]*listSM{},
 		storage:     map[NodeID]*MemoryStorage{},
 		appendDelay: appendDelay,
 	}
+}
+
+func startTestClusterWith(t testing.TB, n int, appendDelay time.Duration) *testCluster {
+	t.Helper()
+	tc := newTestCluster(appendDelay)
 	var voters []NodeID
 	for i := 1; i <= n; i++ {
 		voters = append(voters, NodeID(i))

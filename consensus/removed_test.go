@@ -78,16 +78,7 @@ func TestRemovedFollowerLearnsFromAForwardedProposal(t *testing.T) {
 		t.Fatalf("second proposal: %+v, want ErrRemoved at once", ack)
 	}
 
-	for range 100 {
-		nw.tick()
-		nw.stabilize()
-		if r4.role != RoleFollower {
-			t.Fatalf("the removed node campaigns (%v)", r4.role)
-		}
-	}
-	if nw.leader() != 1 || leader.term != term {
-		t.Fatalf("leader %d term %d, want 1 at term %d: the removed node disturbed the cluster", nw.leader(), leader.term, term)
-	}
+	requireRemovedStaysQuiet(t, nw, r4, leader, term)
 }
 
 // A removed node that only pre-votes (no client) learns from the leader's
@@ -108,16 +99,7 @@ func TestRemovedFollowerLearnsFromItsPreVote(t *testing.T) {
 	if !r4.removed() {
 		t.Fatalf("node 4 not told after three election timeouts (pre-voted: %t)", preVoted)
 	}
-	for range 100 {
-		nw.tick()
-		nw.stabilize()
-		if r4.role != RoleFollower {
-			t.Fatalf("the removed node campaigns after it was told (%v)", r4.role)
-		}
-	}
-	if nw.leader() != 1 || leader.term != term {
-		t.Fatalf("leader %d term %d, want 1 at term %d", nw.leader(), leader.term, term)
-	}
+	requireRemovedStaysQuiet(t, nw, r4, leader, term)
 }
 
 // The leader says nothing while the removal is uncommitted (it may still be
@@ -359,5 +341,21 @@ func TestRemovedPendingProposalWaitsForItsAnswer(t *testing.T) {
 	nw.stabilize()
 	if a := lastAck(t, n4, 7); !errors.Is(a.Err, ErrRemoved) {
 		t.Fatalf("pending proposal: %v, want ErrRemoved", a.Err)
+	}
+}
+
+// requireRemovedStaysQuiet: for 100 ticks a node that was told it was
+// removed never campaigns, and node 1 keeps leading in the same term.
+func requireRemovedStaysQuiet(t *testing.T, nw *network, removed, leader *Raft, term uint64) {
+	t.Helper()
+	for range 100 {
+		nw.tick()
+		nw.stabilize()
+		if removed.role != RoleFollower {
+			t.Fatalf("the removed node campaigns after it was told (%v)", removed.role)
+		}
+	}
+	if nw.leader() != 1 || leader.term != term {
+		t.Fatalf("leader %d term %d, want 1 at term %d: the removed node disturbed the cluster", nw.leader(), leader.term, term)
 	}
 }
