@@ -79,6 +79,12 @@ type Config struct {
 	// timeout after it starts (a restarted follower has forgotten the
 	// leader it promised not to replace). 0: linearizable ReadIndex only.
 	ReadLeaseTicks int
+	// AsyncStorageWrites says the loop makes Ready.Entries durable after
+	// Advance, on another goroutine, and reports each completed write with
+	// StableTo: Advance then confirms everything but the entries. Without
+	// it Advance confirms the entries too (the loop wrote them before it).
+	// Either way a Ready hands out each entry once.
+	AsyncStorageWrites bool
 	// MaxPendingReads bounds the ReadIndex requests a leader holds (queued
 	// or in the heartbeat round in flight). Default 16384.
 	MaxPendingReads int

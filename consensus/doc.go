@@ -44,12 +44,43 @@
 // control). Everything else, notably the leader's MsgApp,
 // goes at once: the leader writes its own log in parallel with sending it
 // (thesis §10.2.1) and counts itself in the commit quorum only for entries
-// the loop has confirmed durable through Advance.
+// the loop has confirmed durable (Advance, or StableTo below).
 //
-// Entries not yet confirmed live in the core (raftLog.unstable) and are
-// read from there; confirmed ones are read from Config.Log. Ready hands out
-// slices the core keeps no right to modify; the loop must copy what it
-// keeps beyond Advance (MemoryStorage copies on Append).
+// # Asynchronous storage writes (Config.AsyncStorageWrites, node.go)
+//
+// An fsync here costs 0.25-0.6 ms, more than a loopback round trip. With
+// the writes inside the Ready/Advance pair, a leader sitting in its fsync
+// cannot step the followers' acks that arrive meanwhile, so a batch whose
+// quorum forms during the leader's next fsync commits one whole fsync
+// late, and proposals and reads wait too. So the node loop hands each
+// Ready's hard state, entries and MessagesAfterPersist to a persister
+// goroutine and calls Advance at once; the persister does the jobs
+// strictly in order, merging all that queued during one write into the
+// next (group commit: one hard state write, one Append, one fsync), then
+// sends the jobs' MessagesAfterPersist and tells the loop, which calls
+// StableTo(index, term) of the last entry written. The core learns
+// durability as that event, not at Advance: entries handed out stay in
+// raftLog.unstable (read from there, sent to followers from there) and
+// are marked in progress, so no later Ready hands them out again; a
+// follower's suffix overwrite lowers the mark so the new entries go out in
+// the next Ready, and a StableTo for the overwritten write no longer
+// matches the log (its term differs) and is ignored. The leader counts
+// itself at StableTo only, but commits as soon as any quorum is durable:
+// with three nodes, two followers may beat the leader's own disk. A
+// one-node cluster commits at StableTo.
+//
+// Term and vote changes go through the same queue: a vote is promised only
+// by MsgVote/MsgVoteResp, which leave after the write that holds it, and
+// the leader's MsgApp of a new term never depended on its hard state (it
+// was sent before the write under the synchronous contract too). A
+// snapshot from the leader (Ready.Snapshot or SnapshotChunks) is handled
+// synchronously: the loop waits for the persister to drain, then spools,
+// installs and writes as before. Committed entries may be applied before
+// the local write completes, so the node snapshots only at an index whose
+// write has completed (Node.SnapshotMeta waits for it: until then the
+// disk may hold an overwritten entry there) and compacts only up to the
+// core's stable index. The queue is bounded (persistQueueLen Readys): a
+// full queue makes the loop wait, back-pressure from the disk.
 //
 // Proposals made between two Readys are sent to followers in one MsgApp
 // per follower (the broadcast is deferred to Ready), and their entries are
@@ -212,7 +243,8 @@
 //   - §9.6 pre-vote and check-quorum (leader lease on votes): Step, hup,
 //     tickHeartbeat (raft.go).
 //   - §10.2.1 leader writes in parallel: the Messages/MessagesAfterPersist
-//     split and the self-progress update in Advance.
+//     split and the self-progress update in StableTo (asynchronous writes:
+//     node.go's persister, raftLog.inProgress).
 //   - Flow control (etcd-style, not in the thesis): progress.go,
 //     inflights.go.
 //
@@ -302,5 +334,6 @@
 // Each hook turns off one rule where it lives: CommitOldTermByCount in
 // maybeCommit, ForgetVotePersist in handleVoteRequest, SkipLogMatching in
 // handleAppend, ReadWithoutQuorum in maybeStartReadRound,
-// LearnerCountsForCommit in maybeCommit.
+// LearnerCountsForCommit in maybeCommit, LeaderCountsUnsynced in
+// appendEntries (the leader counts itself before its write completes).
 package consensus

@@ -7,9 +7,13 @@ import (
 
 // raftLog is the core's view of the log: the durable prefix read from
 // LogStorage, followed by entries the core has accepted but the node loop
-// has not yet confirmed durable (unstable, handed out in Ready.Entries and
-// dropped here on Advance). A snapshot received from the leader but not yet
-// installed by the loop (pendingSnap) hides the storage beneath it.
+// has not yet confirmed durable (unstable, dropped here on stableTo). Of
+// the unstable entries, those up to inProgress were already handed out in
+// a Ready.Entries (a write is in flight: with Config.AsyncStorageWrites the
+// core goes on while the loop's persister syncs them) and are not handed
+// out again; the rest go out in the next Ready. A snapshot received from
+// the leader but not yet installed by the loop (pendingSnap) hides the
+// storage beneath it.
 //
 // The unstable slice may be aliased by messages already handed out (the
 // leader sends MsgApp straight from it), so it is only ever appended to or
@@ -18,7 +22,10 @@ type raftLog struct {
 	storage        LogStorage
 	unstable       []Entry
 	unstableOffset uint64 // index of unstable[0] (or of the next entry)
-	pendingSnap    *IncomingSnapshot
+	// inProgress is the last index handed out in a Ready.Entries and not
+	// yet confirmed durable (unstableOffset-1 when none is in flight).
+	inProgress  uint64
+	pendingSnap *IncomingSnapshot
 
 	committed uint64
 	// applying is the last index handed out in Ready.CommittedEntries,
@@ -45,6 +52,23 @@ func (l *raftLog) lastIndex() uint64 {
 
 // stableIndex is the last index known durable and part of this log.
 func (l *raftLog) stableIndex() uint64 { return l.unstableOffset - 1 }
+
+// hasUnsent reports whether unstable entries wait to be handed out.
+func (l *raftLog) hasUnsent() bool {
+	return l.inProgress+1 < l.unstableOffset+uint64(len(l.unstable))
+}
+
+// nextUnsent returns the unstable entries not yet handed out and marks them
+// in progress. The slice's capacity is its length: the caller cannot
+// append into the core's array.
+func (l *raftLog) nextUnsent() []Entry {
+	if !l.hasUnsent() {
+		return nil
+	}
+	u := l.unstable[l.inProgress+1-l.unstableOffset:]
+	l.inProgress = l.lastIndex()
+	return u[:len(u):len(u)]
+}
 
 // term returns the term of the entry at i (for firstIndex-1, the snapshot's
 // term), ErrCompacted or ErrUnavailable.
@@ -189,6 +213,11 @@ func (l *raftLog) append(ents []Entry) {
 		fresh = append(fresh, keep...)
 		l.unstable = append(fresh, ents...)
 	}
+	// A write in flight for the replaced suffix no longer stands for this
+	// log: the new entries go out in the next Ready, and the loop's write
+	// of them (ordered after the one in flight) overwrites it.
+	l.inProgress = min(l.inProgress, after)
+	l.inProgress = max(l.inProgress, l.unstableOffset-1)
 }
 
 // stableTo drops the unstable entries up to (i, t): the loop made them
@@ -203,6 +232,7 @@ func (l *raftLog) stableTo(i, t uint64) bool {
 	}
 	l.unstable = l.unstable[k+1:]
 	l.unstableOffset = i + 1
+	l.inProgress = max(l.inProgress, i)
 	if len(l.unstable) == 0 {
 		// Let the old array go (messages may still hold parts of it).
 		l.unstable = nil
@@ -237,6 +267,7 @@ func (l *raftLog) restore(snap *IncomingSnapshot) {
 	l.pendingSnap = snap
 	l.unstable = nil
 	l.unstableOffset = snap.Meta.Index + 1
+	l.inProgress = snap.Meta.Index
 	l.committed = snap.Meta.Index
 }
 

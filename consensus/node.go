@@ -39,8 +39,8 @@ type NodeConfig struct {
 	// nil: an in-memory spool, for tests (nothing survives a restart).
 	Spool SnapshotSpool
 	// Observer, when set, is told how long persistence and proposals take
-	// (metrics). Its methods are called from the loop and the applier and
-	// must not block.
+	// (metrics). Its methods are called from the loop, the persister and
+	// the applier, and must not block.
 	Observer NodeObserver
 	// Now is the wall clock; nil means time.Now. Tests may fake it.
 	Now func() time.Time
@@ -139,6 +139,34 @@ type pendingRead struct {
 	req   *request
 }
 
+// persistJob is one Ready's durable work, handed from the loop to the
+// persister, which does the jobs strictly in the order they came.
+type persistJob struct {
+	hardState        HardState
+	hardStateChanged bool
+	entries          []Entry
+	// msgs are the Ready's MessagesAfterPersist: they go out once the job
+	// (and every one before it) is durable.
+	msgs []Message
+	// barrier, when set, is closed once every earlier job is durable.
+	barrier chan struct{}
+}
+
+// persistQueueLen bounds the Readys waiting for the persister; a full
+// queue makes the loop wait (back-pressure from the disk). At one Ready
+// per loop turn, a few dozen cover the turns of one slow fsync.
+const persistQueueLen = 64
+
+// persistJobsMax bounds the jobs merged into one write (one fsync).
+const persistJobsMax = persistQueueLen
+
+// stableMark is what the persister made durable last: the last entry of
+// its last write, and the storage error that stopped it.
+type stableMark struct {
+	index, term uint64
+	err         error
+}
+
 // Node runs one Raft core: its event loop (the bus), persistence, sending,
 // and an applier goroutine that applies committed entries to the state
 // machine and serves reads. All methods are safe for concurrent use.
@@ -153,9 +181,18 @@ type Node struct {
 	recvc  chan Message
 	ctrlc  chan func()
 	applyc chan applyTask
-	stopc  chan struct{}
-	done   chan struct{}
-	stopMu sync.Once
+	// persistc carries Readys' durable work to the persister; stablec
+	// (one slot) tells the loop that stable moved.
+	persistc      chan persistJob
+	persisterDone chan struct{}
+	stablec       chan struct{}
+	stableMu      sync.Mutex
+	stable        stableMark
+	// reportedStable is the mark last given to the core (loop-owned).
+	reportedStable stableMark
+	stopc          chan struct{}
+	done           chan struct{}
+	stopMu         sync.Once
 
 	nextID atomic.Uint64
 
@@ -228,6 +265,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	rc := cfg.Raft
 	rc.Log = cfg.Log
 	rc.HardState = hs
+	rc.AsyncStorageWrites = true
 	if rc.Logger == nil {
 		rc.Logger = cfg.Logger
 	}
@@ -236,22 +274,26 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("consensus: start core: %w", err)
 	}
 	n := &Node{
-		cfg:         cfg,
-		core:        core,
-		logger:      cfg.Logger,
-		now:         cfg.Now,
-		propc:       make(chan *request, cfg.BusLen),
-		readc:       make(chan *request, cfg.BusLen),
-		recvc:       make(chan Message, cfg.BusLen),
-		ctrlc:       make(chan func(), 16),
-		applyc:      make(chan applyTask, 1024),
-		stopc:       make(chan struct{}),
-		done:        make(chan struct{}),
-		awaitingAck: make(map[uint64]*request),
-		byIndex:     make(map[uint64]*request),
-		readsByID:   make(map[uint64]*request),
-		dispatched:  rc.Applied,
-		subs:        make(map[chan RaftEvent]struct{}),
+		cfg:      cfg,
+		core:     core,
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		propc:    make(chan *request, cfg.BusLen),
+		readc:    make(chan *request, cfg.BusLen),
+		recvc:    make(chan Message, cfg.BusLen),
+		ctrlc:    make(chan func(), 16),
+		applyc:   make(chan applyTask, 1024),
+		persistc: make(chan persistJob, persistQueueLen),
+		stablec:  make(chan struct{}, 1),
+
+		persisterDone: make(chan struct{}),
+		stopc:         make(chan struct{}),
+		done:          make(chan struct{}),
+		awaitingAck:   make(map[uint64]*request),
+		byIndex:       make(map[uint64]*request),
+		readsByID:     make(map[uint64]*request),
+		dispatched:    rc.Applied,
+		subs:          make(map[chan RaftEvent]struct{}),
 	}
 	n.metrics.applied.Store(rc.Applied)
 	// What was committed before the restart is known now; the figure moves
@@ -261,6 +303,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.announceMembership(nil, 0)
 	applierDone := make(chan struct{})
 	go n.runApplier(rc.Applied, applierDone)
+	go n.runPersister()
 	go n.run(applierDone)
 	return n, nil
 }
@@ -555,6 +598,10 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // run is the loop: it owns the core.
 func (n *Node) run(applierDone chan struct{}) {
 	defer func() {
+		// Every write handed to the persister finishes before the owner
+		// may close the log.
+		close(n.persistc)
+		<-n.persisterDone
 		close(n.applyc)
 		<-applierDone
 		n.failAll(ErrStopped)
@@ -582,8 +629,13 @@ func (n *Node) run(applierDone chan struct{}) {
 			n.step(m)
 		case fn := <-n.ctrlc:
 			fn()
+		case <-n.stablec:
 		}
 		n.drain()
+		if err := n.noteStable(); err != nil {
+			n.logger.Error("consensus: node stops: storage failed", "err", err)
+			return
+		}
 		// Advance can make more work ready at once (the leader's own
 		// persisted entries complete a quorum that followers' acks had
 		// already half made): take it now rather than at the next event,
@@ -756,6 +808,24 @@ func (n *Node) handleReady() error {
 	}
 	n.noteMembership(rd)
 	n.send(rd.Messages)
+	// A snapshot from the leader is spooled and installed synchronously,
+	// with the persister idle: the log reset must not race a write in
+	// flight, and it is rare. Everything else is the persister's: the
+	// loop goes on stepping while it syncs.
+	syncPersist := rd.Snapshot != nil || len(rd.SnapshotChunks) > 0
+	if syncPersist {
+		if err := n.waitPersisted(); err != nil {
+			return err
+		}
+	} else if rd.HardStateChanged || len(rd.Entries) > 0 || len(rd.MessagesAfterPersist) > 0 {
+		// Blocks while the queue is full: back-pressure from the disk.
+		n.persistc <- persistJob{hardState: rd.HardState, hardStateChanged: rd.HardStateChanged,
+			entries: rd.Entries, msgs: rd.MessagesAfterPersist}
+	}
+	if rd.HardStateChanged {
+		n.metrics.commit.Store(rd.HardState.Commit)
+		n.metrics.term.Store(rd.HardState.Term)
+	}
 	var task applyTask
 	// Chunks are spooled before this Ready's MessagesAfterPersist
 	// acknowledge them.
@@ -819,36 +889,176 @@ func (n *Node) handleReady() error {
 	if task.snapshot != nil || len(task.entries) > 0 || len(task.reads) > 0 {
 		n.applyc <- task
 	}
-	persistStart := n.now()
-	if rd.HardStateChanged {
-		if err := n.cfg.State.SaveHardState(rd.HardState); err != nil {
-			return fmt.Errorf("save hard state: %w", err)
+	if syncPersist {
+		if err := n.persist(rd.HardState, rd.HardStateChanged, rd.Entries); err != nil {
+			return err
 		}
-		n.metrics.commit.Store(rd.HardState.Commit)
-		n.metrics.term.Store(rd.HardState.Term)
+		n.send(rd.MessagesAfterPersist)
 	}
-	if len(rd.Entries) > 0 {
-		if err := n.cfg.Log.Append(rd.Entries); err != nil {
-			return fmt.Errorf("append %d entries at %d: %w", len(rd.Entries), rd.Entries[0].Index, err)
-		}
-		n.metrics.persistBatches.Add(1)
-		n.metrics.persistEntries.Add(uint64(len(rd.Entries)))
-		var bytes uint64
-		for i := range rd.Entries {
-			bytes += uint64(len(rd.Entries[i].Data))
-		}
-		n.metrics.persistBytes.Add(bytes)
-		n.metrics.lastIndex.Store(rd.Entries[len(rd.Entries)-1].Index)
-	}
-	if rd.HardStateChanged || len(rd.Entries) > 0 {
-		n.cfg.Observer.ObservePersist(n.now().Sub(persistStart), len(rd.Entries))
-	}
-	n.send(rd.MessagesAfterPersist)
 	n.core.Advance(rd)
+	if k := len(rd.Entries); syncPersist && k > 0 {
+		n.core.StableTo(rd.Entries[k-1].Index, rd.Entries[k-1].Term)
+	}
 	if rd.SoftState != nil && (n.leaderKnown || n.core.removed()) {
 		n.retryParked()
 	}
 	return nil
+}
+
+// persist writes a hard state and entries durably (one fsync for the
+// entries; the hard state's own only when term or vote changed).
+func (n *Node) persist(hs HardState, hsChanged bool, entries []Entry) error {
+	start := n.now()
+	if hsChanged {
+		if err := n.cfg.State.SaveHardState(hs); err != nil {
+			return fmt.Errorf("save hard state: %w", err)
+		}
+	}
+	if len(entries) > 0 {
+		if err := n.cfg.Log.Append(entries); err != nil {
+			return fmt.Errorf("append %d entries at %d: %w", len(entries), entries[0].Index, err)
+		}
+		n.metrics.persistBatches.Add(1)
+		n.metrics.persistEntries.Add(uint64(len(entries)))
+		n.metrics.persistBytes.Add(entriesBytes(entries))
+		n.metrics.lastIndex.Store(entries[len(entries)-1].Index)
+	}
+	if hsChanged || len(entries) > 0 {
+		n.cfg.Observer.ObservePersist(n.now().Sub(start), len(entries))
+	}
+	return nil
+}
+
+// runPersister does the loop's persistJobs in order: it takes every job
+// queued while the previous write ran and makes them durable together
+// (group commit: one hard state, one Append, one fsync), then tells the
+// loop how far the log is durable and sends the jobs' MessagesAfterPersist.
+// After a storage error it only drains the queue (releasing barriers, not
+// messages): the loop stops at its next turn.
+func (n *Node) runPersister() {
+	defer close(n.persisterDone)
+	var (
+		batch  []persistJob
+		merged []Entry
+		failed bool
+	)
+	for job := range n.persistc {
+		batch = append(batch[:0], job)
+	collect:
+		for len(batch) < persistJobsMax {
+			select {
+			case j, ok := <-n.persistc:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, j)
+			default:
+				break collect
+			}
+		}
+		if !failed {
+			var err error
+			merged, err = n.persistBatch(batch, merged)
+			if err != nil {
+				failed = true
+				n.stableMu.Lock()
+				n.stable.err = err
+				n.stableMu.Unlock()
+				n.signalStable()
+			}
+		}
+		for i := range batch {
+			if !failed {
+				n.send(batch[i].msgs)
+			}
+			if batch[i].barrier != nil {
+				close(batch[i].barrier)
+			}
+		}
+		clear(batch)
+	}
+}
+
+// persistBatch makes a batch of jobs durable as one write and publishes
+// the new stable mark. Entries of later jobs replace the overlapping
+// suffix of earlier ones, as sequential Appends would; merged is a
+// scratch array (never the core's: its arrays are only read).
+func (n *Node) persistBatch(batch []persistJob, merged []Entry) ([]Entry, error) {
+	var (
+		hs        HardState
+		hsChanged bool
+		ents      []Entry
+		owned     bool // ents is merged's array
+	)
+	for i := range batch {
+		j := &batch[i]
+		if j.hardStateChanged {
+			hs, hsChanged = j.hardState, true
+		}
+		if len(j.entries) == 0 {
+			continue
+		}
+		if len(ents) == 0 || j.entries[0].Index <= ents[0].Index {
+			ents, owned = j.entries, false
+			continue
+		}
+		keep := j.entries[0].Index - ents[0].Index
+		if keep > uint64(len(ents)) {
+			return merged, fmt.Errorf("consensus: persist: entries at %d leave a gap after %d", j.entries[0].Index, ents[len(ents)-1].Index)
+		}
+		if !owned {
+			merged = append(merged[:0], ents...)
+			owned = true
+		}
+		merged = append(merged[:keep], j.entries...)
+		ents = merged
+	}
+	if err := n.persist(hs, hsChanged, ents); err != nil {
+		return merged, err
+	}
+	if k := len(ents); k > 0 {
+		n.stableMu.Lock()
+		n.stable.index, n.stable.term = ents[k-1].Index, ents[k-1].Term
+		n.stableMu.Unlock()
+		n.signalStable()
+	}
+	if owned {
+		clear(merged) // drop the references to entry data
+	}
+	return merged, nil
+}
+
+func (n *Node) signalStable() {
+	select {
+	case n.stablec <- struct{}{}:
+	default:
+	}
+}
+
+// noteStable gives the core the persister's latest stable mark (on the
+// loop), or returns the persister's storage error.
+func (n *Node) noteStable() error {
+	n.stableMu.Lock()
+	mark := n.stable
+	n.stableMu.Unlock()
+	if mark.err != nil {
+		return mark.err
+	}
+	if mark != n.reportedStable {
+		n.reportedStable = mark
+		n.core.StableTo(mark.index, mark.term)
+	}
+	return nil
+}
+
+// waitPersisted waits until every job handed to the persister is durable
+// and tells the core, for work that must not overlap a write (installing
+// a snapshot from the leader).
+func (n *Node) waitPersisted() error {
+	barrier := make(chan struct{})
+	n.persistc <- persistJob{barrier: barrier}
+	<-barrier
+	return n.noteStable()
 }
 
 // settleAck moves an acknowledged proposal to wait for its index, or
@@ -879,7 +1089,7 @@ func (n *Node) settleAck(ack ProposalAck) {
 	// The ack came after its index was committed and applied (a forwarded
 	// proposal whose answer was slow). The log says whether it won; its
 	// result is gone.
-	term, err := n.cfg.Log.Term(ack.Index)
+	term, err := n.core.log.term(ack.Index)
 	switch {
 	case err == nil && term != ack.Term:
 		n.metrics.proposalsFailed.Add(1)
@@ -1024,6 +1234,12 @@ func (n *Node) Compact(ctx context.Context, upTo uint64) error {
 			err = fmt.Errorf("consensus: compact to %d: only %d applied", upTo, n.dispatched)
 			return
 		}
+		// Never into entries whose write the core has not seen complete:
+		// it still reads them from its unstable log, and the persister
+		// may be writing after them.
+		if upTo = min(upTo, n.core.log.stableIndex()); upTo < n.cfg.Log.FirstIndex() {
+			return
+		}
 		var term uint64
 		if term, err = n.cfg.Log.Term(upTo); err != nil {
 			return
@@ -1034,6 +1250,40 @@ func (n *Node) Compact(ctx context.Context, upTo uint64) error {
 		return cerr
 	}
 	return err
+}
+
+// SnapshotMeta returns the metadata a snapshot of the state machine at
+// index (applied on this node) must carry: the entry's term and stamp and
+// the membership in force there. The applier may run ahead of this node's
+// disk (committed entries are applied before the local write of them
+// completes), and until that write completes the log on disk may still
+// hold an older, overwritten entry at index: so when index is not yet
+// known durable, it first waits for the writes in flight (at most a few
+// fsyncs; snapshots are rare).
+func (n *Node) SnapshotMeta(ctx context.Context, index uint64) (SnapshotMeta, error) {
+	var meta SnapshotMeta
+	var err error
+	cerr := n.control(ctx, func() {
+		if index > n.core.log.stableIndex() {
+			if err = n.waitPersisted(); err != nil {
+				return
+			}
+		}
+		if stable := n.core.log.stableIndex(); index > stable {
+			err = fmt.Errorf("consensus: snapshot at %d: the log is durable only to %d: %w", index, stable, ErrUnavailable)
+			return
+		}
+		var e Entry
+		if e, err = n.cfg.Log.Entry(index); err != nil {
+			return
+		}
+		meta = SnapshotMeta{Index: index, Term: e.Term, TimeMs: e.TimeMs}
+		meta.ConfState, err = n.core.ConfStateAt(index)
+	})
+	if cerr != nil {
+		return SnapshotMeta{}, cerr
+	}
+	return meta, err
 }
 
 // ConfStateAt returns the membership in force at log index, as a snapshot

@@ -101,6 +101,8 @@ type testCluster struct {
 	// take that long, like an fsync (in-memory appends are instant, so
 	// nothing would queue behind them).
 	appendDelay time.Duration
+	// wrapLog, when set before the nodes start, gives each node's log.
+	wrapLog func(NodeID, *MemoryStorage) LogStorage
 }
 
 // delayedLog is a MemoryStorage whose appends take a fixed time.
@@ -152,6 +154,9 @@ func startTestClusterWith(t testing.TB, n int, appendDelay time.Duration) *testC
 }
 
 func (tc *testCluster) log(id NodeID) LogStorage {
+	if tc.wrapLog != nil {
+		return tc.wrapLog(id, tc.storage[id])
+	}
 	if tc.appendDelay > 0 {
 		return delayedLog{MemoryStorage: tc.storage[id], delay: tc.appendDelay}
 	}

@@ -122,6 +122,7 @@ func NewRaft(cfg Config) (*Raft, error) {
 		log: raftLog{
 			storage:        cfg.Log,
 			unstableOffset: last + 1,
+			inProgress:     last,
 			committed:      committed,
 			applying:       cfg.Applied,
 			applied:        cfg.Applied,
@@ -666,6 +667,12 @@ func (r *Raft) appendEntries(ents ...Entry) (uint64, bool) {
 	r.log.append(ents)
 	r.noteAppended(ents)
 	r.needBcast = true
+	if r.bugs.LeaderCountsUnsynced {
+		if self := r.progress[r.id]; self != nil {
+			self.maybeUpdate(r.log.lastIndex())
+			r.maybeCommit()
+		}
+	}
 	if len(r.voters) == 1 && len(r.learners) == 0 && r.isVoter(r.id) {
 		// Nothing to send: commit waits for our own persistence (Advance).
 		r.needBcast = false
@@ -1098,13 +1105,14 @@ func (r *Raft) handleForwardedReply(m Message) {
 func (r *Raft) HasReady() bool {
 	return r.needBcast || r.readRoundDue() || len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
 		len(r.proposalAcks) > 0 || len(r.readStates) > 0 || len(r.readAcks) > 0 || len(r.snapshotChunks) > 0 ||
-		len(r.log.unstable) > 0 || r.log.pendingSnap != nil || r.log.hasNextCommitted() ||
+		r.log.hasUnsent() || r.log.pendingSnap != nil || r.log.hasNextCommitted() ||
 		r.softState() != r.prevSoft || r.hardState() != r.prevHard
 }
 
-// Ready returns the effects gathered since the last Ready. Messages, acks
-// and read states are handed over (they will not appear again); Entries,
-// HardState and Snapshot appear again until Advance confirms them.
+// Ready returns the effects gathered since the last Ready. Messages, acks,
+// read states and Entries are handed over (they will not appear again: an
+// entry is written once, and confirmed by Advance or StableTo); HardState
+// and Snapshot appear again until Advance confirms them.
 func (r *Raft) Ready() Ready {
 	if r.needBcast && r.role == RoleLeader {
 		r.bcastAppend()
@@ -1114,7 +1122,7 @@ func (r *Raft) Ready() Ready {
 	r.maybeStartReadRound()
 	rd := Ready{
 		HardState:            r.hardState(),
-		Entries:              r.log.unstable[:len(r.log.unstable):len(r.log.unstable)],
+		Entries:              r.log.nextUnsent(),
 		Snapshot:             r.log.pendingSnap,
 		SnapshotChunks:       r.snapshotChunks,
 		Messages:             r.msgs,
@@ -1122,9 +1130,6 @@ func (r *Raft) Ready() Ready {
 		ProposalAcks:         r.proposalAcks,
 		ReadStates:           r.readStates,
 		ReadAcks:             r.readAcks,
-	}
-	if len(rd.Entries) == 0 {
-		rd.Entries = nil
 	}
 	rd.HardStateChanged = rd.HardState != r.prevHard
 	if ss := r.softState(); ss != r.prevSoft {
@@ -1143,9 +1148,11 @@ func (r *Raft) Ready() Ready {
 	return rd
 }
 
-// Advance tells the core the loop did everything rd asked: state and
-// entries are durable, the snapshot is installed, committed entries are
-// with the applier.
+// Advance tells the core the loop did everything rd asked: the hard state
+// is written (or, with Config.AsyncStorageWrites, queued for writing
+// before any message that depends on it), the snapshot is installed,
+// committed entries are with the applier, and, unless
+// Config.AsyncStorageWrites, the entries are durable.
 func (r *Raft) Advance(rd Ready) {
 	if rd.HardStateChanged {
 		r.prevHard = rd.HardState
@@ -1153,13 +1160,8 @@ func (r *Raft) Advance(rd Ready) {
 	if rd.Snapshot != nil {
 		r.log.snapshotInstalled(rd.Snapshot.Meta)
 	}
-	if n := len(rd.Entries); n > 0 {
-		last := rd.Entries[n-1]
-		if r.log.stableTo(last.Index, last.Term) && r.role == RoleLeader {
-			if self := r.progress[r.id]; self != nil && self.maybeUpdate(last.Index) && r.maybeCommit() {
-				r.needBcast = true
-			}
-		}
+	if n := len(rd.Entries); n > 0 && !r.cfg.AsyncStorageWrites {
+		r.StableTo(rd.Entries[n-1].Index, rd.Entries[n-1].Term)
 	}
 	if r.proposalAcks == nil && cap(rd.ProposalAcks) > 0 {
 		r.proposalAcks = rd.ProposalAcks[:0] // as ReadStates below
@@ -1177,6 +1179,24 @@ func (r *Raft) Advance(rd Ready) {
 		// The log was compacted past some conf entries: nobody asks for
 		// the membership before the first index any more.
 		r.conf.foldTo(r.log.firstIndex() - 1)
+	}
+}
+
+// StableTo tells the core that the entries up to index, whose entry there
+// has term, are durable in Config.Log (with Config.AsyncStorageWrites; the
+// loop reports its writes in order, and may report only the last of
+// several). A report the log no longer matches (a suffix was replaced
+// since the write began) is ignored: the write of the new suffix, which
+// the loop orders after it, reports for it. On the leader this is where it
+// counts itself towards the commit quorum: never for entries that are
+// not yet on its disk, while any quorum of followers that acknowledged
+// them commits them without it.
+func (r *Raft) StableTo(index, term uint64) {
+	if !r.log.stableTo(index, term) || r.role != RoleLeader {
+		return
+	}
+	if self := r.progress[r.id]; self != nil && self.maybeUpdate(index) && r.maybeCommit() {
+		r.needBcast = true
 	}
 }
 

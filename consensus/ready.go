@@ -64,16 +64,27 @@ type ReadAck struct {
 //  1. send Messages at once (they do not depend on local durability: the
 //     leader's AppendEntries may go out while it writes its own log,
 //     thesis §10.2.1);
-//  2. if Snapshot is non-nil, restore the state machine and the log from it;
+//  2. if Snapshot is non-nil, restore the state machine and the log from it
+//     (with no write of earlier Entries still in flight);
 //  3. durably write HardState (if HardStateChanged) and Entries (one batch,
-//     one fsync; the first entry may overwrite a suffix);
-//  4. only then send MessagesAfterPersist (votes, append acks);
+//     one fsync; the first entry may overwrite a suffix). Each entry is
+//     handed out once: Entries holds only what no earlier Ready did;
+//  4. only once that write (and every earlier one) is durable, send
+//     MessagesAfterPersist (votes, append acks);
 //  5. hand CommittedEntries to the applier in order, and settle ReadStates,
 //     ProposalAcks and ReadAcks with the waiting clients (this may come
 //     before 3: committed entries are held by a quorum already, so applying
 //     them need not wait for this node's fsync);
 //  6. call Advance(rd). The loop must not keep rd.ReadStates nor
 //     rd.ProposalAcks beyond it: the core reuses those arrays.
+//
+// Synchronously (the default) 3 and 4 come before 6, and Advance confirms
+// the entries durable. With Config.AsyncStorageWrites the loop calls
+// Advance at once and does 3 and 4 on another goroutine, write after write
+// in the order of the Readys (a later Ready's Entries may replace a suffix
+// of an earlier one's still in flight), and reports each completed write
+// with StableTo(last index, its term); the core goes on taking events
+// meanwhile, and reads the entries in flight from memory.
 type Ready struct {
 	SoftState        *SoftState // nil when unchanged since the last Ready
 	HardState        HardState
@@ -143,4 +154,9 @@ type BugHooks struct {
 	// confirmed it stop ignoring vote requests, so a deposed leader keeps
 	// answering reads after another was elected.
 	LeaseOutlivesElection bool
+	// LeaderCountsUnsynced makes a leader count itself towards the commit
+	// quorum for entries as soon as it appends them, before its own write
+	// of them is durable (StableTo): with three nodes one follower's ack
+	// then commits an entry that a crash of the leader leaves on one disk.
+	LeaderCountsUnsynced bool
 }

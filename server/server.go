@@ -499,15 +499,12 @@ func (s *Server) Snapshot(ctx context.Context) error {
 		s.lastSaveUnix.Store(time.Now().Unix())
 		return nil
 	}
-	confState, err := s.node.ConfStateAt(rctx, index)
-	if err != nil {
-		return fmt.Errorf("snapshot at %d: membership: %w", index, err)
-	}
-	last, err := s.log.Entry(index)
+	// The node reads the term at index from its durable log only once its
+	// own write of that entry completed (the applier may be ahead of it).
+	meta, err := s.node.SnapshotMeta(rctx, index)
 	if err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
-	meta := consensus.SnapshotMeta{Index: index, Term: last.Term, TimeMs: last.TimeMs, ConfState: confState}
 	if err := s.snapshots.Save(meta, func(w io.Writer) error { _, err := view.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", index, err)
 	}
@@ -524,6 +521,6 @@ func (s *Server) Snapshot(ctx context.Context) error {
 			return fmt.Errorf("compact log to %d: %w", index-keepEntries, err)
 		}
 	}
-	s.logger.Info("snapshot taken", "index", index, "term", last.Term)
+	s.logger.Info("snapshot taken", "index", index, "term", meta.Term)
 	return nil
 }

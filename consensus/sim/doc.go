@@ -29,14 +29,31 @@
 // Each node's disk has two layers. When the node takes a Ready, it sends
 // Messages at once and writes Entries and HardState into the MemoryStorage the
 // core reads (the page cache). That write becomes durable only when the sync
-// scheduled for it completes, SyncMinSteps..SyncMaxSteps later; only then are
-// MessagesAfterPersist sent, CommittedEntries applied, clients answered and
-// Advance called. While a sync is in progress the node takes no input: packets
-// and client requests wait in a bounded inbox and ticks are counted, as they
-// would queue on the real node's bus. A crash discards the page cache, the
-// sync in progress, the inbox and the state machine; a restart builds a new
-// core from the durable snapshot, log and hard state with Applied = the
-// snapshot's index, so every committed entry after it is applied again.
+// scheduled for it completes, SyncMinSteps..SyncMaxSteps later (and never
+// before an earlier one: writes complete in the order they were issued);
+// only then are MessagesAfterPersist sent. A crash discards the page cache,
+// every sync not yet complete, the inbox and the state machine; a restart
+// builds a new core from the durable snapshot, log and hard state with
+// Applied = the snapshot's index, so every committed entry after it is
+// applied again.
+//
+// Two node models, as the node loop (package consensus) ran them:
+//   - asynchronous writes (Options.AsyncStorageWrites, three seeds in four,
+//     the loop's model): the node applies CommittedEntries, settles its
+//     clients and calls Advance when it takes the Ready, and keeps taking
+//     input and Readys while its syncs are in flight, so several are
+//     pending at once; at each sync it sends that Ready's
+//     MessagesAfterPersist and calls StableTo with the Ready's last entry.
+//     A snapshot from the leader (Ready.Snapshot or chunks) is a blocking
+//     sync behind the pending ones, as the loop drains its persister
+//     first; and a node takes a snapshot of its own only at an index no
+//     pending sync writes (the loop waits for its write: until then the
+//     disk may hold an overwritten entry there);
+//   - synchronous (seed % 4 == 3): every sync blocks, as the loop did
+//     before: CommittedEntries, client outcomes and Advance come at the
+//     sync. While a blocking sync is in progress the node takes no input:
+//     packets and client requests wait in a bounded inbox and ticks are
+//     counted, as they would queue on the real node's bus.
 //
 // With SnapshotEveryEntries set (half the seeds), a node snapshots its
 // registers once that many entries were applied since its last snapshot and
@@ -47,8 +64,7 @@
 // is taken and becomes durable, with the restored state machine, at the
 // sync. The checker's mirror of a log covered by a snapshot is rebuilt from
 // the committed record, and a snapshot that covers an index nobody applied,
-// or names another term there, is a violation. (This matches the node loop in package
-// consensus, which persists synchronously between Ready and Advance.)
+// or names another term there, is a violation.
 //
 // Messages in one Ready are sent sorted by recipient (stably, so each peer's
 // messages keep their order): the core builds some of them by ranging over a
@@ -76,7 +92,8 @@
 //     safe have spread);
 //   - leader transfer requests to random nodes (TimeoutNow);
 //   - torn syncs: a node that crashes during a sync may keep a random
-//     prefix of its batch (entries in order, then the hard state);
+//     prefix of the oldest pending one's batch (entries in order, then the
+//     hard state);
 //   - membership changes (SpareNodes, MembershipPerTenThousand, half the
 //     seeds): the leader is asked to add a spare machine as learner,
 //     promote a learner (or now and then remove it), or remove a random

@@ -7,8 +7,9 @@ import (
 
 // quietOptions is a fault-free 3-node cluster with slow disks: the
 // two-layer disk model can then be watched without other noise.
-func quietOptions(syncSteps int64) Options {
+func quietOptions(syncSteps int64, async bool) Options {
 	o := RandomOptions(1)
+	o.AsyncStorageWrites = async
 	o.Nodes = 3
 	o.Network = NetworkOptions{DelayMinSteps: 1, DelayMaxSteps: 1, CapacityPackets: 1024}
 	o.Faults = NodeFaultOptions{
@@ -42,16 +43,23 @@ func TestCrashLosesOnlyUnsyncedWrites(t *testing.T) {
 	tests := []struct {
 		name      string
 		syncSteps int64
+		async     bool
+		// inFlight is how many syncs the victim must have in flight at
+		// once: with asynchronous writes a node takes input, and so
+		// Readys, while earlier writes sync.
+		inFlight int
 	}{
 		// Slower than a network hop, well below the election timeout
 		// (ElectionTicks*TickPeriodSteps = 50 steps): a disk as slow as
 		// the timeout would stop elections from ever finishing.
-		{"slow disk", 6},
-		{"very slow disk", 15},
+		{"slow disk", 6, false, 1},
+		{"very slow disk", 15, false, 1},
+		{"slow disk, async writes", 6, true, 2},
+		{"very slow disk, async writes", 15, true, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(quietOptions(tt.syncSteps), nil)
+			s, err := New(quietOptions(tt.syncSteps, tt.async), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +67,7 @@ func TestCrashLosesOnlyUnsyncedWrites(t *testing.T) {
 			var victim *simNode
 			runUntil(t, s, 5000, "node syncing new entries", func() bool {
 				for _, n := range s.nodes[1:] {
-					if n.syncing && len(n.syncReady.Entries) > 0 && len(n.durableEntries) > 0 {
+					if len(n.syncs) >= tt.inFlight && len(n.syncs[0].rd.Entries) > 0 && len(n.durableEntries) > 0 {
 						victim = n
 						return true
 					}
@@ -89,14 +97,16 @@ func TestCrashLosesOnlyUnsyncedWrites(t *testing.T) {
 }
 
 func TestQuietClusterPasses(t *testing.T) {
-	res, err := Run(context.Background(), quietOptions(3), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OpsOK == 0 || res.Elections == 0 {
-		t.Fatalf("a quiet cluster did nothing: %+v", res)
-	}
-	if res.Crashes != 0 || res.Partitions != 0 {
-		t.Fatalf("a quiet cluster saw faults: %+v", res)
+	for _, async := range []bool{false, true} {
+		res, err := Run(context.Background(), quietOptions(3, async), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.OpsOK == 0 || res.Elections == 0 {
+			t.Fatalf("async=%v: a quiet cluster did nothing: %+v", async, res)
+		}
+		if res.Crashes != 0 || res.Partitions != 0 {
+			t.Fatalf("async=%v: a quiet cluster saw faults: %+v", async, res)
+		}
 	}
 }

@@ -22,8 +22,8 @@ const (
 	inputConfChange
 )
 
-// input is something that reached a node while it was busy syncing; the
-// node takes it once the sync completes, in arrival order.
+// input is something that reached a node while it was busy (waiting for a
+// blocking sync, or paused); the node takes it once free, in arrival order.
 type input struct {
 	kind inputKind
 	msg  consensus.Message
@@ -66,9 +66,11 @@ type simNode struct {
 	spoolMeta consensus.SnapshotMeta
 	spoolBody []byte
 
-	syncing   bool
-	syncStep  int64
-	syncReady consensus.Ready // the Ready being synced
+	// syncs are the Readys whose writes are in flight, completing in
+	// order (syncs[0] first, each at its step). A blocking one (every one
+	// without Options.AsyncStorageWrites, and a snapshot's) is always the
+	// last: the node takes no input until it completes.
+	syncs []pendingSync
 
 	inbox        []input
 	pendingTicks int
@@ -98,6 +100,13 @@ type simNode struct {
 
 	// ops are the client operations waiting on this node.
 	ops []*clientOp
+}
+
+// pendingSync is one Ready whose write is in flight.
+type pendingSync struct {
+	rd       consensus.Ready
+	step     int64 // when it completes
+	blocking bool
 }
 
 // persist makes the synced Ready's hard state and entries durable.
@@ -178,14 +187,15 @@ func (n *simNode) restore(s *Simulator) error {
 		Snapshots:       n.snapshots,
 		ReadLeaseTicks:  o.ReadLeaseTicks,
 		Bugs:            o.Bugs,
+
+		AsyncStorageWrites: o.AsyncStorageWrites,
 	})
 	if err != nil {
 		return fmt.Errorf("n%d restart: %w", n.id, err)
 	}
 	n.raft = r
 	n.up = true
-	n.syncing = false
-	n.syncReady = consensus.Ready{}
+	n.syncs = nil
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
 	n.pausedUntilStep = 0
@@ -197,11 +207,16 @@ func (n *simNode) restore(s *Simulator) error {
 	return nil
 }
 
-// busy reports whether the node takes no input at step: a sync is in
-// progress or the node is paused. Inputs then wait in the inbox and ticks
-// are counted.
+// busy reports whether the node takes no input at step: a blocking sync is
+// in progress or the node is paused. Inputs then wait in the inbox and
+// ticks are counted.
 func (n *simNode) busy(step int64) bool {
-	return n.syncing || step < n.pausedUntilStep
+	return n.blockingSync() || step < n.pausedUntilStep
+}
+
+// blockingSync reports whether the node waits for a blocking sync.
+func (n *simNode) blockingSync() bool {
+	return len(n.syncs) > 0 && n.syncs[len(n.syncs)-1].blocking
 }
 
 // tickPeriodSteps is the tick period rounded up to whole steps.
@@ -216,8 +231,7 @@ func (n *simNode) crash() {
 	n.raft = nil
 	n.written = nil
 	n.spoolMeta, n.spoolBody = consensus.SnapshotMeta{}, nil
-	n.syncing = false
-	n.syncReady = consensus.Ready{}
+	n.syncs = nil
 	n.inbox = n.inbox[:0]
 	n.pendingTicks = 0
 	n.pausedUntilStep = 0

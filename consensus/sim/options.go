@@ -158,6 +158,12 @@ type Options struct {
 	// from TickSkewPercent, and a node catches up on the ticks due before
 	// it takes a read, as the node loop does.
 	ReadLeaseTicks int
+	// AsyncStorageWrites runs the nodes as the node loop does: a node
+	// goes on taking input while its syncs are in flight, one after the
+	// other (consensus.Config.AsyncStorageWrites). Off: the node waits for
+	// each Ready's sync before it takes anything else (the synchronous
+	// model the loop used before).
+	AsyncStorageWrites bool
 	// LeaseDriftPercent is how much faster the slowest clock's tick period
 	// is than the fastest's under ReadLeaseTicks; the documented bound is
 	// leaseDriftPercentMax (conf/doc.go).
@@ -301,6 +307,7 @@ func RandomOptions(seed uint64) Options {
 		opts.SpareNodes = int(between(1, 3))
 		opts.MembershipPerTenThousand = int(between(10, 80))
 	}
+	opts.AsyncStorageWrites = asyncSeed(seed)
 	if leaseSeed(seed) {
 		opts.ReadLeaseTicks = leaseTicks(opts.ElectionTicks)
 		opts.LeaseDriftPercent = leaseDriftPercentMax
@@ -327,6 +334,11 @@ func leaseTicks(electionTicks int) int {
 // in four, decided without the seed's random stream so that the other
 // seeds' options stay what they were before lease mode existed.
 func leaseSeed(seed uint64) bool { return seed%4 == 0 }
+
+// asyncSeed reports whether RandomOptions runs seed with asynchronous
+// storage writes, as the node loop does: three seeds in four; the fourth
+// keeps the synchronous model (decided outside the seed's random stream).
+func asyncSeed(seed uint64) bool { return seed%4 != 3 }
 
 // machines is the number of simulated machines: members and spares.
 func (o *Options) machines() int { return o.Nodes + o.SpareNodes }

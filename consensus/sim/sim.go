@@ -296,11 +296,11 @@ func (s *Simulator) process(n *simNode) error {
 		return nil
 	}
 	for range readyLoopMax {
-		if n.syncing {
-			if n.syncStep > s.step {
-				return nil
-			}
-			if err := s.completeSync(n); err != nil {
+		for len(n.syncs) > 0 && n.syncs[0].step <= s.step {
+			ps := n.syncs[0]
+			n.syncs[0] = pendingSync{}
+			n.syncs = n.syncs[1:]
+			if err := s.completeSync(n, ps); err != nil {
 				return err
 			}
 			if s.ackErr != nil {
@@ -309,6 +309,9 @@ func (s *Simulator) process(n *simNode) error {
 			if !n.up {
 				return nil
 			}
+		}
+		if n.blockingSync() {
+			return nil
 		}
 		// Inputs never start a sync (only taking a Ready does), so the
 		// whole inbox is taken in arrival order, and its array reused.
@@ -443,19 +446,35 @@ func (s *Simulator) takeReady(n *simNode) error {
 			s.leader, s.leaderTerm = ss.Leader, ss.Term
 		}
 	}
-	n.syncing = true
-	n.syncReady = rd
-	n.syncStep = s.step + s.opts.Faults.SyncMinSteps
+	syncStep := s.step + s.opts.Faults.SyncMinSteps
 	if span := s.opts.Faults.SyncMaxSteps - s.opts.Faults.SyncMinSteps; span > 0 {
-		n.syncStep += s.rng.Int64N(span + 1)
+		syncStep += s.rng.Int64N(span + 1)
 	}
-	return nil
+	if k := len(n.syncs); k > 0 {
+		// Writes complete in the order they were issued.
+		syncStep = max(syncStep, n.syncs[k-1].step)
+	}
+	// A snapshot from the leader is installed with the disk idle, as the
+	// node loop does (it drains its persister first): the node waits.
+	if !s.opts.AsyncStorageWrites || rd.Snapshot != nil || len(rd.SnapshotChunks) > 0 {
+		n.syncs = append(n.syncs, pendingSync{rd: rd, step: syncStep, blocking: true})
+		return nil
+	}
+	// Asynchronous writes: the sync keeps only what it needs (the core
+	// reuses the Ready's other arrays after Advance), and the node applies
+	// what committed, settles its clients and advances at once.
+	n.syncs = append(n.syncs, pendingSync{step: syncStep, rd: consensus.Ready{
+		HardState: rd.HardState, HardStateChanged: rd.HardStateChanged,
+		Entries: rd.Entries, MessagesAfterPersist: rd.MessagesAfterPersist,
+	}})
+	return s.settleReady(n, rd)
 }
 
 // completeSync is the end of a Ready's fsync: durable state, then the
-// messages that promised it, then apply, then client outcomes, then Advance.
-func (s *Simulator) completeSync(n *simNode) error {
-	rd := n.syncReady
+// messages that promised it; for a blocking sync then apply, client
+// outcomes and Advance; with asynchronous writes, StableTo.
+func (s *Simulator) completeSync(n *simNode, ps pendingSync) error {
+	rd := ps.rd
 	if sn := rd.Snapshot; sn != nil {
 		body := n.spoolBody
 		n.spoolMeta, n.spoolBody = consensus.SnapshotMeta{}, nil
@@ -480,6 +499,24 @@ func (s *Simulator) completeSync(n *simNode) error {
 			crashAfterVote = true
 		}
 	}
+	if ps.blocking {
+		if err := s.settleReady(n, rd); err != nil {
+			return err
+		}
+	}
+	if k := len(rd.Entries); k > 0 && s.opts.AsyncStorageWrites {
+		n.raft.StableTo(rd.Entries[k-1].Index, rd.Entries[k-1].Term)
+	}
+	if crashAfterVote && s.downCount() < s.opts.Faults.MaxDownNodes {
+		s.crash(n, "right after granting a vote")
+		n.restartStep = s.step + 1 + s.rng.Int64N(10)
+	}
+	return nil
+}
+
+// settleReady is contract step 5 and Advance: apply the committed entries,
+// settle the clients' outcomes, maybe snapshot, advance the core.
+func (s *Simulator) settleReady(n *simNode, rd consensus.Ready) error {
 	for i := range rd.CommittedEntries {
 		if err := s.apply(n, &rd.CommittedEntries[i]); err != nil {
 			return err
@@ -518,12 +555,6 @@ func (s *Simulator) completeSync(n *simNode) error {
 		return err
 	}
 	n.raft.Advance(rd)
-	n.syncing = false
-	n.syncReady = consensus.Ready{}
-	if crashAfterVote && s.downCount() < s.opts.Faults.MaxDownNodes {
-		s.crash(n, "right after granting a vote")
-		n.restartStep = s.step + 1 + s.rng.Int64N(10)
-	}
 	return nil
 }
 
@@ -550,6 +581,15 @@ func (s *Simulator) maybeSnapshot(n *simNode) error {
 	index := n.sm.applied
 	if every == 0 || index < n.durableSnap.Index+every || index > n.durableLastIndex() {
 		return nil
+	}
+	// With asynchronous writes the state machine may have applied entries
+	// whose write is still in flight, over an older suffix on the disk: the
+	// snapshot waits until the disk holds the entry at its index (the node
+	// waits for its persister, Node.SnapshotMeta).
+	for i := range n.syncs {
+		if ents := n.syncs[i].rd.Entries; len(ents) > 0 && ents[0].Index <= index {
+			return nil
+		}
 	}
 	term := s.check.logTerm(n.id, index)
 	conf, err := n.raft.ConfStateAt(index)
@@ -837,8 +877,11 @@ func (s *Simulator) crash(n *simNode, why string) {
 // unsent), so the core must cope with any prefix, e.g. entries of a term
 // newer than the durable hard state's.
 func (s *Simulator) tornSync(n *simNode) {
-	rd := &n.syncReady
-	if !n.syncing || rd.Snapshot != nil || len(rd.Entries) == 0 && !rd.HardStateChanged ||
+	if len(n.syncs) == 0 {
+		return
+	}
+	rd := &n.syncs[0].rd
+	if rd.Snapshot != nil || len(rd.Entries) == 0 && !rd.HardStateChanged ||
 		s.rng.IntN(100) >= s.opts.Faults.TornSyncPercent {
 		return
 	}

@@ -228,6 +228,25 @@ var plantedBugs = []struct {
 		o.Workload.LeaderPercent = 90
 	}},
 	{"LeaseOutlivesElection", consensus.BugHooks{LeaseOutlivesElection: true}, sharpenStaleLease},
+	{"LeaderCountsUnsynced", consensus.BugHooks{LeaderCountsUnsynced: true}, func(o *Options) {
+		// A leader that counts its own unsynced entries commits with one
+		// follower's ack; it must then crash before its sync, and the
+		// follower that had the entry too (or the entry's only other copy
+		// be overwritten by a leader elected without it).
+		o.AsyncStorageWrites = true
+		o.Nodes = 3
+		o.Faults.SyncMinSteps = max(o.Faults.SyncMinSteps, 10)
+		o.Faults.SyncMaxSteps = max(o.Faults.SyncMaxSteps, 30)
+		o.Faults.TornSyncPercent = 0
+		o.Faults.MaxDownNodes = 2
+		o.Faults.CrashPerTenThousand = max(o.Faults.CrashPerTenThousand, 40)
+		o.Faults.CrashLeaderPercent = 90
+		o.Faults.CrashAfterCommitPercent = 80
+		o.Faults.CrashNewLeaderMaxSteps = 10
+		o.Faults.RestartMinSteps = 0
+		o.Faults.RestartMaxSteps = min(o.Faults.RestartMaxSteps, 100)
+		o.Workload.LeaderPercent = 90
+	}},
 	{"LearnerCountsForCommit", consensus.BugHooks{LearnerCountsForCommit: true}, func(o *Options) {
 		// A leader and a learner on one side of a partition commit alone;
 		// the voters on the other side elect a leader without the entry.
