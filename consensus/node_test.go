@@ -254,7 +254,13 @@ func TestNodeConcurrentProposalsShareFsyncs(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("propose: %v", err)
 	}
+	// The leader answers once two followers hold an entry: its own write
+	// of the last ones may still be in flight.
 	m := tc.nodes[leader].Metrics()
+	for deadline := time.Now().Add(5 * time.Second); m.PersistEntries < clients*each && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		m = tc.nodes[leader].Metrics()
+	}
 	if m.PersistEntries < clients*each {
 		t.Fatalf("persisted %d entries, want >= %d", m.PersistEntries, clients*each)
 	}
