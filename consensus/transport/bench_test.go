@@ -132,7 +132,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 	conn := discardConn{}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.writeBatch(conn, batch, false); err != nil {
+		if err := s.writeBatch(conn, batch); err != nil {
 			b.Fatal(err)
 		}
 	}

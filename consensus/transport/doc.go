@@ -15,21 +15,7 @@
 // The sender wakes, takes the whole queue at once, encodes it into batch
 // frames in one buffer and writes it with one Write call (one syscall for
 // any batch under 4 MiB; frames are closed at ~1 MiB so the receiver can
-// start delivering early).
-//
-// Inline writes. When the connection is idle (no write in progress, none
-// pending) Send does that itself, on its caller's goroutine (the node's
-// loop), with one non-blocking write(2) through the connection's RawConn:
-// waking the sender goroutine costs a futex wake of an idle thread, a
-// scheduler pass and the thread's sleep again, per Ready and per peer,
-// which on a loaded 2-core machine is more CPU than the write and adds a
-// hand-off to every replication round trip (BenchmarkPingPong: 33.5 -> 30.9
-// µs of CPU per round trip). Send still never blocks: it only TryLocks
-// the peer's write lock, and what the socket does not take (a full buffer,
-// an error, a write deadline left from an earlier blocking write) stays
-// pending for the sender goroutine, which writes it first, blocking with
-// WriteTimeout, so the byte stream stays whole; while bytes are pending
-// no inline write is tried. PeerStats.InlineWrites counts them. A failed write drops the batch and reconnects;
+// start delivering early). A failed write drops the batch and reconnects;
 // dials back off exponentially from ReconnectBackoffMin to
 // ReconnectBackoffMax with ±25% jitter from a per-peer random source, and a
 // connection that dies sooner than ReconnectBackoffMax does not reset the

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/raftkv/raftkv/consensus"
@@ -121,9 +120,8 @@ type PeerStats struct {
 	// write that failed.
 	DroppedMsgs uint64
 	// Writes counts batched socket writes (SentMsgs/Writes is the batch
-	// size); InlineWrites those of them that Send made itself, without
-	// waking the sender goroutine.
-	Writes, InlineWrites uint64
+	// size).
+	Writes uint64
 	// Reconnects counts connections established after the first.
 	Reconnects uint64
 	// RefusedHandshakes counts outbound handshakes refused by either side.
@@ -200,16 +198,8 @@ type peer struct {
 	cancel context.CancelFunc // stops the sender
 	done   chan struct{}      // closed when the sender has returned
 
-	// wmu serialises writes to the peer's connection: the sender
-	// goroutine's and Send's inline attempt (tryWriteInline). w is the
-	// connected sender, whose buffers and pending bytes wmu guards; nil
-	// while there is no connection (or it cannot be written without
-	// blocking).
-	wmu sync.Mutex
-	w   *sender
-
-	sentMsgs, droppedMsgs, writes, inlineWrites, reconnects, refused atomic.Uint64
-	connected                                                        atomic.Bool
+	sentMsgs, droppedMsgs, writes, reconnects, refused atomic.Uint64
+	connected                                          atomic.Bool
 }
 
 // New checks cfg and returns a Transport that delivers inbound messages to
@@ -330,7 +320,7 @@ func (t *Transport) Send(to consensus.NodeID, msgs []consensus.Message) {
 	if n < len(msgs) {
 		p.droppedMsgs.Add(uint64(len(msgs) - n))
 	}
-	if n > 0 && !p.tryWriteInline() {
+	if n > 0 {
 		select {
 		case p.notify <- struct{}{}:
 		default: // already signalled
@@ -407,7 +397,6 @@ func (t *Transport) Stats() Stats {
 		ps.SentMsgs = p.sentMsgs.Load()
 		ps.DroppedMsgs = p.droppedMsgs.Load()
 		ps.Writes = p.writes.Load()
-		ps.InlineWrites = p.inlineWrites.Load()
 		ps.Reconnects = p.reconnects.Load()
 		ps.RefusedHandshakes = p.refused.Load()
 		ps.Connected = p.connected.Load()
@@ -728,83 +717,13 @@ func (t *Transport) dialPeer(ctx context.Context, p *peer) (net.Conn, error) {
 	return conn, nil
 }
 
-// sender holds one peer's reusable buffers. Once published in peer.w (while
-// connected) its fields are used under peer.wmu, by the sender goroutine or
-// by Send's inline write.
+// sender holds one peer's reusable buffers.
 type sender struct {
 	t     *Transport
 	p     *peer
 	log   *slog.Logger
 	buf   []byte
 	spare []consensus.Message
-	// raw is the connection's descriptor, for inline writes that must not
-	// block; writeOnce (s.writeRaw, bound once per connection so that an
-	// inline write allocates nothing) writes rawBuf to it and leaves the
-	// byte count in rawN.
-	raw       syscall.RawConn
-	writeOnce func(fd uintptr) bool
-	rawBuf    []byte
-	rawN      int
-	// pending holds encoded bytes that an inline write could not get into
-	// the socket (its buffer was full, or the write failed). They go out
-	// first, in the sender goroutine's next (blocking) write, which keeps
-	// the byte stream whole; while any are pending there is no inline
-	// write. pendingMsgs counts the messages they complete.
-	pending     []byte
-	pendingMsgs int
-}
-
-// tryWriteInline writes p's queue to its connection from the caller's
-// goroutine (Send's: the node's loop) with one non-blocking write, instead
-// of waking the sender goroutine: the hand-off costs two thread wake-ups
-// and a scheduler pass per Ready, more than the write itself. It reports
-// false when the sender goroutine must run: another write is in progress
-// (wmu is taken, and the sender then looks at the queue after it), there
-// is no connection, or bytes are left pending. It never blocks.
-func (p *peer) tryWriteInline() bool {
-	if !p.wmu.TryLock() {
-		return false
-	}
-	defer p.wmu.Unlock()
-	s := p.w
-	if s == nil || len(s.pending) > 0 {
-		return false
-	}
-	p.mu.Lock()
-	batch := p.queue
-	p.queue = s.spare[:0]
-	p.mu.Unlock()
-	_ = s.writeBatch(nil, batch, true) // an inline write cannot fail: what it cannot write is pending
-	clear(batch)
-	s.spare = batch[:0]
-	return len(s.pending) == 0
-}
-
-// publish makes s the peer's writer for conn, or withdraws it (conn nil);
-// pending bytes belong to one connection and are dropped with it.
-func (s *sender) publish(conn net.Conn) {
-	s.p.wmu.Lock()
-	defer s.p.wmu.Unlock()
-	if s.pendingMsgs > 0 {
-		s.p.droppedMsgs.Add(uint64(s.pendingMsgs))
-	}
-	s.pending, s.pendingMsgs, s.raw = s.pending[:0], 0, nil
-	if cap(s.pending) > 2*writeBytesMax {
-		s.pending = nil
-	}
-	s.p.w = nil
-	if conn == nil {
-		return
-	}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			s.raw = raw
-			if s.writeOnce == nil {
-				s.writeOnce = s.writeRaw
-			}
-			s.p.w = s
-		}
-	}
 }
 
 // run writes queued batches to conn until it fails or ctx ends.
@@ -821,9 +740,7 @@ func (s *sender) run(ctx context.Context, conn net.Conn) error {
 	// Cancellation (Close, RemovePeer, a new address) closes the
 	// connection, which also ends a write blocked on a stalled peer.
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	s.publish(conn)
 	defer func() {
-		s.publish(nil)
 		stop()
 		_ = conn.Close()
 		<-broken
@@ -836,94 +753,22 @@ func (s *sender) run(ctx context.Context, conn net.Conn) error {
 			return errors.New("connection closed by peer")
 		case <-s.p.notify:
 		}
-		if err := s.writeQueued(conn); err != nil {
-			return err
-		}
-	}
-}
-
-// writeQueued writes what inline writes left pending, then the queue, with
-// blocking writes.
-func (s *sender) writeQueued(conn net.Conn) error {
-	s.p.wmu.Lock()
-	defer s.p.wmu.Unlock()
-	if len(s.pending) > 0 {
-		err := s.writeBlocking(conn, s.pending, s.pendingMsgs)
-		s.pending, s.pendingMsgs = s.pending[:0], 0
+		s.p.mu.Lock()
+		batch := s.p.queue
+		s.p.queue = s.spare[:0]
+		s.p.mu.Unlock()
+		err := s.writeBatch(conn, batch)
+		clear(batch) // release the messages' slices
+		s.spare = batch[:0]
 		if err != nil {
 			return err
 		}
 	}
-	s.p.mu.Lock()
-	batch := s.p.queue
-	s.p.queue = s.spare[:0]
-	s.p.mu.Unlock()
-	err := s.writeBatch(conn, batch, false)
-	clear(batch) // release the messages' slices
-	s.spare = batch[:0]
-	return err
-}
-
-// writeBlocking writes b, which completes msgs messages, waiting up to
-// WriteTimeout.
-func (s *sender) writeBlocking(conn net.Conn, b []byte, msgs int) error {
-	_ = conn.SetWriteDeadline(time.Now().Add(s.t.cfg.WriteTimeout))
-	if _, err := conn.Write(b); err != nil {
-		s.p.droppedMsgs.Add(uint64(msgs))
-		return fmt.Errorf("transport: write to peer %d: %w", s.p.id, err)
-	}
-	s.wrote(msgs)
-	return nil
-}
-
-// writeInline tries b with one non-blocking write and leaves whatever did
-// not go out pending, for the sender goroutine (which also meets and
-// handles any error: a failed write is retried there, fails again and
-// reconnects).
-func (s *sender) writeInline(b []byte, msgs int) {
-	if len(s.pending) == 0 {
-		// A passed write deadline (from an earlier blocking write) makes
-		// RawConn.Write fail without calling writeOnce: nothing written.
-		s.rawBuf, s.rawN = b, 0
-		_ = s.raw.Write(s.writeOnce)
-		n := s.rawN
-		s.rawBuf = nil
-		if n == len(b) {
-			s.p.inlineWrites.Add(1)
-			s.wrote(msgs)
-			return
-		}
-		b = b[n:]
-	}
-	s.pending = append(s.pending, b...)
-	s.pendingMsgs += msgs
-}
-
-// writeRaw is one write(2) on a non-blocking descriptor; it reports done
-// whatever happened, so RawConn.Write never waits for writability (that is
-// the sender goroutine's job). An error, EAGAIN included, counts as nothing
-// written.
-func (s *sender) writeRaw(fd uintptr) bool {
-	n, err := syscall.Write(int(fd), s.rawBuf)
-	if err == nil {
-		s.rawN = n
-	}
-	return true
-}
-
-func (s *sender) wrote(msgs int) {
-	s.p.sentMsgs.Add(uint64(msgs))
-	s.p.writes.Add(1)
-	if s.t.hooks.wrote != nil {
-		s.t.hooks.wrote(s.p.id, msgs)
-	}
 }
 
 // writeBatch encodes batch into frames in one buffer and writes it with as
-// few writes as writeBytesMax allows (one for any batch below it): blocking
-// writes to conn, or inline ones (writeInline, conn unused), which never
-// fail.
-func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message, inline bool) error {
+// few writes as writeBytesMax allows (one for any batch below it).
+func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message) error {
 	frameBytesMax := s.t.cfg.MaxFrameBytes
 	buf := s.buf[:0]
 	start := -1    // offset of the open frame, -1 when none
@@ -938,10 +783,16 @@ func (s *sender) writeBatch(conn net.Conn, batch []consensus.Message, inline boo
 		if inBuf == 0 {
 			return
 		}
-		if inline {
-			s.writeInline(buf, inBuf)
+		_ = conn.SetWriteDeadline(time.Now().Add(s.t.cfg.WriteTimeout))
+		if _, werr := conn.Write(buf); werr != nil {
+			err = fmt.Errorf("transport: write to peer %d: %w", s.p.id, werr)
+			s.p.droppedMsgs.Add(uint64(inBuf))
 		} else {
-			err = s.writeBlocking(conn, buf, inBuf)
+			s.p.sentMsgs.Add(uint64(inBuf))
+			s.p.writes.Add(1)
+			if s.t.hooks.wrote != nil {
+				s.t.hooks.wrote(s.p.id, inBuf)
+			}
 		}
 		buf = buf[:0]
 		inBuf = 0

@@ -647,7 +647,7 @@ func TestWriteBatchFraming(t *testing.T) {
 			tr := &Transport{cfg: Config{ID: 1, MaxFrameBytes: frameMax, WriteTimeout: time.Second}}
 			s := sender{t: tr, p: &peer{id: 2}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			conn := &bufferConn{}
-			if err := s.writeBatch(conn, tc.batch, false); err != nil {
+			if err := s.writeBatch(conn, tc.batch); err != nil {
 				t.Fatal(err)
 			}
 			if want := min(1, len(tc.wantIndexes)); conn.writes != want {
