@@ -105,7 +105,12 @@ type request struct {
 	// index and the caller waits for it to be applied.
 	read   bool
 	readFn func()
-	done   chan outcome // buffered (1): exactly one outcome per use
+	// batched marks a ReadBarrier request that other ReadBarrier callers
+	// may join (Node.openRead); joiners are those callers, answered with
+	// the same outcome just before this request (Node.answer).
+	batched bool
+	joiners []*request
+	done    chan outcome // buffered (1): exactly one outcome per use
 	// timer bounds the caller's wait (NodeConfig.RequestTimeout); it is
 	// stopped before the request is recycled.
 	timer *time.Timer
@@ -229,7 +234,17 @@ type Node struct {
 	// applier with no waiters pays one uncontended lock per batch.
 	appliedMu sync.Mutex
 	appliedCh chan struct{}
+
+	// readMu guards openRead, the batched ReadBarrier request that new
+	// callers join instead of sending their own, and the joiners of every
+	// batched request. See ReadBarrier.
+	readMu   sync.Mutex
+	openRead *request
 }
+
+// readJoinersMax bounds the callers one ReadBarrier request carries; the
+// next caller starts a new batch.
+const readJoinersMax = 4096
 
 // StartNode restores the core from storage and starts the loop and the
 // applier. Stop it with Stop.
@@ -345,13 +360,47 @@ func (n *Node) Read(ctx context.Context, fn func()) error {
 // committed before the call (ReadIndex, linearizable): the caller then
 // reads the state machine itself, on its own goroutine. Unlike Read it
 // costs no hand-off to the applier, but the state machine must allow reads
-// concurrent with Apply. The reads of many callers share one heartbeat
-// round (the core batches them); when the read index is already applied,
-// which is the common case, the caller does not wait for the applier at all.
+// concurrent with Apply. When the read index is already applied, which is
+// the common case, the caller does not wait for the applier at all.
+//
+// Concurrent callers share one ReadIndex request: the first caller sends
+// its request to the loop and leaves it open (Node.openRead); the callers
+// that come while it is open join it, cost the loop nothing, and get the
+// same read index. That is linearizable because the loop seals a batch
+// before the core records its read index (sealReads: at the Ready that
+// starts the leader's read round, or when a follower forwards it or a
+// lease answers it), so every joiner's call began before the index was
+// taken. On a busy leader the batch stays open for a whole read round in
+// flight, so the loop takes one request per round, not one per caller.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	req := n.newRequest(ctx)
 	req.read = true
-	out, answered, err := n.submit(ctx, n.readc, req)
+	n.readMu.Lock()
+	if open := n.openRead; open != nil && len(open.joiners) < readJoinersMax {
+		open.joiners = append(open.joiners, req)
+		n.readMu.Unlock()
+		n.metrics.reads.Add(1)
+		out, answered, err := n.await(ctx, req)
+		return n.finishBarrier(ctx, req, out, answered, err)
+	}
+	req.batched = true
+	n.openRead = req
+	n.readMu.Unlock()
+	if err := n.enqueue(ctx, n.readc, req); err != nil {
+		// The loop never got it, so it will never answer the joiners.
+		n.answer(req, outcome{err: err}, false)
+		return err
+	}
+	out, answered, err := n.await(ctx, req)
+	if !answered {
+		n.sealRead(req) // the loop answers the joiners already in
+	}
+	return n.finishBarrier(ctx, req, out, answered, err)
+}
+
+// finishBarrier waits for a ReadBarrier's read index to be applied and
+// recycles its request when the outcome came.
+func (n *Node) finishBarrier(ctx context.Context, req *request, out outcome, answered bool, err error) error {
 	if !answered {
 		return err
 	}
@@ -361,6 +410,49 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	}
 	n.recycle(req)
 	return err
+}
+
+// sealRead closes req's batch to new joiners if it is the open one.
+func (n *Node) sealRead(req *request) {
+	n.readMu.Lock()
+	if n.openRead == req {
+		n.openRead = nil
+	}
+	n.readMu.Unlock()
+}
+
+// sealReads closes the open batch, whichever it is, to new joiners. The
+// loop calls it before the core can record a read index for a batched
+// request: a caller that joins afterwards might have started after writes
+// the index misses.
+func (n *Node) sealReads() {
+	n.readMu.Lock()
+	n.openRead = nil
+	n.readMu.Unlock()
+}
+
+// answer gives req its one outcome, and the same outcome to the callers
+// that joined its batch, first: once req is answered its caller may
+// recycle it. When toReq is false only the joiners are answered.
+func (n *Node) answer(req *request, out outcome, toReq bool) {
+	if req.batched {
+		n.readMu.Lock()
+		if n.openRead == req {
+			n.openRead = nil
+		}
+		joiners := req.joiners
+		n.readMu.Unlock()
+		for i, j := range joiners {
+			j.done <- out
+			joiners[i] = nil
+		}
+		n.readMu.Lock()
+		req.joiners = joiners[:0]
+		n.readMu.Unlock()
+	}
+	if toReq {
+		req.done <- out
+	}
 }
 
 // newRequest takes a recycled request (or makes one) and arms its timer.
@@ -391,7 +483,7 @@ func (n *Node) recycle(req *request) {
 	if req.timer != nil {
 		req.timer.Stop() // no stale tick afterwards (Go >= 1.23 timers)
 	}
-	*req = request{done: req.done, timer: req.timer}
+	*req = request{done: req.done, timer: req.timer, joiners: req.joiners[:0]}
 	n.requests.Put(req)
 }
 
@@ -406,18 +498,36 @@ func errRequestTimeout(ctx context.Context) error {
 // submit hands req to the loop and waits for its outcome. answered says
 // the outcome came: only then may the caller recycle req.
 func (n *Node) submit(ctx context.Context, ch chan *request, req *request) (out outcome, answered bool, err error) {
+	if err := n.enqueue(ctx, ch, req); err != nil {
+		return outcome{}, false, err
+	}
+	return n.await(ctx, req)
+}
+
+// enqueue hands req to the loop; an error means the loop never got it.
+func (n *Node) enqueue(ctx context.Context, ch chan *request, req *request) error {
 	var timeout <-chan time.Time
 	if req.timer != nil {
 		timeout = req.timer.C
 	}
 	select {
 	case ch <- req:
+		return nil
 	case <-ctx.Done():
-		return outcome{}, false, errRequestTimeout(ctx)
+		return errRequestTimeout(ctx)
 	case <-timeout:
-		return outcome{}, false, errRequestTimeout(ctx)
+		return errRequestTimeout(ctx)
 	case <-n.stopc:
-		return outcome{}, false, ErrStopped
+		return ErrStopped
+	}
+}
+
+// await waits for the outcome of a request the loop has (or, for a
+// ReadBarrier joiner, that the loop will answer with its batch).
+func (n *Node) await(ctx context.Context, req *request) (out outcome, answered bool, err error) {
+	var timeout <-chan time.Time
+	if req.timer != nil {
+		timeout = req.timer.C
 	}
 	select {
 	case out = <-req.done:
@@ -731,6 +841,12 @@ func (n *Node) read(req *request) {
 	}
 	req.id = n.nextID.Add(1)
 	n.readsByID[req.id] = req
+	// A leader's read waits in the core for its round, whose index the
+	// Ready that starts it records (handleReady seals the batch first);
+	// a lease or a forward to the leader fixes the index sooner.
+	if req.batched && (n.core.role != RoleLeader || n.cfg.Raft.ReadLeaseTicks > 0) {
+		n.sealReads()
+	}
 	n.core.ReadIndex(req.id)
 }
 
@@ -775,7 +891,7 @@ func (n *Node) retryParked() {
 		case retry:
 			n.propose(req)
 		case n.now().Sub(req.start) >= n.parkMax():
-			req.done <- outcome{err: ErrNoLeader}
+			n.answer(req, outcome{err: ErrNoLeader}, true)
 		default:
 			n.parked = append(n.parked, req)
 		}
@@ -795,6 +911,11 @@ func (n *Node) step(m Message) {
 func (n *Node) handleReady() error {
 	if !n.core.HasReady() {
 		return nil
+	}
+	if n.core.readRoundDue() {
+		// This Ready starts a read round at the commit index: no caller
+		// may join its reads' batch after that.
+		n.sealReads()
 	}
 	rd := n.core.Ready()
 	if rd.SoftState != nil {
@@ -868,8 +989,8 @@ func (n *Node) handleReady() error {
 		}
 		delete(n.readsByID, rs.RequestID)
 		if req.readFn == nil {
-			// ReadBarrier: its caller waits for the index itself.
-			req.done <- outcome{readIndex: rs.Index}
+			// ReadBarrier: its callers wait for the index themselves.
+			n.answer(req, outcome{readIndex: rs.Index}, true)
 			continue
 		}
 		task.reads = append(task.reads, pendingRead{index: rs.Index, req: req})
@@ -878,7 +999,7 @@ func (n *Node) handleReady() error {
 		if req, ok := n.readsByID[ra.RequestID]; ok {
 			delete(n.readsByID, ra.RequestID)
 			if !retriable(ra.Err) || !n.park(req) {
-				req.done <- outcome{err: ra.Err}
+				n.answer(req, outcome{err: ra.Err}, true)
 			}
 		}
 	}
@@ -1145,10 +1266,10 @@ func (n *Node) failAll(err error) {
 	}
 	for id, req := range n.readsByID {
 		delete(n.readsByID, id)
-		req.done <- outcome{err: err}
+		n.answer(req, outcome{err: err}, true)
 	}
 	for _, req := range n.parked {
-		req.done <- outcome{err: err}
+		n.answer(req, outcome{err: err}, true)
 	}
 	n.parked = nil
 	for {
@@ -1156,7 +1277,7 @@ func (n *Node) failAll(err error) {
 		case req := <-n.propc:
 			req.done <- outcome{err: err}
 		case req := <-n.readc:
-			req.done <- outcome{err: err}
+			n.answer(req, outcome{err: err}, true)
 		default:
 			return
 		}

@@ -47,11 +47,17 @@ func (e *netEnd) Send(to NodeID, msgs []Message) {
 type listSM struct {
 	mu    sync.Mutex
 	items []string
+	// applyDelay, when set, makes every Apply call that long: a lagging
+	// replica.
+	applyDelay time.Duration
 }
 
 func (s *listSM) Apply(entries []Entry) []Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.applyDelay > 0 {
+		time.Sleep(s.applyDelay)
+	}
 	out := make([]Result, len(entries))
 	for i, e := range entries {
 		if e.Type == EntryNormal {
