@@ -44,8 +44,9 @@
 // wal.Batch with tidwall's own sync off, then exactly one fdatasync of the
 // tail segment (group commit; many entries per sync). fdatasync, not
 // fsync: an append needs the data and the new size on disk, not the
-// inode's timestamps, and skipping those is 10-25% of the sync's time on
-// this ext4 disk (bench/RESULTS.md, round 3). tidwall's Sync is fsync on
+// inode's timestamps (on this ext4 disk 10-15% of the sync's time with
+// one writer on a quiet disk, nothing measurable with three under load,
+// and the same kernel CPU either way: bench/RESULTS.md, round 3). tidwall's Sync is fsync on
 // its own descriptor, which it does not expose, so the sync goes through a
 // descriptor of ours opened on the tail segment by name (datasync.go). It
 // follows the tail through the same mirror of tidwall's cycling that
