@@ -107,6 +107,17 @@
 // each gets; NodeConfig.RequestTimeout bounds a request whose context has
 // no deadline, so callers need no context.WithTimeout per command.
 //
+// Concurrent ReadBarrier callers share one request: the first sends it and
+// leaves it open (Node.openRead), later callers append themselves to it
+// (at most 4096) and wait on their own recycled request, and the loop
+// answers all of them with the request's outcome (Node.answer). The loop
+// seals the open request before the core can fix its read index: before a
+// Ready that starts the leader's read round, or when it hands the request
+// to a core that forwards it or answers it from a lease. On a leader with
+// a round in flight the request stays open until that round ends, so the
+// loop takes one request per round instead of one per caller
+// (BenchmarkRead3Nodes/ReadBarrier: 1.7-1.9 -> 1.1 µs per read).
+//
 // # Compaction
 //
 // The node compacts by truncating Config.Log's prefix after it has taken a
