@@ -157,6 +157,20 @@ type persistJob struct {
 	barrier chan struct{}
 }
 
+// nodeInflightMsgsDefault is the node's MsgApps in flight per follower
+// (Config.MaxInflightMsgs) unless configured: one, stop-and-wait. With the
+// leader's loop no longer waiting for its own fsync it turns once per
+// event, and a window of 256 sent each turn's one or two entries as their
+// own MsgApp: about 1.3x the CPU per SET at -P 1 on a busy machine
+// (transport writes and reads, the followers' steps) and no faster than
+// the synchronous loop (bench/RESULTS.md, round 3). With one MsgApp in
+// flight the entries proposed meanwhile go in the next one, sent when the
+// follower's ack (one per fsync: coalesceAcks) comes back: one MsgApp per
+// follower fsync, as when the loop waited for the disk, and the same
+// latency (an entry waits for the batch in flight, then one fsync and a
+// round trip).
+const nodeInflightMsgsDefault = 1
+
 // persistQueueLen bounds the Readys waiting for the persister; a full
 // queue makes the loop wait (back-pressure from the disk). At one Ready
 // per loop turn, a few dozen cover the turns of one slow fsync.
@@ -281,6 +295,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	rc.Log = cfg.Log
 	rc.HardState = hs
 	rc.AsyncStorageWrites = true
+	if rc.MaxInflightMsgs == 0 {
+		rc.MaxInflightMsgs = nodeInflightMsgsDefault
+	}
 	if rc.Logger == nil {
 		rc.Logger = cfg.Logger
 	}
@@ -1088,16 +1105,49 @@ func (n *Node) runPersister() {
 				n.signalStable()
 			}
 		}
+		if !failed {
+			n.send(coalesceAcks(batch))
+		}
 		for i := range batch {
-			if !failed {
-				n.send(batch[i].msgs)
-			}
 			if batch[i].barrier != nil {
 				close(batch[i].barrier)
 			}
 		}
 		clear(batch)
 	}
+}
+
+// coalesceAcks returns the batch's MessagesAfterPersist in order, less
+// the append acks that a later one in the batch makes redundant: an ack is
+// cumulative (the leader keeps the highest index it heard), so of the acks
+// to one leader in one term only the highest need go. A follower whose
+// loop stepped several MsgApps during one fsync then answers them with one
+// message, as it did when the loop itself waited for the disk. The result
+// is a fresh slice (the transport keeps it until written), or the only
+// job's own.
+func coalesceAcks(batch []persistJob) []Message {
+	if len(batch) == 1 {
+		return batch[0].msgs
+	}
+	var out []Message
+	for i := range batch {
+	next:
+		for _, m := range batch[i].msgs {
+			if m.Type == MsgAppResp && !m.Reject {
+				for k := len(out) - 1; k >= 0; k-- {
+					o := &out[k]
+					if o.To == m.To && o.Type == MsgAppResp && !o.Reject && o.Term == m.Term {
+						if o.Index <= m.Index {
+							*o = m
+						}
+						continue next
+					}
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // persistBatch makes a batch of jobs durable as one write and publishes

@@ -173,7 +173,8 @@ func ents(first uint64, terms ...uint64) []Entry {
 // sequential Appends would have left the log, and releases each job's
 // messages only after it.
 func TestPersistBatchMergesJobsInOrder(t *testing.T) {
-	ack := func(i uint64) []Message { return []Message{{To: 2, Type: MsgAppResp, Index: i}} }
+	ack := func(i uint64) []Message { return []Message{{To: 2, Type: MsgAppResp, Index: i, Term: 1}} }
+	ackTerm := func(i, term uint64) []Message { return []Message{{To: 2, Type: MsgAppResp, Index: i, Term: term}} }
 	tests := []struct {
 		name       string
 		jobs       []persistJob
@@ -184,7 +185,11 @@ func TestPersistBatchMergesJobsInOrder(t *testing.T) {
 			[]string{"append 1/1 2/1", "send MsgAppResp 2"}, stableMark{index: 2, term: 1}},
 		{"contiguous jobs", []persistJob{{entries: ents(1, 1, 1)}, {entries: ents(3, 1)}, {msgs: ack(3)}},
 			[]string{"append 1/1 2/1 3/1", "send MsgAppResp 3"}, stableMark{index: 3, term: 1}},
-		{"a later job overwrites a suffix", []persistJob{{entries: ents(1, 1, 1, 1), msgs: ack(3)}, {entries: ents(2, 2), msgs: ack(2)}},
+		{"acks coalesce", []persistJob{{entries: ents(1, 1), msgs: ack(1)}, {entries: ents(2, 1), msgs: ack(2)},
+			{msgs: []Message{{To: 3, Type: MsgVoteResp}}}, {msgs: ack(1)}, {entries: ents(3, 1), msgs: ack(3)},
+			{msgs: []Message{{To: 2, Type: MsgAppResp, Index: 3, Reject: true, Term: 1}}}},
+			[]string{"append 1/1 2/1 3/1", "send MsgAppResp 3", "send MsgVoteResp 0", "send MsgAppResp 3"}, stableMark{index: 3, term: 1}},
+		{"a later job overwrites a suffix", []persistJob{{entries: ents(1, 1, 1, 1), msgs: ackTerm(3, 1)}, {entries: ents(2, 2), msgs: ackTerm(2, 2)}},
 			[]string{"append 1/1 2/2", "send MsgAppResp 3", "send MsgAppResp 2"}, stableMark{index: 2, term: 2}},
 		{"a later job starts before the batch", []persistJob{{entries: ents(3, 1, 1)}, {entries: ents(2, 2)}},
 			[]string{"append 2/2"}, stableMark{index: 2, term: 2}},
@@ -216,9 +221,7 @@ func TestPersistBatchMergesJobsInOrder(t *testing.T) {
 					t.Fatalf("job %d's entries changed to %v", i, j.entries)
 				}
 			}
-			for i := range tt.jobs {
-				n.send(tt.jobs[i].msgs)
-			}
+			n.send(coalesceAcks(tt.jobs))
 			if !slices.Equal(rec.events, tt.want) {
 				t.Fatalf("events %q, want %q", rec.events, tt.want)
 			}
