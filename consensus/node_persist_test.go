@@ -236,3 +236,52 @@ func TestPersistBatchMergesJobsInOrder(t *testing.T) {
 		})
 	}
 }
+
+// failingLog is a MemoryStorage whose Append fails once fail is set.
+type failingLog struct {
+	*MemoryStorage
+	fail atomic.Bool
+}
+
+var errTestDisk = fmt.Errorf("test: disk failed")
+
+func (f *failingLog) Append(entries []Entry) error {
+	if f.fail.Load() {
+		return errTestDisk
+	}
+	return f.MemoryStorage.Append(entries)
+}
+
+// A write that fails on the persister stops the node: the proposal it
+// carried is never answered as a success, and the loop ends.
+func TestNodeStopsWhenThePersisterFails(t *testing.T) {
+	tc := newTestCluster(0)
+	var flog *failingLog
+	tc.wrapLog = func(id NodeID, st *MemoryStorage) LogStorage {
+		flog = &failingLog{MemoryStorage: st}
+		return flog
+	}
+	tc.storage[1] = NewMemoryStorage()
+	tc.sms[1] = &listSM{}
+	tc.start(t, 1, []NodeID{1})
+	nd := tc.nodes[1]
+	defer nd.Stop()
+	tc.waitLeader(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := nd.Propose(ctx, []byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	flog.fail.Store(true)
+	if _, err := nd.Propose(ctx, []byte("lost")); err == nil {
+		t.Fatal("a proposal whose write failed succeeded")
+	}
+	select {
+	case <-nd.Done():
+	case <-ctx.Done():
+		t.Fatal("the node did not stop after its write failed")
+	}
+	if got := tc.sms[1].snapshotString(); got != "warm-up" {
+		t.Fatalf("state machine holds %q, want only the warm-up", got)
+	}
+}
