@@ -606,6 +606,8 @@ func tickHeartbeat(r *Raft) {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat()
 		r.resendStalledSnapshots()
+	} else {
+		r.readRoundTick()
 	}
 }
 
@@ -745,13 +747,19 @@ func (r *Raft) maybeSendAppend(to NodeID, sendIfEmpty bool) bool {
 	return true
 }
 
+// bcastHeartbeat sends every peer a heartbeat carrying the read round in
+// flight, if any (which has then been asked of every peer).
 func (r *Raft) bcastHeartbeat() {
-	ctx := r.reads.roundID
-	r.forEachPeer(func(id NodeID, pr *progress) {
-		// Never tell a follower to commit past what it is known to hold:
-		// its log beyond match may still differ from ours.
-		r.send(Message{To: id, Type: MsgHeartbeat, Commit: min(pr.match, r.log.committed), Context: ctx})
-	})
+	r.reads.roundAskedAll = r.reads.roundAskedAll || r.reads.roundID != 0
+	r.forEachPeer(r.sendHeartbeat)
+}
+
+// sendHeartbeat sends one peer a heartbeat carrying the read round in
+// flight.
+func (r *Raft) sendHeartbeat(id NodeID, pr *progress) {
+	// Never tell a follower to commit past what it is known to hold: its
+	// log beyond match may still differ from ours.
+	r.send(Message{To: id, Type: MsgHeartbeat, Commit: min(pr.match, r.log.committed), Context: r.reads.roundID})
 }
 
 // forEachPeer calls fn for every member but this node, voters then

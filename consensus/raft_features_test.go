@@ -128,14 +128,60 @@ func TestReadIndexBatched(t *testing.T) {
 	if len(rd.ReadStates) != 2 || rd.ReadStates[0].RequestID != 10 || rd.ReadStates[1].Index != 1 {
 		t.Fatalf("read states %+v, want 10 and 11 at index 1", rd.ReadStates)
 	}
+	// The next round asks only node 3, which completed this one.
 	next := msgsOfType(rd.Messages, MsgHeartbeat)
-	if len(next) != 2 || next[0].Context <= ctx {
-		t.Fatalf("no second round for the queued read: %+v", next)
+	if len(next) != 1 || next[0].To != 3 || next[0].Context <= ctx {
+		t.Fatalf("second round %+v, want one heartbeat to the fast follower 3", next)
 	}
 	r.Advance(rd)
-	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: next[0].Context})
+	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: r.term, Context: next[0].Context})
 	if rd := r.Ready(); len(rd.ReadStates) != 1 || rd.ReadStates[0].RequestID != 12 {
 		t.Fatalf("read states %+v, want 12", rd.ReadStates)
+	}
+}
+
+// TestReadRoundFallsBackToAllPeers: a round sent only to the follower that
+// answered the last one first is sent to every peer when it is still
+// unconfirmed at the next tick, and the next round asks whoever completed
+// it. Without the fallback the read would wait for the periodic heartbeat.
+func TestReadRoundFallsBackToAllPeers(t *testing.T) {
+	r := newTestRaft(t, 1, ids3, nil, func(c *Config) { c.HeartbeatTicks = 5 })
+	makeLeader(t, r)
+	drain(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 1})
+	drain(t, r)
+	r.ReadIndex(10)
+	hbs := msgsOfType(drain(t, r), MsgHeartbeat)
+	if len(hbs) != 2 {
+		t.Fatalf("first round %+v, want heartbeats to both followers", hbs)
+	}
+	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: r.term, Context: hbs[0].Context})
+	drain(t, r)
+	r.ReadIndex(11)
+	hbs = msgsOfType(drain(t, r), MsgHeartbeat)
+	if len(hbs) != 1 || hbs[0].To != 3 {
+		t.Fatalf("second round %+v, want one heartbeat to 3", hbs)
+	}
+	round := hbs[0].Context
+	// Node 3 is gone: one tick later every peer is asked.
+	r.heartbeatElapsed = 0
+	r.Tick(0)
+	rd := r.Ready()
+	hbs = msgsOfType(rd.Messages, MsgHeartbeat)
+	if len(hbs) != 2 || hbs[0].Context != round || len(rd.ReadStates) != 0 {
+		t.Fatalf("after a tick: heartbeats %+v read states %+v, want round %d asked of both, unanswered", hbs, rd.ReadStates, round)
+	}
+	r.Advance(rd)
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: round})
+	rd = r.Ready()
+	if len(rd.ReadStates) != 1 || rd.ReadStates[0].RequestID != 11 {
+		t.Fatalf("read states %+v, want 11", rd.ReadStates)
+	}
+	r.Advance(rd)
+	r.ReadIndex(12)
+	hbs = msgsOfType(drain(t, r), MsgHeartbeat)
+	if len(hbs) != 1 || hbs[0].To != 2 {
+		t.Fatalf("third round %+v, want one heartbeat to 2", hbs)
 	}
 }
 

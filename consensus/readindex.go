@@ -32,6 +32,20 @@ package consensus
 //   - a new term or role starts without a lease, and the leader must have
 //     committed an entry of its term (as for any read).
 //
+// # Asking only the fast followers
+//
+// A round needs answers from a quorum, not from every follower, and every
+// answer costs the follower a wake-up, a read and a write, and the leader
+// a write and a read: with reads the only load, that is most of a
+// follower's CPU. So a round's heartbeats go only to the followers whose
+// answers completed the previous round (enough of them to make a quorum
+// with the leader: one of two in a 3-node cluster); the others still get
+// every periodic heartbeat. If a round is still unconfirmed at the next
+// tick (one of them is slow, down or cut off), the leader asks every peer
+// for it, and the next round goes to whoever completed that one. Safety is
+// untouched: the quorum check is the same; what a failed fast follower
+// costs is at most a tick of read latency, once.
+//
 // Round ids increase for the life of the core. Heartbeats always carry the
 // id of the round in flight, so a lost heartbeat or answer is made good by
 // the next heartbeat; a follower's answer confirms every round up to the id
@@ -56,6 +70,13 @@ type readIndexState struct {
 	roundStartTick uint64
 	leaseUntilTick uint64
 	leaseVoid      bool
+	// roundAskedAll: the round in flight went to every peer, not only to
+	// the fast ones. ackers are the voters (this node excluded) whose
+	// answers confirmed the round in flight, in arrival order; fast are
+	// those that completed the last confirmed round.
+	roundAskedAll bool
+	ackers        []NodeID
+	fast          []NodeID
 }
 
 // leaseHeld reports whether this leader may answer reads without a round.
@@ -106,15 +127,58 @@ func (r *Raft) maybeStartReadRound() {
 		r.completeReadRound()
 		return
 	}
+	r.sendReadRound()
+}
+
+// sendReadRound sends the round in flight to the followers that completed
+// the last one, if they still make a quorum with this node, else to every
+// peer.
+func (r *Raft) sendReadRound() {
+	rs := &r.reads
+	need := majority(len(r.voters))
+	if r.isVoter(r.id) {
+		need--
+	}
+	if need > 0 && len(rs.fast) >= need && r.readPeersUsable(rs.fast[:need]) {
+		rs.roundAskedAll = false
+		for _, id := range rs.fast[:need] {
+			r.sendHeartbeat(id, r.progress[id])
+		}
+		return
+	}
 	r.bcastHeartbeat()
+}
+
+// readPeersUsable reports whether ids are all voters other than this node.
+func (r *Raft) readPeersUsable(ids []NodeID) bool {
+	for _, id := range ids {
+		if id == r.id || !r.isVoter(id) || r.progress[id] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// readRoundTick runs on the leader's ticks: a round sent only to the fast
+// followers and still unconfirmed a tick after it started goes to every
+// peer.
+func (r *Raft) readRoundTick() {
+	rs := &r.reads
+	if rs.roundID != 0 && !rs.roundAskedAll && r.ticks > rs.roundStartTick {
+		r.bcastHeartbeat()
+	}
 }
 
 // handleReadAck records a follower's confirmation of rounds up to ctx.
 func (r *Raft) handleReadAck(from NodeID, pr *progress, ctx uint64) {
+	id := r.reads.roundID
+	if id != 0 && ctx >= id && pr.readAckedRound < id && from != r.id && r.isVoter(from) {
+		r.reads.ackers = append(r.reads.ackers, from)
+	}
 	if ctx > pr.readAckedRound {
 		pr.readAckedRound = ctx
 	}
-	if id := r.reads.roundID; id != 0 && ctx >= id && r.readQuorum(id) {
+	if id != 0 && ctx >= id && r.readQuorum(id) {
 		r.completeReadRound()
 	}
 }
@@ -145,6 +209,8 @@ func (r *Raft) completeReadRound() {
 	clear(rs.round)
 	rs.round = rs.round[:0]
 	rs.roundID = 0
+	// Those who answered this round first are asked the next one.
+	rs.fast, rs.ackers = rs.ackers, rs.fast[:0]
 }
 
 // failReads answers every pending read with an error: leadership is lost.
@@ -158,6 +224,7 @@ func (r *Raft) failReads() {
 	}
 	rs.round, rs.queued = rs.round[:0], rs.queued[:0]
 	rs.roundID = 0
+	rs.ackers, rs.fast = rs.ackers[:0], rs.fast[:0]
 }
 
 func (r *Raft) answerRead(req readRequest, index uint64, err error) {
