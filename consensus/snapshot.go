@@ -29,7 +29,10 @@ package consensus
 // spool. The leader resends its unacknowledged chunk after
 // snapshotHeartbeatsResend heartbeats; the follower answers a chunk that
 // is not the next one with the offset it holds, and the leader goes on
-// from there. Only a follower restart (its count of accepted bytes is
+// from there, whatever the offset: also when it is behind the chunk in
+// flight (a late duplicate of the first chunk restarts the follower's
+// copy; ignoring such answers left the leader resending its chunk for
+// ever). Only a follower restart (its count of accepted bytes is
 // gone, and its spool's temporary file is removed when the store opens) or
 // a chunk of another snapshot or leader starts over from offset 0.
 //
@@ -94,7 +97,14 @@ func (r *Raft) handleSnapshotResponse(m Message, pr *progress) {
 	case m.Reject:
 		pr.snapOffset = 0
 		r.sendSnapshotChunk(m.From, pr)
-	case m.SnapOffset == pr.snapSentTo && !pr.snapLastSent:
+	case m.SnapOffset == pr.snapSentTo && pr.snapLastSent:
+		// Every chunk is out; the last one's answer is a MsgAppResp.
+	default:
+		// The expected acknowledgement, or the follower holds another
+		// amount: a chunk was lost, or a late duplicate of the first
+		// chunk restarted its copy. Go on from what it holds; a stale
+		// acknowledgement costs one chunk sent twice, which the follower
+		// answers with its offset.
 		pr.snapOffset = m.SnapOffset
 		r.sendSnapshotChunk(m.From, pr)
 	}

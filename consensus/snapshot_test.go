@@ -254,3 +254,39 @@ func TestSnapshotResumesAfterDroppedConnection(t *testing.T) {
 		t.Errorf("step errors: %v", nw.stepErr)
 	}
 }
+
+// TestSnapshotGoesOnFromWhatTheFollowerHolds: a follower that answers
+// holding less (or more) than the leader sent gets the chunk at its offset
+// next. A late duplicate of the first chunk restarts a follower's copy, so
+// it then holds less than the leader's chunk in flight; the leader used to
+// ignore every answer but the expected one and resend that chunk forever
+// (the simulator's EndToEnd schedule, seeds 32 and 42).
+func TestSnapshotGoesOnFromWhatTheFollowerHolds(t *testing.T) {
+	nw := newNetwork(t, 3, func(c *Config) { c.MaxMsgBytes = 16 })
+	lead := nw.electLeader()
+	slow := nw.ids[0]
+	if slow == lead {
+		slow = nw.ids[1]
+	}
+	nw.leaveBehindSnapshot(lead, slow, bytes.Repeat([]byte("snapshot-bytes|"), 20))
+	nw.heal()
+	ln := nw.nodes[lead]
+	pr := ln.r.progress[slow]
+	for range 100 {
+		if pr.state == StateSnapshot && pr.snapSentTo >= 64 {
+			break
+		}
+		nw.round(func(Message) bool { return true })
+	}
+	if pr.state != StateSnapshot || pr.snapSentTo < 64 {
+		t.Fatalf("the snapshot did not get going: state %v, sent to %d", pr.state, pr.snapSentTo)
+	}
+	for _, held := range []uint64{16, pr.snapSentTo + 32} {
+		ln.r.msgs = ln.r.msgs[:0]
+		step(t, ln.r, Message{From: slow, Type: MsgSnapResp, Term: ln.r.term, Snapshot: pr.snapMeta, SnapOffset: held})
+		chunks := msgsOfType(ln.r.msgs, MsgSnap)
+		if len(chunks) != 1 || chunks[0].SnapOffset != held {
+			t.Fatalf("after the follower said it holds %d: chunks %+v, want one at %d", held, chunks, held)
+		}
+	}
+}
