@@ -41,20 +41,14 @@
 // # Durability contract
 //
 // Append is durable when it returns: the whole batch goes to tidwall as one
-// wal.Batch with tidwall's own sync off, then exactly one fdatasync of the
-// tail segment (group commit; many entries per sync). fdatasync, not
-// fsync: an append needs the data and the new size on disk, not the
-// inode's timestamps (on this ext4 disk 10-15% of the sync's time with
-// one writer on a quiet disk, nothing measurable with three under load,
-// and the same kernel CPU either way: bench/RESULTS.md, round 3). tidwall's Sync is fsync on
-// its own descriptor, which it does not expose, so the sync goes through a
-// descriptor of ours opened on the tail segment by name (datasync.go). It
-// follows the tail through the same mirror of tidwall's cycling that
-// decides the directory fsync below, is dropped at every truncation (tidwall
-// rewrites a cut segment and renames it over the old name), and is checked
-// before each sync: if its size is not the mirrored tail size, the mirror
-// and tidwall disagree and the batch is synced with tidwall's fsync
-// instead, so a mirror bug costs speed, not durability. When tidwall starts a new
+// wal.Batch with tidwall's own sync off, then exactly one fsync of the tail
+// segment (group commit; many entries per fsync). fdatasync through a
+// descriptor of our own was tried and reverted (bench/RESULTS.md, round
+// 3): an append changes the file's size, so ext4 commits its journal
+// either way; the sync was 10-15% faster with one writer on a quiet disk,
+// but on the running system it gained nothing (1-node SET -P1: more CPU
+// per SET in 7 pairs of 7). A sync without a journal commit needs
+// overwritten, preallocated segments, which tidwall cannot write. When tidwall starts a new
 // segment (it syncs the old one itself) we also fsync the directory, which
 // tidwall does not, so that the new file's name survives a power cut; we
 // know a new segment started by mirroring tidwall's size rule.

@@ -72,7 +72,6 @@ type Log struct {
 	batch    tidwal.Batch
 	scratch  []byte
 	tailSize int // bytes in tidwall's tail segment, mirrored to see it cycle
-	syncer   tailSyncer
 	failed   error
 
 	// mu guards the in-memory view that readers use. Writers hold writeMu
@@ -339,7 +338,6 @@ func (l *Log) Close() error {
 	}
 	l.stateMu.Unlock()
 	l.clearCache()
-	l.syncer.drop()
 	if cerr := l.wl.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("wal: close %s: %w", l.logDir, cerr)
 	}
@@ -522,8 +520,8 @@ func (l *Log) Append(entries []consensus.Entry) error {
 		return l.failed
 	}
 	if !l.opts.NoSync {
-		if err := l.syncer.sync(l.logDir, segsAdded, l.tailSize, l.wl.Sync); err != nil {
-			l.failed = fmt.Errorf("wal: sync %s: %w", l.segmentFile(firstNew+uint64(len(entries))-1), err)
+		if err := l.wl.Sync(); err != nil {
+			l.failed = fmt.Errorf("wal: fsync %s: %w", l.segmentFile(firstNew+uint64(len(entries))-1), err)
 			return l.failed
 		}
 		if cycled {
@@ -594,9 +592,6 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 
 // afterTruncateLocked makes a truncation durable and refreshes the view.
 func (l *Log) afterTruncateLocked() error {
-	// tidwall rewrote the segment it cut into a new file renamed over the
-	// old name: the syncer's descriptor may be the old inode.
-	l.syncer.drop()
 	if !l.opts.NoSync {
 		if err := syncDir(l.logDir); err != nil {
 			l.failed = err
@@ -678,7 +673,6 @@ func (l *Log) compactLocked(upTo, upToTerm uint64) error {
 // segment before it. A crash anywhere in here leaves either the old log
 // (and the logmeta that Open finishes from) or the START file.
 func (l *Log) resetLocked(next uint64) error {
-	l.syncer.drop()
 	if err := l.wl.Close(); err != nil {
 		return fmt.Errorf("wal: close %s for reset: %w", l.logDir, err)
 	}
