@@ -61,32 +61,40 @@ type progress struct {
 	snapIdleBeats int
 
 	// Loss detection in StateReplicate: the match seen at the last
-	// heartbeat answer and how many answers in a row found it unchanged
-	// while entries were outstanding.
-	matchAtBeat uint64
-	stallBeats  int
+	// heartbeat answer, how many heartbeat intervals in a row had answers
+	// that found it unchanged while entries were outstanding, and the
+	// tick of the last one counted.
+	matchAtBeat   uint64
+	stallBeats    int
+	stallBeatTick uint64
 }
 
-// replicateStallHeartbeats is how many heartbeat answers in a row may find
-// a replicating follower's match stuck, with entries outstanding, before
-// the leader assumes MsgApps were lost and probes again from match+1. The
-// transport drops messages silently, so this is the only retransmission
-// path in StateReplicate.
+// replicateStallHeartbeats is how many heartbeat intervals in a row may
+// bring answers that find a replicating follower's match stuck, with
+// entries outstanding, before the leader assumes MsgApps were lost and
+// probes again from match+1. The transport drops messages silently, so
+// this is the only retransmission path in StateReplicate. It counts
+// intervals, not answers: read rounds (readindex.go) send heartbeats many
+// times per interval, and counting their answers made a follower that was
+// merely fsyncing an append look stalled within a millisecond under mixed
+// reads and writes, dropping it to probing and resending its entries.
 const replicateStallHeartbeats = 3
 
-// heartbeatAnswered records a heartbeat answer and reports whether the
-// follower looks stalled (lost MsgApps) and should be probed again.
-func (p *progress) heartbeatAnswered() bool {
-	if p.state != StateReplicate || p.match+1 >= p.next {
+// heartbeatAnswered records a heartbeat answer received at tick and
+// reports whether the follower looks stalled (lost MsgApps) and should be
+// probed again; answers within intervalTicks of the last one counted add
+// nothing.
+func (p *progress) heartbeatAnswered(tick, intervalTicks uint64) bool {
+	if p.state != StateReplicate || p.match+1 >= p.next || p.match != p.matchAtBeat {
 		p.stallBeats = 0
 		p.matchAtBeat = p.match
+		p.stallBeatTick = tick
 		return false
 	}
-	if p.match != p.matchAtBeat {
-		p.matchAtBeat = p.match
-		p.stallBeats = 0
+	if tick < p.stallBeatTick+intervalTicks {
 		return false
 	}
+	p.stallBeatTick = tick
 	p.stallBeats++
 	return p.stallBeats >= replicateStallHeartbeats
 }

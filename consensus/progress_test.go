@@ -67,19 +67,28 @@ func TestProgressPausedAndUpdate(t *testing.T) {
 }
 
 // A replicating follower whose match does not move for
-// replicateStallHeartbeats heartbeat answers, with entries outstanding, is
-// reported stalled; progress or nothing outstanding resets the count.
+// replicateStallHeartbeats heartbeat intervals with answers, with entries
+// outstanding, is reported stalled; progress or nothing outstanding resets
+// the count, and more answers within one interval (read rounds) add
+// nothing.
 func TestProgressStallDetection(t *testing.T) {
+	const interval = 10
+	every := []uint64{0, 10, 20, 30, 40, 50, 60, 70}
 	tests := []struct {
 		name    string
 		matches []uint64 // match at each heartbeat answer
+		ticks   []uint64 // tick of each answer
 		next    uint64
 		want    []bool
 	}{
-		{"stuck with entries outstanding", []uint64{3, 3, 3, 3}, 10, []bool{false, false, false, true}},
-		{"moving", []uint64{3, 4, 5, 6}, 10, []bool{false, false, false, false}},
-		{"nothing outstanding", []uint64{9, 9, 9, 9}, 10, []bool{false, false, false, false}},
-		{"progress resets the count", []uint64{3, 3, 3, 4, 4, 4}, 10, []bool{false, false, false, false, false, false}},
+		{"stuck with entries outstanding", []uint64{3, 3, 3, 3}, every, 10, []bool{false, false, false, true}},
+		{"moving", []uint64{3, 4, 5, 6}, every, 10, []bool{false, false, false, false}},
+		{"nothing outstanding", []uint64{9, 9, 9, 9}, every, 10, []bool{false, false, false, false}},
+		{"progress resets the count", []uint64{3, 3, 3, 4, 4, 4}, every, 10, []bool{false, false, false, false, false, false}},
+		{"read rounds within one interval", []uint64{3, 3, 3, 3, 3, 3, 3, 3}, []uint64{0, 1, 2, 3, 4, 5, 6, 7}, 10,
+			[]bool{false, false, false, false, false, false, false, false}},
+		{"stuck across intervals, read rounds between", []uint64{3, 3, 3, 3, 3, 3, 3}, []uint64{0, 1, 2, 10, 11, 20, 30}, 10,
+			[]bool{false, false, false, false, false, false, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +96,7 @@ func TestProgressStallDetection(t *testing.T) {
 			p.becomeReplicate()
 			for i, m := range tt.matches {
 				p.match, p.next = m, tt.next
-				if got := p.heartbeatAnswered(); got != tt.want[i] {
+				if got := p.heartbeatAnswered(tt.ticks[i], interval); got != tt.want[i] {
 					t.Fatalf("answer %d (match %d): stalled %v, want %v", i, m, got, tt.want[i])
 				}
 			}

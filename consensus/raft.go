@@ -818,7 +818,7 @@ func stepLeader(r *Raft, m Message) error {
 			pr.matchAtBeat = m.RejectHint
 			pr.becomeProbe()
 		}
-		if pr.heartbeatAnswered() {
+		if pr.heartbeatAnswered(r.ticks, uint64(r.cfg.HeartbeatTicks)) {
 			r.logger.Debug("follower stalled; probing again", "to", uint64(m.From), "match", pr.match)
 			pr.becomeProbe()
 		}

@@ -545,3 +545,32 @@ func TestPreVoteRejectionAtTermZero(t *testing.T) {
 		t.Fatalf("role %v term %d, want follower at term 0", r.role, r.term)
 	}
 }
+
+// TestReadRoundsKeepReplicatingFollower: a follower still writing an
+// append answers many read rounds meanwhile; the leader must not take
+// those answers for lost MsgApps (it once dropped it to probing and resent
+// the entries after four rounds, about a millisecond under mixed load).
+func TestReadRoundsKeepReplicatingFollower(t *testing.T) {
+	r := newTestRaft(t, 1, ids3, nil, func(c *Config) { c.HeartbeatTicks = 5 })
+	makeLeader(t, r)
+	drain(t, r)
+	for _, id := range []NodeID{2, 3} {
+		step(t, r, Message{From: id, Type: MsgAppResp, Term: r.term, Index: 1})
+	}
+	drain(t, r)
+	r.Propose(1, []byte("w")) // in flight to 2, unanswered
+	drain(t, r)
+	pr := r.progress[2]
+	for i := range 8 {
+		r.ReadIndex(uint64(10 + i))
+		for _, hb := range msgsOfType(drain(t, r), MsgHeartbeat) {
+			if hb.To == 2 {
+				step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: hb.Context})
+			}
+		}
+		drain(t, r)
+		if pr.state != StateReplicate {
+			t.Fatalf("after read round %d the follower is in %v (match %d, next %d), want replicate", i, pr.state, pr.match, pr.next)
+		}
+	}
+}
