@@ -285,7 +285,9 @@
 //     simulator, seed 5509, with pre-vote off).
 //   - A stale leader (lower term) sending MsgApp or MsgHeartbeat gets an
 //     MsgAppResp with our term, so it learns of the new term even though
-//     pre-vote means nobody sends it a higher-term vote request.
+//     pre-vote means nobody sends it a higher-term vote request (with
+//     pre-vote or check-quorum on, or from a node that cannot campaign,
+//     such as a learner: without those the node's next campaign tells it).
 //   - Heartbeats carry commit = min(follower's match, commit), so a
 //     follower never commits entries it may not hold.
 //   - A follower whose heartbeat brings a commit index past its last

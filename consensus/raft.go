@@ -263,9 +263,14 @@ func (r *Raft) Step(m Message) error {
 		}
 	case m.Term < r.term:
 		switch {
-		case (r.cfg.CheckQuorum || r.cfg.PreVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp):
+		case (r.cfg.CheckQuorum || r.cfg.PreVote || !r.promotable()) && (m.Type == MsgHeartbeat || m.Type == MsgApp):
 			// A stale leader: tell it our term so it steps down (otherwise
-			// with pre-vote it would never hear a higher term).
+			// with pre-vote it would never hear a higher term). Without
+			// pre-vote and check-quorum a node's next campaign tells it,
+			// but a node that never campaigns (a learner in its own log)
+			// must answer: else a learner that moved to a later term
+			// (granting a vote that then lost) and a leader of the older
+			// term ignore each other for ever (sim seed 102819).
 			r.send(Message{To: m.From, Type: MsgAppResp})
 		case m.Type == MsgPreVote:
 			r.send(Message{To: m.From, Term: r.term, Type: MsgPreVoteResp, Reject: true})

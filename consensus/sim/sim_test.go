@@ -357,6 +357,12 @@ var regressionSeeds = []struct {
 	// MsgApp was lost with a full inflight window never sent again; the
 	// cluster stalled after healing (liveness).
 	{seed: 4, why: "replication stalled after a lost MsgApp"},
+	// Found 21:20 UTC (session 3) in a 5000-seed sweep at seedbase 100000,
+	// synchronous model, pre-vote and check-quorum off: a learner that
+	// granted a vote in a later term ignored the older term's leader, which
+	// never learned the term (a learner never campaigns); now a node that
+	// cannot campaign answers a stale leader with its term.
+	{seed: 102819, why: "a learner in a later term and a stale leader ignored each other (liveness)"},
 	{seed: 91, why: "no write committed after healing (same stall)"},
 	{seed: 99, why: "a follower never caught up after healing (same stall)"},
 	// Found 14:49 UTC: a duplicated MsgProp made two entries for one
