@@ -37,15 +37,7 @@ func startGatedCluster(t *testing.T, n int) (*testCluster, map[NodeID]*gatedLog)
 		logs[id] = &gatedLog{MemoryStorage: st, entered: make(chan struct{}, 1)}
 		return logs[id]
 	}
-	var voters []NodeID
-	for i := 1; i <= n; i++ {
-		voters = append(voters, NodeID(i))
-	}
-	for _, id := range voters {
-		tc.storage[id] = NewMemoryStorage()
-		tc.sms[id] = &listSM{}
-		tc.start(t, id, voters)
-	}
+	tc.startVoters(t, n)
 	t.Cleanup(func() {
 		for _, g := range logs {
 			if hold := g.gate.Swap(nil); hold != nil {

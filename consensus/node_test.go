@@ -142,6 +142,19 @@ func newTestCluster(appendDelay time.Duration) *testCluster {
 func startTestClusterWith(t testing.TB, n int, appendDelay time.Duration) *testCluster {
 	t.Helper()
 	tc := newTestCluster(appendDelay)
+	tc.startVoters(t, n)
+	t.Cleanup(func() {
+		for _, nd := range tc.nodes {
+			nd.Stop()
+		}
+	})
+	return tc
+}
+
+// startVoters starts nodes 1..n, each a voter of an n-node cluster, on
+// fresh memory storage.
+func (tc *testCluster) startVoters(t testing.TB, n int) {
+	t.Helper()
 	var voters []NodeID
 	for i := 1; i <= n; i++ {
 		voters = append(voters, NodeID(i))
@@ -151,12 +164,6 @@ func startTestClusterWith(t testing.TB, n int, appendDelay time.Duration) *testC
 		tc.sms[id] = &listSM{}
 		tc.start(t, id, voters)
 	}
-	t.Cleanup(func() {
-		for _, nd := range tc.nodes {
-			nd.Stop()
-		}
-	})
-	return tc
 }
 
 func (tc *testCluster) log(id NodeID) LogStorage {
