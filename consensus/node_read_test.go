@@ -75,7 +75,10 @@ func TestNodeReadBarrierWaitsForApply(t *testing.T) {
 		t.Fatal("the follower never applied up to b")
 	}
 	released := make(chan struct{})
-	time.AfterFunc(50*time.Millisecond, func() { close(gated.release); close(released) })
+	// released is closed before the gate opens: once the gate is open the
+	// applier may apply b and ReadBarrier return before a later close, and
+	// the check below would fail a correct node (seen in CI under load).
+	time.AfterFunc(50*time.Millisecond, func() { close(released); close(gated.release) })
 	if err := nd.ReadBarrier(ctx); err != nil {
 		t.Fatalf("ReadBarrier: %v", err)
 	}
