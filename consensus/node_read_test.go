@@ -137,42 +137,28 @@ func TestNodeRecycledRequestsKeepOutcomesApart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const clients, each = 8, 200
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				data := fmt.Sprintf("c%d-%d", c, i)
-				res, err := nd.Propose(ctx, []byte(data))
-				if err != nil {
-					errs <- err
-					return
-				}
-				// The result is the list's length after this entry: the
-				// entry at that position must be ours.
-				var got string
-				if err := nd.Read(ctx, func() { got = tc.sms[1].items[res.(int)-1] }); err != nil {
-					errs <- err
-					return
-				}
-				if got != data {
-					errs <- fmt.Errorf("proposal %s got the result of %s", data, got)
-					return
-				}
-				if err := nd.ReadBarrier(ctx); err != nil {
-					errs <- err
-					return
-				}
+	runWorkers(t, clients, func(c int) error {
+		for i := range each {
+			data := fmt.Sprintf("c%d-%d", c, i)
+			res, err := nd.Propose(ctx, []byte(data))
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+			// The result is the list's length after this entry: the
+			// entry at that position must be ours.
+			var got string
+			if err := nd.Read(ctx, func() { got = tc.sms[1].items[res.(int)-1] }); err != nil {
+				return err
+			}
+			if got != data {
+				return fmt.Errorf("proposal %s got the result of %s", data, got)
+			}
+			if err := nd.ReadBarrier(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func BenchmarkReadBarrier1Node(b *testing.B) {
@@ -363,25 +349,14 @@ func TestNodeReadIndexBatchesUnderLoad(t *testing.T) {
 	}
 	before := roundsNow()
 	const readers, each = 50, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, readers)
-	for range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				if err := nd.ReadBarrier(ctx); err != nil {
-					errs <- err
-					return
-				}
+	runWorkers(t, readers, func(int) error {
+		for range each {
+			if err := nd.ReadBarrier(ctx); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	rounds := roundsNow() - before
 	t.Logf("%d reads in %d heartbeat rounds", readers*each, rounds)
 	// How many share a round depends on the round trip against the rate
@@ -482,6 +457,28 @@ func TestNodeBatchedReadBarrierSeesEarlierWrites(t *testing.T) {
 	readers.Wait()
 	close(stop)
 	writers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// runWorkers runs work(0..n-1) on n goroutines at once and fails the test
+// with the first error any of them returns, once all are done.
+func runWorkers(t *testing.T, n int, work func(worker int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := work(w); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
