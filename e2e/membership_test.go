@@ -286,9 +286,21 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 	if l == old {
 		t.Fatalf("the removed node %d still leads", old.ID)
 	}
-	kv, err := c.Info(context.Background(), old, "raft")
-	if err != nil || kv["raft_role"] == "leader" || !waitLog(t, old, "stepping down: removed from the cluster", time.Second) {
-		t.Fatalf("removed leader %d did not step down: INFO raft %v, %v", old.ID, kv, err)
+	if !waitLog(t, old, "stepping down: removed from the cluster", time.Second) {
+		t.Fatalf("removed leader %d did not log its step-down", old.ID)
+	}
+	// It steps down when its removal commits and counts itself removed when
+	// it applies it, a moment later.
+	var kv map[string]string
+	var err error
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		kv, err = c.Info(context.Background(), old, "raft")
+		if err == nil && kv["raft_role"] == "removed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("removed leader %d: INFO raft %v, %v; want raft_role:removed within 1 s", old.ID, kv, err)
+		}
 	}
 	// The removed node tells clients so at once.
 	start := time.Now()
@@ -340,6 +352,13 @@ func TestRemoveLeaderAndFollower(t *testing.T) {
 	}
 	if !waitLog(t, gone, "removed from the cluster: not campaigning", time.Second) {
 		t.Fatalf("the removed follower %d does not log that it was told", gone.ID)
+	}
+	// Told, not applied: INFO and ROLE say so all the same.
+	if kv, err := c.Info(context.Background(), gone, "raft"); err != nil || kv["raft_role"] != "removed" {
+		t.Fatalf("INFO raft on the removed follower %d: %v, %v; want raft_role:removed", gone.ID, kv, err)
+	}
+	if role, err := c.client(gone).Do(context.Background(), "ROLE").Slice(); err != nil || len(role) != 5 || role[3] != "connect" || role[4] != int64(-1) {
+		t.Fatalf("ROLE on the removed follower %d: %v, %v; want a replica in state connect, offset -1", gone.ID, role, err)
 	}
 	w3.waitAcked(t, w3.count()+100, 20*time.Second)
 	stop3()

@@ -40,9 +40,9 @@ type ReaderInto interface {
 // ClusterStatus is a node's view of the cluster for INFO and HELLO.
 type ClusterStatus struct {
 	NodeID uint64
-	// Role is "leader", "follower", "candidate", "pre-candidate" or
-	// "learner"; INFO shows it as-is in # Raft and as master/slave in
-	// # Replication.
+	// Role is "leader", "follower", "candidate", "pre-candidate",
+	// "learner" or RoleRemoved; INFO shows it as-is in # Raft and as
+	// master/slave in # Replication.
 	Role     string
 	Term     uint64
 	LeaderID uint64 // 0 = no leader known
@@ -131,6 +131,11 @@ type DBStatus struct {
 
 // IsLeader reports whether the node is the leader.
 func (s ClusterStatus) IsLeader() bool { return s.Role == "leader" }
+
+// RoleRemoved is the Role of a node removed from the cluster: its removal
+// was applied, or a member told it so. It serves no keyspace command
+// (CLUSTERDOWN) and never votes or leads again.
+const RoleRemoved = "removed"
 
 // Error texts for Backend failures. The prefixes are chosen for what
 // clients do with them: go-redis, redis-py and Jedis retry "CLUSTERDOWN" and

@@ -34,17 +34,19 @@ func (c *client) cmdRole(args [][]byte) {
 		}
 		return
 	}
-	host, port, state := "?", -1, "connect"
-	if st.LeaderID != 0 && st.LeaderClientAddr != "" {
+	// Redis answers offset -1 while a replica has no link to its master;
+	// a node with no leader (an election, or a removed node) is that case.
+	host, port, state, offset := "?", -1, "connect", int64(-1)
+	if st.LeaderID != 0 && st.LeaderClientAddr != "" && st.Role != RoleRemoved {
 		host, port = splitHostPort(st.LeaderClientAddr)
-		state = "connected"
+		state, offset = "connected", int64(st.AppliedIndex)
 	}
 	c.out = redcon.AppendArray(c.out, 5)
 	c.out = redcon.AppendBulkString(c.out, "slave")
 	c.out = redcon.AppendBulkString(c.out, host)
 	c.out = redcon.AppendInt(c.out, int64(port))
 	c.out = redcon.AppendBulkString(c.out, state)
-	c.out = redcon.AppendUint(c.out, st.AppliedIndex)
+	c.out = redcon.AppendInt(c.out, offset)
 }
 
 // splitHostPort splits a host:port client address; an address that does

@@ -25,7 +25,9 @@ func TestRole(t *testing.T) {
 		{"learner", ClusterStatus{NodeID: 4, Role: "learner", LeaderID: 1, LeaderClientAddr: "127.0.0.1:7001", AppliedIndex: 2},
 			"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:7001\r\n$9\r\nconnected\r\n:2\r\n"},
 		{"candidate", ClusterStatus{NodeID: 2, Role: "candidate", AppliedIndex: 9},
-			"*5\r\n$5\r\nslave\r\n$1\r\n?\r\n:-1\r\n$7\r\nconnect\r\n:9\r\n"},
+			"*5\r\n$5\r\nslave\r\n$1\r\n?\r\n:-1\r\n$7\r\nconnect\r\n:-1\r\n"},
+		{"removed", ClusterStatus{NodeID: 2, Role: RoleRemoved, LeaderID: 1, LeaderClientAddr: "127.0.0.1:7001", AppliedIndex: 9},
+			"*5\r\n$5\r\nslave\r\n$1\r\n?\r\n:-1\r\n$7\r\nconnect\r\n:-1\r\n"},
 	}
 	ts := startServer(t, nil)
 	nc := dial(t, ts.addr)

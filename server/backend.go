@@ -94,14 +94,18 @@ func (b *backend) Status() resp.ClusterStatus {
 	}
 	st.LeaderClientAddr = s.members.clientAddr(consensus.NodeID(m.Leader))
 	var progress map[consensus.NodeID]consensus.PeerStatus
-	if consensus.Role(m.Role) == consensus.RoleLeader {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		if cs, err := s.node.Status(ctx); err == nil {
-			progress = cs.Progress
+	removed := s.members.removed.Load()
+	// The core's status (through the loop) gives the leader's match indexes
+	// and, on any node, whether a member told it that it was removed.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	if cs, err := s.node.Status(ctx); err == nil {
+		progress = cs.Progress
+		if consensus.Role(m.Role) == consensus.RoleLeader {
 			st.CommitIndex = cs.HardState.Commit
 		}
-		cancel()
+		removed = removed || cs.Removed
 	}
+	cancel()
 	// The live membership (learners and members added since the bootstrap
 	// included), not the cluster line.
 	for _, mi := range s.members.members() {
@@ -116,6 +120,9 @@ func (b *backend) Status() resp.ClusterStatus {
 			ps.MatchIndex = pr.Match
 		}
 		st.Peers = append(st.Peers, ps)
+	}
+	if removed {
+		st.Role = resp.RoleRemoved
 	}
 	st.LastSaveUnix = s.lastSaveUnix.Load()
 	st.SaveInProgress = s.snapshotting.Load()
