@@ -8,7 +8,6 @@ require (
 	github.com/redis/go-redis/v9 v9.17.3
 	github.com/tidwall/btree v1.8.2
 	github.com/tidwall/redcon v1.6.4
-	github.com/tidwall/wal v1.2.1
 	golang.org/x/sys v0.35.0
 )
 

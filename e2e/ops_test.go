@@ -258,7 +258,9 @@ const (
 //	                                twice over, because writes go on while a
 //	                                snapshot is written and the log is cut
 //	                                only after it
-//	+ 16 MiB                        a WAL segment: tidwall cuts whole ones
+//	+ 3 × 4 MiB                     WAL segments: the log is cut by whole
+//	                                segments, the tail is preallocated, and
+//	                                one zero-filled segment is kept ready
 //	+ 1 MiB                         hard state, log meta, slack
 //
 // where S is the largest snapshot file seen and E the bytes of one entry.
@@ -362,12 +364,12 @@ func TestBoundedDiskAndRestart(t *testing.T) {
 	setBytes := int64(len(fmt.Sprintf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(diskKey(0)), diskKey(0), valueBytes, value)))
 	entryBytes := pipelineDepth*setBytes + 64 // + the entry's own framing and the WAL record's
 	logBound := 2 * min(snapshotLogBytes, (diskSnapshotThreshold+diskSnapshotThreshold/10)*entryBytes)
-	bound := (snapshotsKept+1)*peakLargestSnap + logBound + walSegmentBytes + 1<<20
+	bound := (snapshotsKept+1)*peakLargestSnap + logBound + 3*walSegmentBytes + 1<<20
 	historyBytes := done / pipelineDepth * entryBytes
 	for i, n := range c.Procs {
 		snaps, _ := filepath.Glob(filepath.Join(n.Dir, "snapshots", "*.snap"))
-		t.Logf("node %d: peak data dir %.1f MiB (bound %.1f MiB = %d × largest snapshot %.1f MiB + log %.1f MiB + segment %.1f MiB + 1 MiB; the whole history's log would be %.1f MiB); %d snapshot files now",
-			n.ID, mib(peak[i]), mib(bound), snapshotsKept+1, mib(peakLargestSnap), mib(logBound), mib(walSegmentBytes), mib(historyBytes), len(snaps))
+		t.Logf("node %d: peak data dir %.1f MiB (bound %.1f MiB = %d × largest snapshot %.1f MiB + log %.1f MiB + segments %.1f MiB + 1 MiB; the whole history's log would be %.1f MiB); %d snapshot files now",
+			n.ID, mib(peak[i]), mib(bound), snapshotsKept+1, mib(peakLargestSnap), mib(logBound), mib(3*walSegmentBytes), mib(historyBytes), len(snaps))
 		if peak[i] > historyBytes/2 && !testing.Short() {
 			t.Errorf("node %d: data dir peaked at %.1f MiB, more than half the history's %.1f MiB: it is not bounded by the data", n.ID, mib(peak[i]), mib(historyBytes))
 		}

@@ -4,20 +4,20 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // lastSegment returns the path of the newest log segment of n.
 func lastSegment(t *testing.T, n *node) string {
 	t.Helper()
-	segs, err := filepath.Glob(filepath.Join(n.Dir, "wal", "log", "[0-9]*"))
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("node %d: no log segments under %s (%v)", n.ID, n.Dir, err)
+	segs, err := testproc.WALSegments(n.Dir)
+	if err != nil {
+		t.Fatalf("node %d: %v", n.ID, err)
 	}
-	sort.Strings(segs)
 	return segs[len(segs)-1]
 }
 
@@ -35,12 +35,8 @@ func TestTornWALTail(t *testing.T) {
 	torn := c.Followers(l)[0]
 	torn.Kill()
 	seg := lastSegment(t, torn)
-	st, err := os.Stat(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cut the file in the middle of its last entry: a few bytes short.
-	if err := os.Truncate(seg, st.Size()-3); err != nil {
+	// Tear the last entry: its last few bytes never reached the disk.
+	if _, err := testproc.TearWALTail(seg, 3); err != nil {
 		t.Fatal(err)
 	}
 	c.start(torn)
@@ -60,8 +56,10 @@ func TestTornWALTail(t *testing.T) {
 		broken = c.Followers(l)[0]
 	}
 	broken.Kill()
-	segs, _ := filepath.Glob(filepath.Join(broken.Dir, "wal", "log", "[0-9]*"))
-	sort.Strings(segs)
+	segs, err := testproc.WALSegments(broken.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first := segs[0]
 	b, err := os.ReadFile(first)
 	if err != nil || len(b) < 200 {

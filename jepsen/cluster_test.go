@@ -5,8 +5,6 @@ package jepsen
 import (
 	"fmt"
 	"net"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -81,13 +79,9 @@ func (c *cluster) restart(n *node) {
 
 // lastSegment returns the newest WAL log segment of n.
 func lastSegment(n *node) (string, error) {
-	segs, err := filepath.Glob(filepath.Join(n.Dir, "wal", "log", "[0-9]*"))
+	segs, err := testproc.WALSegments(n.Dir)
 	if err != nil {
-		return "", fmt.Errorf("node %d segments: %w", n.ID, err)
+		return "", fmt.Errorf("node %d: %w", n.ID, err)
 	}
-	if len(segs) == 0 {
-		return "", fmt.Errorf("node %d: no log segment under %s", n.ID, n.Dir)
-	}
-	sort.Strings(segs)
 	return segs[len(segs)-1], nil
 }

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/testproc"
 )
 
 // faultKind names one kind of fault the nemesis injects.
@@ -22,7 +23,7 @@ const (
 	faultBridge          faultKind = "bridge"           // two halves that only one node sees both of
 	faultPauseLeader     faultKind = "pause-leader"     // SIGSTOP the leader, SIGCONT at heal
 	faultKillAll         faultKind = "kill-all"         // SIGKILL every node, restart all at heal
-	faultTornTail        faultKind = "torn-tail"        // kill a node, cut bytes off its WAL tail, restart
+	faultTornTail        faultKind = "torn-tail"        // kill a node, zero the end of its WAL tail, restart
 	faultKillNode        faultKind = "kill-node"        // SIGKILL any node, restart at heal
 )
 
@@ -246,18 +247,14 @@ func (m *nemesis) inject(ctx context.Context, kind faultKind) (string, error) {
 			c.start(n)
 			return "", err
 		}
-		st, err := os.Stat(seg)
-		if err != nil {
-			c.start(n)
-			return "", fmt.Errorf("torn tail: %w", err)
-		}
-		cut = min(cut, st.Size())
-		if err := os.Truncate(seg, st.Size()-cut); err != nil {
+		// The segment is preallocated: a torn write leaves zeros where
+		// the last record's bytes should be.
+		if _, err := testproc.TearWALTail(seg, cut); err != nil {
 			c.start(n)
 			return "", fmt.Errorf("torn tail: %w", err)
 		}
 		m.heal = func(context.Context) error { c.restart(n); return nil }
-		return fmt.Sprintf("node %d: %d bytes cut from %s", n.ID, cut, seg), nil
+		return fmt.Sprintf("node %d: last %d bytes of %s zeroed", n.ID, cut, seg), nil
 	}
 	// Network faults.
 	l, what := m.leaderOrAny(ctx)

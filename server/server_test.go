@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,10 +118,10 @@ func TestSnapshotCompactsAndRestarts(t *testing.T) {
 		t.Fatalf("no snapshot written under %s", dir)
 	}
 	stop()
-	// The log was compacted: its first segment no longer starts at 1.
-	segs, _ := filepath.Glob(filepath.Join(dir, "wal", "log", "[0-9]*"))
-	if len(segs) == 0 || filepath.Base(segs[0]) == "00000000000000000001" {
-		t.Errorf("log not compacted after a snapshot: segments %v", segs)
+	// The log was compacted: the compaction point is recorded (whole
+	// segments go only once the snapshot covers them).
+	if _, err := os.Stat(filepath.Join(dir, "wal", "logmeta")); err != nil {
+		t.Errorf("log not compacted after a snapshot: %v", err)
 	}
 
 	addr, stop = startServer(t, dir, "--snapshot-threshold", "500")

@@ -1,28 +1,29 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"github.com/raftkv/raftkv/consensus"
-	tidwal "github.com/tidwall/wal"
 )
 
 // Options configure a Log. The zero value is production-ready.
 type Options struct {
 	// NoSync skips every fsync. It is for tests and benchmarks only: with
-	// it, Append and SaveHardState are not durable.
+	// it, Append and SaveHardState are not durable (and segments are
+	// sparse files instead of zero-filled ones).
 	NoSync bool
-	// SegmentBytes is the target size of a segment file (default 4 MiB).
-	// Larger segments mean fewer files but more memory: tidwall/wal keeps
-	// the tail segment and the previous one in memory (about two to three
-	// times SegmentBytes with append's growth), and repair reads a whole
-	// segment.
+	// SegmentBytes is the size of each segment file (default 4 MiB). Every
+	// segment is zero-filled to this size before use, so one prepared
+	// segment and the unused end of the tail cost disk space but no memory;
+	// a record larger than a segment gets a segment of its own size.
 	SegmentBytes int
 	// CacheEntriesMax and CacheBytesMax bound the in-memory tail cache
 	// (defaults 8192 entries, 4 MiB of entry data). Reads of entries in the
@@ -39,11 +40,8 @@ const (
 	segmentBytesDefault    = 4 << 20
 	cacheEntriesMaxDefault = 8192
 	cacheBytesMaxDefault   = 4 << 20
-	// tidwallSegmentsCached is tidwall's LRU of whole segments kept in
-	// memory besides the tail: the segment just closed (tidwall always
-	// caches it) or the one a lagging follower reads. 1 is tidwall's
-	// minimum; its default, 2, only adds memory.
-	tidwallSegmentsCached = 1
+	// segmentBytesMin keeps a segment able to hold a header and a record.
+	segmentBytesMin = segmentHeaderBytes + 64
 	// appendEntriesMax bounds one Append call: a batch this large is a bug
 	// upstream, and it would pin that much memory twice.
 	appendEntriesMax = 1 << 16
@@ -52,43 +50,41 @@ const (
 	entryDataBytesMax = 64 << 20
 	// entriesPerReadMax caps the up-front allocation of one Entries call.
 	entriesPerReadMax = 1024
-	logDirName        = "log"
+	// segmentDirName holds our segments; legacyLogDirName held
+	// tidwall/wal's, which Open migrates (legacy.go).
+	segmentDirName   = "segments"
+	legacyLogDirName = "log"
 )
 
 // Log is the durable Raft log and hard state of one node. It implements
 // consensus.LogStorage and consensus.StateStorage. It is safe for
 // concurrent use: writes (Append, truncations) are serialised with each
-// other, and reads are served from memory while an Append fsyncs; they see
-// the new entries only once they are durable.
+// other, and reads are served while an Append fsyncs; they see the new
+// entries only once they are durable.
 type Log struct {
 	dir    string
-	logDir string
+	segDir string
 	opts   Options
 	logger *slog.Logger
+	prep   *preparer
 
 	// writeMu serialises everything that changes the files: Append and the
 	// truncations. Fields below it are owned by the holder of writeMu.
-	writeMu  sync.Mutex
-	batch    tidwal.Batch
-	scratch  []byte
-	tailSize int // bytes in tidwall's tail segment, mirrored to see it cycle
-	failed   error
+	writeMu    sync.Mutex
+	scratch    []byte  // the frames of one Append
+	frameStart []int64 // where each frame of scratch starts, relative to scratch
+	failed     error
 
 	// mu guards the in-memory view that readers use. Writers hold writeMu
 	// and take mu only to publish.
 	mu       sync.RWMutex
-	wl       *tidwal.Log
 	closed   bool
-	segments []uint64 // first index of each segment file, for error messages
+	segs     []*segment // sorted by first index; the last is the tail
 	first    uint64
 	last     uint64
 	lastTerm uint64
 	meta     logMeta    // the compaction point: Term(first-1)
 	cache    entryCache // the newest entries, ending at last
-
-	// readMu serialises reads that go to tidwall (see readDisk). It is
-	// taken after mu, never before.
-	readMu sync.Mutex
 
 	stateMu     sync.Mutex
 	hard        consensus.HardState // latest, including an unsynced commit
@@ -104,72 +100,317 @@ var (
 var ErrClosed = errors.New("wal: closed")
 
 // Open opens (creating if needed) the log in dir, repairing a torn tail and
-// refusing any other damage with an error wrapping ErrCorrupt.
+// refusing any other damage with an error wrapping ErrCorrupt. A log
+// written by an earlier version (tidwall/wal segments in dir/log) is
+// migrated first.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = segmentBytesDefault
 	}
+	opts.SegmentBytes = max(opts.SegmentBytes, segmentBytesMin)
 	if opts.CacheEntriesMax <= 0 {
 		opts.CacheEntriesMax = cacheEntriesMaxDefault
 	}
 	if opts.CacheBytesMax <= 0 {
 		opts.CacheBytesMax = cacheBytesMaxDefault
 	}
-	l := &Log{dir: dir, logDir: filepath.Join(dir, logDirName), opts: opts, logger: opts.Logger,
+	l := &Log{dir: dir, segDir: segmentDirPath(dir), opts: opts, logger: opts.Logger,
 		cache: newEntryCache(opts.CacheEntriesMax, opts.CacheBytesMax)}
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	if err := os.MkdirAll(l.logDir, 0o750); err != nil {
-		return nil, fmt.Errorf("wal: create %s: %w", l.logDir, err)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
 	if err := l.loadStateFiles(); err != nil {
 		return nil, err
 	}
-	if err := finishTruncations(l.logDir); err != nil {
+	if err := migrateLegacy(dir, opts, l.logger); err != nil {
 		return nil, err
 	}
-	scan, err := scanSegments(l.logDir, l.logger, opts.NoSync)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.openTidwall(); err != nil {
-		return nil, err
+	if err := os.MkdirAll(l.segDir, 0o750); err != nil {
+		return nil, fmt.Errorf("wal: create %s: %w", l.segDir, err)
 	}
 	if !opts.NoSync {
 		// Make the directories themselves durable when Open created them.
 		for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
 			if err := syncDir(d); err != nil {
-				l.wl.Close()
 				return nil, err
 			}
 		}
 	}
-	l.tailSize = scan.tailSize
-	if err := l.reload(); err != nil {
-		l.wl.Close()
+	havePrepared, err := l.cleanSegmentDir()
+	if err != nil {
 		return nil, err
 	}
+	if err := l.openSegments(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if err := l.openView(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	l.prep = startPreparer(filepath.Join(l.segDir, preparedFileName), int64(opts.SegmentBytes), opts.NoSync, havePrepared)
+	return l, nil
+}
+
+// openView sets first, last, lastTerm and the cache from the segments and
+// the compaction point, finishing a compaction that a crash cut short.
+func (l *Log) openView() error {
+	l.first, l.last = l.meta.Index+1, l.meta.Index
+	if len(l.segs) > 0 {
+		head, tail := l.segs[0], l.segs[len(l.segs)-1]
+		if head.first > l.meta.Index+1 {
+			return fmt.Errorf("wal: %s: log starts at index %d but the snapshot covers only up to %d (missing segment): %w",
+				head.path, head.first, l.meta.Index, ErrCorrupt)
+		}
+		l.first, l.last = head.first, tail.first+tail.count()-1
+	}
 	l.clearCache()
-	if len(scan.segments) > 0 && l.first > l.meta.Index+1 {
-		l.wl.Close()
-		return nil, fmt.Errorf("wal: %s: log starts at index %d but the snapshot covers only up to %d (missing segment): %w",
-			filepath.Join(l.logDir, segmentName(l.first)), l.first, l.meta.Index, ErrCorrupt)
+	if err := l.refreshLastTerm(); err != nil {
+		return err
 	}
 	if l.meta.Index >= l.first {
-		// A compaction was recorded but the crash came before the log
-		// was cut (or the segments are gone): finish it.
+		// Entries the snapshot covers are still on disk (the log is cut
+		// lazily, whole segments at a time, or a crash came before the
+		// cut): cut, or discard the log if it disagrees with the snapshot.
 		if err := l.compactLocked(l.meta.Index, l.meta.Term); err != nil {
-			l.wl.Close()
-			return nil, err
+			return err
 		}
 	}
 	if err := l.fillCache(); err != nil {
-		l.wl.Close()
-		return nil, err
+		return err
 	}
 	l.hard.Commit = clampCommit(l.hard.Commit, l.meta.Index, l.last)
-	return l, nil
+	return nil
+}
+
+// cleanSegmentDir removes temporaries left by a crash and reports whether a
+// prepared segment of the right size is in place (one of another size, from
+// other options, is removed).
+func (l *Log) cleanSegmentDir() (havePrepared bool, err error) {
+	des, err := os.ReadDir(l.segDir)
+	if err != nil {
+		return false, fmt.Errorf("wal: list %s: %w", l.segDir, err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		path := filepath.Join(l.segDir, name)
+		switch {
+		case filepath.Ext(name) == tempSuffix:
+			if err := os.Remove(path); err != nil {
+				return false, fmt.Errorf("wal: remove stale %s: %w", path, err)
+			}
+		case name == preparedFileName:
+			info, err := de.Info()
+			if err != nil {
+				return false, fmt.Errorf("wal: stat %s: %w", path, err)
+			}
+			if info.Size() == int64(l.opts.SegmentBytes) {
+				havePrepared = true
+				continue
+			}
+			if err := os.Remove(path); err != nil {
+				return false, fmt.Errorf("wal: remove %s: %w", path, err)
+			}
+		}
+	}
+	return havePrepared, nil
+}
+
+// openSegments reads and verifies every segment, repairs a torn tail, and
+// keeps each segment open with the offsets of its records.
+func (l *Log) openSegments() error {
+	firsts, err := listSegmentFiles(l.segDir)
+	if err != nil {
+		return err
+	}
+	for i, first := range firsts {
+		path := filepath.Join(l.segDir, segmentFileName(first))
+		if i > 0 {
+			prev := l.segs[i-1]
+			if next := prev.first + prev.count(); first != next {
+				return fmt.Errorf("wal: %s starts at index %d but the previous segment ends at %d (missing segment): %w",
+					path, first, next-1, ErrCorrupt)
+			}
+		}
+		seg, err := l.openSegment(path, first, i == len(firsts)-1)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, seg)
+	}
+	return nil
+}
+
+// openSegment verifies one segment file. In the tail segment, damage that
+// no intact record of a later batch follows is a torn final write: the
+// bytes from the damage to the last non-zero byte are zeroed and synced.
+// Anything else is ErrCorrupt naming the file, the index and the offset.
+func (l *Log) openSegment(path string, first uint64, isTail bool) (*segment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("wal: read %s: %w", path, err)
+	}
+	if err := checkSegmentHeader(data, first); err != nil {
+		return nil, fmt.Errorf("wal: %s: %w", path, err)
+	}
+	offsets, good, bad := scanRecords(data, first)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", path, err)
+	}
+	seg := &segment{first: first, path: path, file: f, offsets: offsets, end: int64(good), size: int64(len(data))}
+	if bad != nil {
+		badIndex := first + seg.count()
+		if !isTail {
+			f.Close()
+			return nil, fmt.Errorf("wal: %s: index %d at offset %d: %w", path, badIndex, good, bad)
+		}
+		if laterIndex, later := findLaterBatch(data[good:], badIndex); later {
+			f.Close()
+			return nil, fmt.Errorf("wal: %s: index %d at offset %d is damaged but index %d of a later batch follows it intact: %w",
+				path, badIndex, good, laterIndex, bad)
+		}
+		dirty := int64(good + lastNonZero(data[good:]) + 1)
+		if err := zeroRange(f, int64(good), dirty); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("wal: repair %s: %w", path, err)
+		}
+		if !l.opts.NoSync {
+			if err := fdatasync(f); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("wal: repair %s: fdatasync: %w", path, err)
+			}
+		}
+		l.logger.Warn("wal: cut torn tail", "file", path, "index", badIndex, "offset", good,
+			"bytes_dropped", dirty-int64(good), "reason", bad.Error())
+	}
+	return seg, nil
+}
+
+// closeFiles closes every segment file (Close, or a failed Open).
+func (l *Log) closeFiles() error {
+	var err error
+	for _, s := range l.segs {
+		if cerr := s.file.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("wal: close %s: %w", s.path, cerr)
+		}
+	}
+	l.segs = nil
+	return err
+}
+
+// refreshLastTerm sets lastTerm for the current last index.
+func (l *Log) refreshLastTerm() error {
+	switch {
+	case l.last < l.first:
+		l.lastTerm = 0
+		if l.last == l.meta.Index {
+			l.lastTerm = l.meta.Term
+		}
+	case l.cache.has(l.last):
+		l.lastTerm = l.cache.at(l.last).Term
+	default:
+		e, err := l.readDisk(l.last)
+		if err != nil {
+			return err
+		}
+		l.lastTerm = e.Term
+	}
+	return nil
+}
+
+// fillCache loads the newest entries into the tail cache.
+func (l *Log) fillCache() error {
+	l.clearCache()
+	lo := l.first
+	if l.last >= l.first && l.last-l.first+1 > uint64(l.opts.CacheEntriesMax) {
+		lo = l.last - uint64(l.opts.CacheEntriesMax) + 1
+	}
+	for i := lo; i <= l.last && i >= l.first; i++ {
+		e, err := l.readDisk(i)
+		if err != nil {
+			return err
+		}
+		l.cache.push(e)
+	}
+	return nil
+}
+
+func (l *Log) clearCache() { l.cache.reset(l.last + 1) }
+
+// segmentOf returns the segment that holds index, or nil. The caller holds
+// mu (or writeMu).
+func (l *Log) segmentOf(index uint64) *segment {
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > index })
+	if i == 0 {
+		return nil
+	}
+	s := l.segs[i-1]
+	if index-s.first >= s.count() {
+		return nil
+	}
+	return s
+}
+
+// segmentFile names the segment that holds index (for error messages).
+func (l *Log) segmentFile(index uint64) string {
+	if s := l.segmentOf(index); s != nil {
+		return s.path
+	}
+	return l.segDir
+}
+
+// readDisk reads and decodes one entry from its segment. The entry's Data
+// aliases a fresh buffer.
+func (l *Log) readDisk(index uint64) (consensus.Entry, error) {
+	s := l.segmentOf(index)
+	if s == nil {
+		return consensus.Entry{}, fmt.Errorf("wal: %s: no segment holds index %d: %w", l.segDir, index, consensus.ErrUnavailable)
+	}
+	lo, hi := s.frame(index)
+	buf := make([]byte, hi-lo)
+	if _, err := s.file.ReadAt(buf, lo); err != nil {
+		return consensus.Entry{}, fmt.Errorf("wal: %s: read index %d at offset %d: %w", s.path, index, lo, err)
+	}
+	size, n := binary.Uvarint(buf)
+	if n <= 0 || uint64(len(buf)-n) != size {
+		return consensus.Entry{}, fmt.Errorf("wal: %s: index %d at offset %d: bad length prefix: %w", s.path, index, lo, ErrCorrupt)
+	}
+	e, _, err := decodeRecord(buf[n:])
+	if err == nil && e.Index != index {
+		err = fmt.Errorf("record says index %d: %w", e.Index, ErrCorrupt)
+	}
+	if err != nil {
+		return e, fmt.Errorf("wal: %s: index %d at offset %d: %w", s.path, index, lo, err)
+	}
+	return e, nil
+}
+
+// Close writes a pending commit index and closes the files.
+func (l *Log) Close() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.closed = true
+	l.prep.close()
+	l.stateMu.Lock()
+	var err error
+	if l.hard != l.hardDurable {
+		err = l.writeHardStateLocked(l.hard)
+	}
+	l.stateMu.Unlock()
+	l.clearCache()
+	if cerr := l.closeFiles(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // clampCommit keeps a recovered commit index within what this node can
@@ -216,132 +457,6 @@ func (l *Log) loadStateFiles() error {
 		l.meta = m
 	}
 	return nil
-}
-
-func (l *Log) openTidwall() error {
-	wl, err := tidwal.Open(l.logDir, &tidwal.Options{
-		NoSync:           true, // we fsync once per Append ourselves
-		SegmentSize:      l.opts.SegmentBytes,
-		SegmentCacheSize: tidwallSegmentsCached,
-		AllowEmpty:       true,
-		DirPerms:         0o750,
-		FilePerms:        0o640,
-	})
-	if err != nil {
-		return fmt.Errorf("wal: open segments in %s: %w", l.logDir, err)
-	}
-	l.wl = wl
-	if !l.opts.NoSync {
-		// tidwall renames START/END files without syncing the directory.
-		return syncDir(l.logDir)
-	}
-	return nil
-}
-
-// reload refreshes first, last, lastTerm and the segment list from tidwall
-// after it changed files. The caller holds writeMu and mu (or is Open).
-func (l *Log) reload() error {
-	first, err := l.wl.FirstIndex()
-	if err != nil {
-		return fmt.Errorf("wal: %s: %w", l.logDir, err)
-	}
-	last, err := l.wl.LastIndex()
-	if err != nil {
-		return fmt.Errorf("wal: %s: %w", l.logDir, err)
-	}
-	segs, err := listSegments(l.logDir)
-	if err != nil {
-		return err
-	}
-	l.first, l.last, l.segments = first, last, segs
-	if last < first {
-		l.lastTerm = l.meta.Term
-		if first-1 != l.meta.Index {
-			l.lastTerm = 0
-		}
-		return nil
-	}
-	e, err := l.readDisk(last)
-	if err != nil {
-		return err
-	}
-	l.lastTerm = e.Term
-	return nil
-}
-
-// fillCache loads the newest entries into the tail cache.
-func (l *Log) fillCache() error {
-	l.clearCache()
-	lo := l.first
-	if l.last >= l.first && l.last-l.first+1 > uint64(l.opts.CacheEntriesMax) {
-		lo = l.last - uint64(l.opts.CacheEntriesMax) + 1
-	}
-	for i := lo; i <= l.last && i >= l.first; i++ {
-		e, err := l.readDisk(i)
-		if err != nil {
-			return err
-		}
-		l.cache.push(e)
-	}
-	return nil
-}
-
-func (l *Log) clearCache() { l.cache.reset(l.last + 1) }
-
-// segmentFile names the segment that holds index (for error messages).
-func (l *Log) segmentFile(index uint64) string {
-	name := l.logDir
-	for _, s := range l.segments {
-		if s > index {
-			break
-		}
-		name = filepath.Join(l.logDir, segmentName(s))
-	}
-	return name
-}
-
-// readDisk reads and decodes one entry from the segments. The entry's Data
-// aliases a fresh buffer that tidwall allocated for this read.
-func (l *Log) readDisk(index uint64) (consensus.Entry, error) {
-	// tidwall's Read takes only its read lock yet fills its segment cache,
-	// so concurrent Reads race inside it: we let one in at a time.
-	l.readMu.Lock()
-	rec, err := l.wl.Read(index)
-	l.readMu.Unlock()
-	if err != nil {
-		return consensus.Entry{}, fmt.Errorf("wal: %s: read index %d: %w", l.segmentFile(index), index, err)
-	}
-	e, _, err := decodeRecord(rec)
-	if err == nil && e.Index != index {
-		err = fmt.Errorf("record says index %d: %w", e.Index, ErrCorrupt)
-	}
-	if err != nil {
-		return e, fmt.Errorf("wal: %s: index %d: %w", l.segmentFile(index), index, err)
-	}
-	return e, nil
-}
-
-// Close writes a pending commit index and closes the files.
-func (l *Log) Close() error {
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	l.closed = true
-	l.stateMu.Lock()
-	var err error
-	if l.hard != l.hardDurable {
-		err = l.writeHardStateLocked(l.hard)
-	}
-	l.stateMu.Unlock()
-	l.clearCache()
-	if cerr := l.wl.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("wal: close %s: %w", l.logDir, cerr)
-	}
-	return err
 }
 
 // FirstIndex is one past the compaction point (1 for a log never compacted).
@@ -451,11 +566,12 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	return out, nil
 }
 
-// Append writes entries durably: one tidwall batch, then one fsync (group
-// commit). A batch whose first index is at or below LastIndex replaces the
-// entries from that index on (a conflicting suffix from a new leader).
-// Entries at or below the compaction point are skipped: they are committed
-// and covered by the snapshot.
+// Append writes entries durably: their records are written over the zeros
+// of the tail segment, then one fdatasync (group commit). A batch whose
+// first index is at or below LastIndex replaces the entries from that index
+// on (a conflicting suffix from a new leader). Entries at or below the
+// compaction point are skipped: they are committed and covered by the
+// snapshot.
 func (l *Log) Append(entries []consensus.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -494,42 +610,65 @@ func (l *Log) Append(entries []consensus.Entry) error {
 		}
 	}
 
-	l.batch.Clear()
-	cycled := false
-	segsAdded := l.segments
-	if l.tailSize > l.opts.SegmentBytes {
-		l.tailSize, cycled = 0, true
-		segsAdded = append(segsAdded, firstNew)
-	}
+	// Encode every frame (uvarint length, record) into one buffer.
+	l.scratch = l.scratch[:0]
+	l.frameStart = l.frameStart[:0]
 	dataBytes := 0
 	for i := range entries {
 		e := &entries[i]
-		l.scratch = appendRecord(l.scratch[:0], e, uint64(i))
-		l.batch.Write(e.Index, l.scratch)
+		l.frameStart = append(l.frameStart, int64(len(l.scratch)))
+		l.scratch = binary.AppendUvarint(l.scratch, uint64(recordBytes(e, uint64(i))))
+		l.scratch = appendRecord(l.scratch, e, uint64(i))
 		dataBytes += len(e.Data)
-		// Mirror tidwall's rule for cutting a new segment (frame bytes
-		// reaching SegmentSize), so that we know to fsync the directory.
-		l.tailSize += uvarintBytes(uint64(len(l.scratch))) + len(l.scratch)
-		if l.tailSize >= l.opts.SegmentBytes {
-			l.tailSize, cycled = 0, true
-			segsAdded = append(segsAdded, e.Index+1)
-		}
 	}
-	if err := l.wl.WriteBatch(&l.batch); err != nil {
-		l.failed = fmt.Errorf("wal: append [%d, %d] to %s: %w", firstNew, firstNew+uint64(len(entries))-1, l.logDir, err)
-		return l.failed
+	l.frameStart = append(l.frameStart, int64(len(l.scratch)))
+
+	// Write the frames into the tail, rotating to a fresh segment when the
+	// next frame does not fit. A rotation syncs the old tail first, so that
+	// only the last segment can ever hold a torn write.
+	var added []*segment
+	tail := l.tailLocked()
+	tailEnd := int64(0)
+	if tail != nil {
+		tailEnd = tail.end
 	}
-	if !l.opts.NoSync {
-		if err := l.wl.Sync(); err != nil {
-			l.failed = fmt.Errorf("wal: fsync %s: %w", l.segmentFile(firstNew+uint64(len(entries))-1), err)
-			return l.failed
-		}
-		if cycled {
-			if err := syncDir(l.logDir); err != nil {
-				l.failed = err
+	type span struct {
+		seg     *segment
+		lo, hi  int   // frames [lo, hi) of this Append
+		fileOff int64 // where frame lo goes in the file
+	}
+	var spans []span
+	for i := 0; i < len(entries); {
+		frameBytes := l.frameStart[i+1] - l.frameStart[i]
+		if tail == nil || tailEnd+frameBytes > tail.size {
+			if tail != nil && len(spans) > 0 && spans[len(spans)-1].seg == tail {
+				sp := spans[len(spans)-1]
+				if err := l.writeSpan(sp.seg, sp.fileOff, sp.lo, sp.hi, firstNew, !l.opts.NoSync); err != nil {
+					l.closeSegments(added)
+					return err
+				}
+			}
+			seg, err := l.newSegmentLocked(entries[i].Index, frameBytes)
+			if err != nil {
+				l.closeSegments(added)
 				return err
 			}
+			added = append(added, seg)
+			tail, tailEnd = seg, segmentHeaderBytes
 		}
+		// Take as many frames as fit in this segment.
+		j := i + 1
+		for j < len(entries) && tailEnd+(l.frameStart[j+1]-l.frameStart[i]) <= tail.size {
+			j++
+		}
+		spans = append(spans, span{tail, i, j, tailEnd})
+		tailEnd += l.frameStart[j] - l.frameStart[i]
+		i = j
+	}
+	last := spans[len(spans)-1]
+	if err := l.writeSpan(last.seg, last.fileOff, last.lo, last.hi, firstNew, !l.opts.NoSync); err != nil {
+		l.closeSegments(added)
+		return err
 	}
 
 	// Publish: copy the data into one slab so that the cache owns it and
@@ -537,7 +676,13 @@ func (l *Log) Append(entries []consensus.Entry) error {
 	slab := make([]byte, dataBytes)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.segments = segsAdded
+	l.segs = append(l.segs, added...)
+	for _, sp := range spans {
+		for k := sp.lo; k < sp.hi; k++ {
+			sp.seg.offsets = append(sp.seg.offsets, uint32(sp.fileOff+l.frameStart[k]-l.frameStart[sp.lo]))
+		}
+		sp.seg.end = sp.fileOff + l.frameStart[sp.hi] - l.frameStart[sp.lo]
+	}
 	for i := range entries {
 		e := entries[i]
 		n := copy(slab, e.Data)
@@ -547,9 +692,90 @@ func (l *Log) Append(entries []consensus.Entry) error {
 		slab = slab[n:]
 		l.cache.push(e)
 	}
-	tail := &entries[len(entries)-1]
-	l.last, l.lastTerm = tail.Index, tail.Term
+	tailEntry := &entries[len(entries)-1]
+	l.last, l.lastTerm = tailEntry.Index, tailEntry.Term
 	return nil
+}
+
+// writeSpan writes frames [lo, hi) of scratch (entries firstNew+lo on) at
+// off in seg and, if sync, fdatasyncs seg. A failure poisons the Log: what reached the file is
+// unknown, and only Open can tell.
+func (l *Log) writeSpan(seg *segment, off int64, lo, hi int, firstNew uint64, sync bool) error {
+	b := l.scratch[l.frameStart[lo]:l.frameStart[hi]]
+	if _, err := seg.file.WriteAt(b, off); err != nil {
+		l.failed = fmt.Errorf("wal: append [%d, %d] to %s: %w", firstNew+uint64(lo), firstNew+uint64(hi)-1, seg.path, err)
+		return l.failed
+	}
+	if sync {
+		if err := fdatasync(seg.file); err != nil {
+			l.failed = fmt.Errorf("wal: fdatasync %s: %w", seg.path, err)
+			return l.failed
+		}
+	}
+	return nil
+}
+
+// tailLocked is the segment Append writes to, or nil when there is none.
+func (l *Log) tailLocked() *segment {
+	if len(l.segs) == 0 {
+		return nil
+	}
+	return l.segs[len(l.segs)-1]
+}
+
+// newSegmentLocked makes the segment that starts at first durable under its
+// name: the prepared zero-filled file (or, for a frame larger than a
+// segment, one made to measure), its header written and synced, renamed,
+// and the directory fsynced. It is not yet published.
+func (l *Log) newSegmentLocked(first uint64, frameBytes int64) (*segment, error) {
+	path := filepath.Join(l.segDir, segmentFileName(first))
+	src := filepath.Join(l.segDir, preparedFileName)
+	size := int64(l.opts.SegmentBytes)
+	if need := segmentHeaderBytes + frameBytes; need > size {
+		size = (need + segmentAlignBytes - 1) / segmentAlignBytes * segmentAlignBytes
+		src = path + ".big"
+		if err := createZeroFile(src, size, l.opts.NoSync, nil); err != nil {
+			return nil, err
+		}
+	} else if err := l.prep.take(); err != nil {
+		return nil, err
+	} else {
+		defer l.prep.refill()
+	}
+	f, err := os.OpenFile(src, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", src, err)
+	}
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		l.failed = err
+		return nil, err
+	}
+	if _, err := f.WriteAt(encodeSegmentHeader(first), 0); err != nil {
+		return fail(fmt.Errorf("wal: write header of %s: %w", path, err))
+	}
+	if !l.opts.NoSync {
+		if err := fdatasync(f); err != nil {
+			return fail(fmt.Errorf("wal: fdatasync %s: %w", src, err))
+		}
+	}
+	if err := os.Rename(src, path); err != nil {
+		return fail(fmt.Errorf("wal: rename %s: %w", src, err))
+	}
+	if !l.opts.NoSync {
+		if err := syncDir(l.segDir); err != nil {
+			return fail(err)
+		}
+	}
+	return &segment{first: first, path: path, file: f, end: segmentHeaderBytes, size: size}, nil
+}
+
+// closeSegments closes segments made by an Append that then failed (the
+// Log is poisoned; Open will find them).
+func (l *Log) closeSegments(segs []*segment) {
+	for _, s := range segs {
+		s.file.Close()
+	}
 }
 
 func (l *Log) writableLocked() error {
@@ -574,6 +800,12 @@ func (l *Log) TruncateSuffix(from uint64) error {
 	return l.truncateSuffixLocked(from)
 }
 
+// truncateSuffixLocked removes the segments after the one holding from
+// (newest first, then a directory fsync), then zeroes that segment from
+// from's record to its end and syncs it: the invariant that only zeros
+// follow the last record of the tail holds again, so no stale record can
+// reappear behind later appends. A crash part way leaves a prefix of the
+// old log, which is a state the log was in.
 func (l *Log) truncateSuffixLocked(from uint64) error {
 	if from > l.last {
 		return nil
@@ -583,32 +815,58 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.wl.TruncateBack(from - 1); err != nil {
-		l.failed = fmt.Errorf("wal: truncate %s back to index %d: %w", l.logDir, from-1, err)
+	k := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > from }) - 1
+	if k < 0 {
+		return fmt.Errorf("wal: truncate suffix from %d: no segment holds it: %w", from, ErrCorrupt)
+	}
+	if err := l.removeSegmentsLocked(k + 1); err != nil {
+		return err
+	}
+	seg := l.segs[k]
+	lo, _ := seg.frame(from)
+	if err := zeroRange(seg.file, lo, seg.end); err != nil {
+		l.failed = fmt.Errorf("wal: truncate %s at index %d: %w", seg.path, from, err)
 		return l.failed
 	}
-	return l.afterTruncateLocked()
+	if !l.opts.NoSync {
+		if err := fdatasync(seg.file); err != nil {
+			l.failed = fmt.Errorf("wal: truncate %s: fdatasync: %w", seg.path, err)
+			return l.failed
+		}
+	}
+	seg.offsets = seg.offsets[:from-seg.first]
+	seg.end = lo
+	l.last = from - 1
+	l.cache.truncate(l.first, l.last)
+	if err := l.refreshLastTerm(); err != nil {
+		l.failed = err
+		return err
+	}
+	return nil
 }
 
-// afterTruncateLocked makes a truncation durable and refreshes the view.
-func (l *Log) afterTruncateLocked() error {
+// removeSegmentsLocked deletes segs[k:], newest first, and fsyncs the
+// directory. The caller holds writeMu and mu.
+func (l *Log) removeSegmentsLocked(k int) error {
+	if k >= len(l.segs) {
+		return nil
+	}
+	for i := len(l.segs) - 1; i >= k; i-- {
+		s := l.segs[i]
+		s.file.Close()
+		if err := os.Remove(s.path); err != nil {
+			l.segs = l.segs[:i]
+			l.failed = fmt.Errorf("wal: remove %s: %w", s.path, err)
+			return l.failed
+		}
+	}
+	l.segs = l.segs[:k]
 	if !l.opts.NoSync {
-		if err := syncDir(l.logDir); err != nil {
+		if err := syncDir(l.segDir); err != nil {
 			l.failed = err
 			return err
 		}
 	}
-	if err := l.reload(); err != nil {
-		l.failed = err
-		return err
-	}
-	st, err := os.Stat(filepath.Join(l.logDir, segmentName(l.segments[len(l.segments)-1])))
-	if err != nil {
-		l.failed = fmt.Errorf("wal: stat tail segment: %w", err)
-		return l.failed
-	}
-	l.tailSize = int(st.Size())
-	l.cache.truncate(l.first, l.last)
 	return nil
 }
 
@@ -643,6 +901,10 @@ func (l *Log) TruncatePrefix(upTo uint64, upToTerm uint64) error {
 }
 
 // compactLocked cuts the log's front to upTo (already recorded in meta).
+// The log keeps upTo's successors only if it holds upTo with upToTerm;
+// then the segments whose records are all at or below upTo go, except the
+// tail (Append writes there). Entries below the new first index may stay
+// in the first segment: they are no longer served, and go with it.
 func (l *Log) compactLocked(upTo, upToTerm uint64) error {
 	keepSuffix := false
 	if upTo <= l.last && upTo >= l.first {
@@ -658,51 +920,38 @@ func (l *Log) compactLocked(upTo, upToTerm uint64) error {
 		}
 		keepSuffix = t == upToTerm
 	}
-	if keepSuffix {
-		if err := l.wl.TruncateFront(upTo + 1); err != nil {
-			return fmt.Errorf("wal: truncate %s front to index %d: %w", l.logDir, upTo+1, err)
-		}
-		return l.afterTruncateLocked()
+	if !keepSuffix {
+		return l.resetLocked(upTo + 1)
 	}
-	return l.resetLocked(upTo + 1)
+	// Oldest first: a crash leaves a suffix that still covers upTo+1, and
+	// Open finishes the cut. No directory fsync: a removal lost in a crash
+	// is redone by Open.
+	k := 0
+	for k+1 < len(l.segs) && l.segs[k+1].first <= upTo+1 {
+		s := l.segs[k]
+		s.file.Close()
+		if err := os.Remove(s.path); err != nil {
+			l.segs = l.segs[k+1:]
+			return fmt.Errorf("wal: remove %s: %w", s.path, err)
+		}
+		k++
+	}
+	l.segs = l.segs[k:]
+	l.first = upTo + 1
+	l.cache.truncate(l.first, l.last)
+	return nil
 }
 
 // resetLocked discards every segment and starts an empty log whose next
-// index is next. It uses tidwall's own recovery rule: an empty
-// "<next>.START" file, fsynced into place, makes tidwall's open delete every
-// segment before it. A crash anywhere in here leaves either the old log
-// (and the logmeta that Open finishes from) or the START file.
+// index is next; the first Append makes its segment. Segments are removed
+// newest first and the directory fsynced, so a crash leaves a prefix of
+// the old log, which Open discards again against logmeta.
 func (l *Log) resetLocked(next uint64) error {
-	if err := l.wl.Close(); err != nil {
-		return fmt.Errorf("wal: close %s for reset: %w", l.logDir, err)
-	}
-	// tidwall deletes only the segments that sort before START; those at
-	// or after it (a reset below the last index, after a term mismatch)
-	// go first, newest first, so that a crash leaves a contiguous prefix.
-	for i := len(l.segments) - 1; i >= 0 && l.segments[i] >= next; i-- {
-		path := filepath.Join(l.logDir, segmentName(l.segments[i]))
-		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("wal: reset: remove %s: %w", path, err)
-		}
-	}
-	start := filepath.Join(l.logDir, segmentName(next)+".START")
-	f, err := os.OpenFile(start, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("wal: reset: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: reset: close %s: %w", start, err)
-	}
-	if !l.opts.NoSync {
-		if err := syncDir(l.logDir); err != nil {
-			return err
-		}
-	}
-	if err := l.openTidwall(); err != nil {
+	if err := l.removeSegmentsLocked(0); err != nil {
 		return err
 	}
-	l.tailSize = 0
-	if err := l.reload(); err != nil {
+	l.first, l.last = next, next-1
+	if err := l.refreshLastTerm(); err != nil {
 		return err
 	}
 	l.clearCache()

@@ -44,6 +44,13 @@ func appendRecord(dst []byte, e *consensus.Entry, batchPos uint64) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
+// recordBytes is the length of appendRecord's encoding of e.
+func recordBytes(e *consensus.Entry, batchPos uint64) int {
+	zigzag := uint64(e.TimeMs<<1) ^ uint64(e.TimeMs>>63)
+	return uvarintBytes(e.Term) + uvarintBytes(e.Index) + uvarintBytes(batchPos) + 1 +
+		uvarintBytes(zigzag) + len(e.Data) + recordCRCBytes
+}
+
 // decodeRecord checks rec's CRC and decodes it. The returned entry's Data
 // aliases rec. Errors say what is wrong, not where: the caller knows the
 // file and index and wraps them around.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,19 +15,25 @@ import (
 	"github.com/raftkv/raftkv/consensus"
 )
 
-// tailSegment returns the path and size of the newest segment file.
+// tailSegment returns the path of the newest segment file and the offset
+// just past its last record.
 func tailSegment(t *testing.T, dir string) (string, int64) {
 	t.Helper()
-	segs, err := listSegments(filepath.Join(dir, logDirName))
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("listSegments: %v, %d segments", err, len(segs))
+	segDir := segmentDirPath(dir)
+	firsts, err := listSegmentFiles(segDir)
+	if err != nil || len(firsts) == 0 {
+		t.Fatalf("listSegmentFiles: %v, %d segments", err, len(firsts))
 	}
-	path := filepath.Join(dir, logDirName, segmentName(segs[len(segs)-1]))
-	st, err := os.Stat(path)
+	path := filepath.Join(segDir, segmentFileName(firsts[len(firsts)-1]))
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path, st.Size()
+	_, end, bad := scanRecords(data, firsts[len(firsts)-1])
+	if bad != nil {
+		t.Fatalf("%s: %v", path, bad)
+	}
+	return path, int64(end)
 }
 
 // buildLog writes batches of 3 entries, one Append each, up to index last,
@@ -38,13 +45,16 @@ func buildLog(t *testing.T, dir string, opts Options, last uint64) ([]consensus.
 	var lastBatchOff int64
 	for lo := uint64(1); lo <= last; lo += 3 {
 		hi := min(lo+2, last)
-		_, size := tailSegment(t, dir)
+		var tailBefore string
+		lastBatchOff = segmentHeaderBytes
+		if lo > 1 {
+			tailBefore, lastBatchOff = tailSegment(t, dir)
+		}
 		es := mkEntries(lo, hi, 1+lo/10)
 		mustAppend(t, l, es)
 		all = append(all, es...)
-		lastBatchOff = size
-		if _, after := tailSegment(t, dir); after < size {
-			lastBatchOff = 0 // the batch went to a fresh segment
+		if tailAfter, _ := tailSegment(t, dir); tailAfter != tailBefore {
+			lastBatchOff = segmentHeaderBytes // the batch went to a fresh segment
 		}
 	}
 	closeLog(t, l)
@@ -60,59 +70,70 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// TestTornTailEveryOffset cuts the last batch (three entries) at every
-// byte offset and reopens: no error, every entry before the cut that is
-// whole survives, and the log is appendable again.
+// TestTornTailEveryOffset tears the last batch (three entries) at every
+// byte offset, both ways a crash can leave it in a segment that is only
+// overwritten (the bytes from the tear on still zero) and as a shorter file,
+// and reopens: no error, every entry before the tear that is whole
+// survives, and the log is appendable again.
 func TestTornTailEveryOffset(t *testing.T) {
-	for _, seg := range []int{0, 180} {
-		t.Run(fmt.Sprintf("segment=%d", seg), func(t *testing.T) {
-			opts := Options{NoSync: true, SegmentBytes: seg, Logger: quietLogger()}
-			base := t.TempDir()
-			l := openLog(t, base, opts)
-			want := mkEntries(1, 11, 1)
-			mustAppend(t, l, want[:4])
-			mustAppend(t, l, want[4:8])
-			mustAppend(t, l, want[8:]) // the batch we tear
-			closeLog(t, l)
-			tailPath, size := tailSegment(t, base)
-			data, err := os.ReadFile(tailPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			segIndex, _, _ := parseSegmentName(filepath.Base(tailPath))
-			// ends[k] is the offset just past the k-th record of the tail.
-			var ends []int64
-			for off := 0; off < len(data); {
-				n, k := binary.Uvarint(data[off:])
-				off += k + int(n)
-				ends = append(ends, int64(off))
-			}
-			firstTorn := int64(0) // tear only inside the last batch
-			if len(ends) > 3 {
-				firstTorn = ends[len(ends)-4]
-			}
-			for cut := firstTorn; cut < size; cut++ {
-				whole := uint64(0)
-				for _, e := range ends {
-					if e <= cut {
-						whole++
-					}
-				}
-				wantLast := segIndex - 1 + whole
-				dir := copyDir(t, base)
-				path := filepath.Join(dir, logDirName, filepath.Base(tailPath))
-				if err := os.Truncate(path, cut); err != nil {
+	for _, seg := range []int{4096, 180} {
+		for _, how := range []string{"zeroed", "cut"} {
+			t.Run(fmt.Sprintf("segment=%d/%s", seg, how), func(t *testing.T) {
+				opts := Options{NoSync: true, SegmentBytes: seg, Logger: quietLogger()}
+				base := t.TempDir()
+				l := openLog(t, base, opts)
+				want := mkEntries(1, 11, 1)
+				mustAppend(t, l, want[:4])
+				mustAppend(t, l, want[4:8])
+				mustAppend(t, l, want[8:]) // the batch we tear
+				closeLog(t, l)
+				tailPath, end := tailSegment(t, base)
+				data, err := os.ReadFile(tailPath)
+				if err != nil {
 					t.Fatal(err)
 				}
-				l, err := Open(dir, opts)
-				if err != nil {
-					t.Fatalf("cut at %d of %d: Open: %v", cut, size, err)
+				segIndex, _ := parseSegmentFileName(filepath.Base(tailPath))
+				// ends[k] is the offset just past the k-th record of the tail.
+				var ends []int64
+				for off := segmentHeaderBytes; off < int(end); {
+					n, k := binary.Uvarint(data[off:])
+					off += k + int(n)
+					ends = append(ends, int64(off))
 				}
-				checkLog(t, l, 1, want[:wantLast])
-				mustAppend(t, l, mkEntries(wantLast+1, wantLast+1, 3))
-				closeLog(t, l)
-			}
-		})
+				firstTorn := int64(segmentHeaderBytes) // tear only inside the last batch
+				if len(ends) > 3 {
+					firstTorn = ends[len(ends)-4]
+				}
+				for cut := firstTorn; cut < end; cut++ {
+					whole := uint64(0)
+					for _, e := range ends {
+						if e <= cut {
+							whole++
+						}
+					}
+					wantLast := segIndex - 1 + whole
+					dir := copyDir(t, base)
+					path := filepath.Join(segmentDirPath(dir), filepath.Base(tailPath))
+					torn := append([]byte{}, data...)
+					if how == "cut" {
+						torn = torn[:cut]
+					} else {
+						clear(torn[cut:])
+					}
+					if err := os.WriteFile(path, torn, 0o640); err != nil {
+						t.Fatal(err)
+					}
+					l, err := Open(dir, opts)
+					if err != nil {
+						t.Fatalf("tear at %d of %d: Open: %v", cut, end, err)
+					}
+					checkLog(t, l, 1, want[:wantLast])
+					mustAppend(t, l, mkEntries(wantLast+1, wantLast+1, 3))
+					checkSegmentMirror(t, l)
+					closeLog(t, l)
+				}
+			})
+		}
 	}
 }
 
@@ -120,10 +141,10 @@ func TestTornTailEveryOffset(t *testing.T) {
 // may leave (zeros, or a damaged first record with the rest intact), or
 // zeros appended past the end.
 func TestTornTailGarbage(t *testing.T) {
-	opts := Options{NoSync: true, Logger: quietLogger()}
+	opts := Options{NoSync: true, SegmentBytes: 4096, Logger: quietLogger()}
 	base := t.TempDir()
 	all, lastBatchOff := buildLog(t, base, opts, 12) // batches 1-3,4-6,7-9,10-12
-	tailPath, size := tailSegment(t, base)
+	tailPath, end := tailSegment(t, base)
 	tests := []struct {
 		name     string
 		damage   func(b []byte) []byte
@@ -142,17 +163,21 @@ func TestTornTailGarbage(t *testing.T) {
 			return b
 		}, 9},
 		{"last record's checksum flipped", func(b []byte) []byte {
-			b[size-1] ^= 1
+			b[end-1] ^= 1
 			return b
 		}, 11},
-		{"zeros appended", func(b []byte) []byte {
-			return append(b, make([]byte, 4096)...)
+		{"garbage after the end", func(b []byte) []byte {
+			b[end+100] = 0x42
+			return b
+		}, 12},
+		{"file cut at the end of the records", func(b []byte) []byte {
+			return b[:end]
 		}, 12},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyDir(t, base)
-			path := filepath.Join(dir, logDirName, filepath.Base(tailPath))
+			path := filepath.Join(segmentDirPath(dir), filepath.Base(tailPath))
 			b, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -169,8 +194,11 @@ func TestTornTailGarbage(t *testing.T) {
 			}
 			defer closeLog(t, l)
 			checkLog(t, l, 1, all[:tt.wantLast])
+			checkSegmentMirror(t, l)
 			repaired := strings.Contains(logs.String(), "cut torn tail") && strings.Contains(logs.String(), filepath.Base(tailPath))
-			if repaired != (tt.wantLast < 12 || tt.name == "zeros appended") {
+			// Zeros over the last batch are a batch that never reached the
+			// disk: nothing to repair.
+			if repaired != (tt.wantLast < 12 && tt.name != "zeros over last batch" || tt.name == "garbage after the end") {
 				t.Fatalf("repair report %q", logs.String())
 			}
 		})
@@ -181,40 +209,45 @@ func TestTornTailGarbage(t *testing.T) {
 // follow, in the tail segment and in an older one: Open must refuse, naming
 // the file.
 func TestMiddleDamageRefused(t *testing.T) {
-	for _, seg := range []int{0, 250} {
+	for _, seg := range []int{4096, 250} {
 		t.Run(fmt.Sprintf("segment=%d", seg), func(t *testing.T) {
 			opts := Options{NoSync: true, SegmentBytes: seg, Logger: quietLogger()}
 			base := t.TempDir()
 			buildLog(t, base, opts, 30)
-			logDir := filepath.Join(base, logDirName)
-			segs, err := listSegments(logDir)
+			segDir := segmentDirPath(base)
+			firsts, err := listSegmentFiles(segDir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if seg > 0 && len(segs) < 3 {
-				t.Fatalf("want several segments, got %d", len(segs))
+			if seg < 4096 && len(firsts) < 3 {
+				t.Fatalf("want several segments, got %d", len(firsts))
 			}
 			// Damage the first segment (a non-tail one when there are
 			// several) and, separately, the middle of the tail segment.
-			targets := []string{segmentName(segs[0])}
-			if len(segs) > 1 {
-				targets = append(targets, segmentName(segs[len(segs)-1]))
+			targets := []uint64{firsts[0]}
+			if len(firsts) > 1 {
+				targets = append(targets, firsts[len(firsts)-1])
 			}
-			for _, name := range targets {
-				orig, err := os.ReadFile(filepath.Join(logDir, name))
+			for _, first := range targets {
+				name := segmentFileName(first)
+				orig, err := os.ReadFile(filepath.Join(segDir, name))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if name == segmentName(segs[len(segs)-1]) && len(segs) > 1 && len(orig) < 150 {
+				_, end, bad := scanRecords(orig, first)
+				if bad != nil {
+					t.Fatal(bad)
+				}
+				if first == firsts[len(firsts)-1] && len(firsts) > 1 && end < 150 {
 					continue // the tail holds only the last batch: any damage there is a torn tail
 				}
-				// A record in the first half: later batches follow it.
-				// Every third byte: each part of a record (length prefix,
-				// varints, data, checksum) is still hit many times.
-				lo, hi := 0, len(orig)/2
-				for off := lo; off < hi; off += 3 {
+				// The header, and a record in the first half: later
+				// batches follow it. Every third byte: each part of a
+				// record (length prefix, varints, data, checksum) is still
+				// hit many times.
+				for off := 0; off < end/2; off += 3 {
 					dir := copyDir(t, base)
-					path := filepath.Join(dir, logDirName, name)
+					path := filepath.Join(segmentDirPath(dir), name)
 					b := append([]byte{}, orig...)
 					b[off] ^= 0x55
 					if err := os.WriteFile(path, b, 0o640); err != nil {
@@ -238,21 +271,21 @@ func TestMissingSegmentRefused(t *testing.T) {
 	opts := Options{NoSync: true, SegmentBytes: 200, Logger: quietLogger()}
 	tests := []struct {
 		name   string
-		remove func(segs []uint64) uint64
+		remove func(firsts []uint64) uint64
 	}{
-		{"middle", func(segs []uint64) uint64 { return segs[1] }},
-		{"first", func(segs []uint64) uint64 { return segs[0] }},
+		{"middle", func(firsts []uint64) uint64 { return firsts[1] }},
+		{"first", func(firsts []uint64) uint64 { return firsts[0] }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			buildLog(t, dir, opts, 30)
-			logDir := filepath.Join(dir, logDirName)
-			segs, err := listSegments(logDir)
-			if err != nil || len(segs) < 3 {
-				t.Fatalf("segments %v, %v", segs, err)
+			segDir := segmentDirPath(dir)
+			firsts, err := listSegmentFiles(segDir)
+			if err != nil || len(firsts) < 3 {
+				t.Fatalf("segments %v, %v", firsts, err)
 			}
-			if err := os.Remove(filepath.Join(logDir, segmentName(tt.remove(segs)))); err != nil {
+			if err := os.Remove(filepath.Join(segDir, segmentFileName(tt.remove(firsts)))); err != nil {
 				t.Fatal(err)
 			}
 			_, err = Open(dir, opts)
@@ -263,36 +296,245 @@ func TestMissingSegmentRefused(t *testing.T) {
 	}
 }
 
-// TestInterruptedTruncateBack leaves an END file as tidwall's TruncateBack
-// would after a crash, and checks that Open finishes it.
-func TestInterruptedTruncations(t *testing.T) {
-	opts := Options{NoSync: true, SegmentBytes: 200, Logger: quietLogger()}
+// TestTruncateSuffixLeavesNoStaleRecords: a follower's log overwritten by a
+// shorter suffix of a new term must not bring the old, longer suffix back
+// at Open (the old records sit in the same bytes that Append overwrites).
+func TestTruncateSuffixLeavesNoStaleRecords(t *testing.T) {
+	for _, seg := range []int{4096, 200} {
+		t.Run(fmt.Sprintf("segment=%d", seg), func(t *testing.T) {
+			opts := Options{NoSync: true, SegmentBytes: seg, Logger: quietLogger()}
+			dir := t.TempDir()
+			l := openLog(t, dir, opts)
+			mustAppend(t, l, mkEntries(1, 30, 1))
+			mustAppend(t, l, mkEntries(12, 13, 2)) // replaces 12..30
+			want := append(mkEntries(1, 11, 1), mkEntries(12, 13, 2)...)
+			checkLog(t, l, 1, want)
+			closeLog(t, l)
+			l = openLog(t, dir, opts)
+			checkLog(t, l, 1, want)
+			if err := l.TruncateSuffix(5); err != nil {
+				t.Fatal(err)
+			}
+			closeLog(t, l)
+			l = openLog(t, dir, opts)
+			defer closeLog(t, l)
+			checkLog(t, l, 1, want[:4])
+			checkSegmentMirror(t, l)
+		})
+	}
+}
+
+// TestOversizedRecord: a record larger than a segment gets a segment of its
+// own, and the log goes on in normal segments after it.
+func TestOversizedRecord(t *testing.T) {
+	opts := Options{NoSync: true, SegmentBytes: 256, Logger: quietLogger()}
 	dir := t.TempDir()
-	all, _ := buildLog(t, dir, opts, 30)
-	logDir := filepath.Join(dir, logDirName)
-	segs, err := listSegments(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// END copy of the second segment: everything after it goes.
-	src := filepath.Join(logDir, segmentName(segs[1]))
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(src+".END", b, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(logDir, "junk.TEMP"), []byte("x"), 0o640); err != nil {
-		t.Fatal(err)
-	}
 	l := openLog(t, dir, opts)
+	want := mkEntries(1, 3, 1)
+	big := consensus.Entry{Term: 1, Index: 4, Data: bytes.Repeat([]byte("x"), 1000)}
+	want = append(want, big)
+	want = append(want, mkEntries(5, 9, 1)...)
+	mustAppend(t, l, want[:3])
+	mustAppend(t, l, want[3:6])
+	mustAppend(t, l, want[6:])
+	checkLog(t, l, 1, want)
+	checkSegmentMirror(t, l)
+	closeLog(t, l)
+	l = openLog(t, dir, opts)
 	defer closeLog(t, l)
-	last := segs[2] - 1
-	checkLog(t, l, 1, all[:last])
-	if _, err := os.Stat(filepath.Join(logDir, "junk.TEMP")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("stale temp file left: %v", err)
+	checkLog(t, l, 1, want)
+	if len(l.segs) < 2 || l.segs[1].size < 1000 || l.segs[1].first != 4 {
+		t.Fatalf("segments %+v: want the big record in a segment of its own", l.segs)
 	}
+}
+
+// TestPreparedSegment: Open keeps a zero-filled segment ready, sized as
+// configured, and rotations use it (the segment files are all that size).
+func TestPreparedSegment(t *testing.T) {
+	opts := Options{SegmentBytes: 2048, Logger: quietLogger()} // real zero-fill and syncs
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	for lo := uint64(1); lo <= 300; lo += 10 {
+		mustAppend(t, l, mkEntries(lo, lo+9, 1))
+	}
+	checkSegmentMirror(t, l)
+	closeLog(t, l)
+	des, err := os.ReadDir(segmentDirPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := 0
+	for _, de := range des {
+		info, err := de.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, isSeg := parseSegmentFileName(de.Name())
+		if !isSeg && de.Name() != preparedFileName || info.Size() != 2048 {
+			t.Fatalf("file %s of %d bytes in the segment directory", de.Name(), info.Size())
+		}
+		if isSeg {
+			segs++
+		}
+	}
+	if segs < 3 {
+		t.Fatalf("%d segments; want several", segs)
+	}
+	if _, err := os.Stat(filepath.Join(segmentDirPath(dir), preparedFileName)); err != nil {
+		t.Fatalf("no prepared segment after Close: %v", err)
+	}
+	l = openLog(t, dir, opts)
+	defer closeLog(t, l)
+	checkLog(t, l, 1, mkEntries(1, 300, 1))
+}
+
+// writeLegacyLog writes entries in tidwall/wal's layout under dir/log, in
+// segments of perSegment entries (one batch each), and returns the names.
+func writeLegacyLog(t *testing.T, dir string, entries []consensus.Entry, perSegment int) []string {
+	t.Helper()
+	legacy := filepath.Join(dir, legacyLogDirName)
+	if err := os.MkdirAll(legacy, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for lo := 0; lo < len(entries); lo += perSegment {
+		var b []byte
+		for i, e := range entries[lo:min(lo+perSegment, len(entries))] {
+			rec := appendRecord(nil, &e, uint64(i))
+			b = binary.AppendUvarint(b, uint64(len(rec)))
+			b = append(b, rec...)
+		}
+		name := segmentName(entries[lo].Index)
+		if err := os.WriteFile(filepath.Join(legacy, name), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// TestMigrateLegacyLog: a data directory written by tidwall/wal (the layout
+// before our segments) is migrated at Open, including its unfinished
+// truncations and torn tail, and a migration cut short by a crash is
+// finished.
+func TestMigrateLegacyLog(t *testing.T) {
+	opts := Options{NoSync: true, SegmentBytes: 512, Logger: quietLogger()}
+	all := mkEntries(1, 30, 1)
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, dir string, names []string)
+		wantLast uint64
+	}{
+		{"plain", func(*testing.T, string, []string) {}, 30},
+		{"unfinished truncate back (END file)", func(t *testing.T, dir string, names []string) {
+			// END copy of the second segment: everything after it goes.
+			legacy := filepath.Join(dir, legacyLogDirName)
+			b, err := os.ReadFile(filepath.Join(legacy, names[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(legacy, names[1]+".END"), b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(legacy, "junk.TEMP"), []byte("x"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}, 20},
+		{"torn tail", func(t *testing.T, dir string, names []string) {
+			path := filepath.Join(dir, legacyLogDirName, names[len(names)-1])
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, st.Size()-3); err != nil {
+				t.Fatal(err)
+			}
+		}, 29},
+		{"crash during migration", func(t *testing.T, dir string, _ []string) {
+			junk := filepath.Join(segmentDirPath(dir)+".migrate", segmentFileName(1))
+			if err := os.MkdirAll(filepath.Dir(junk), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(junk, []byte("half a segment"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			names := writeLegacyLog(t, dir, all, 10)
+			tt.setup(t, dir, names)
+			l := openLog(t, dir, opts)
+			checkLog(t, l, 1, all[:tt.wantLast])
+			checkSegmentMirror(t, l)
+			mustAppend(t, l, mkEntries(tt.wantLast+1, tt.wantLast+2, 2))
+			closeLog(t, l)
+			for _, gone := range []string{legacyLogDirName, segmentDirName + ".migrate"} {
+				if _, err := os.Stat(filepath.Join(dir, gone)); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("%s left after migration: %v", gone, err)
+				}
+			}
+			l = openLog(t, dir, opts)
+			defer closeLog(t, l)
+			checkLog(t, l, 1, append(append([]consensus.Entry{}, all[:tt.wantLast]...), mkEntries(tt.wantLast+1, tt.wantLast+2, 2)...))
+		})
+	}
+	t.Run("crash before the old log was removed", func(t *testing.T) {
+		dir := t.TempDir()
+		writeLegacyLog(t, dir, all, 10)
+		l := openLog(t, dir, opts)
+		mustAppend(t, l, mkEntries(31, 31, 2))
+		closeLog(t, l)
+		// The old log reappears beside the migrated one: it must not win.
+		writeLegacyLog(t, dir, all[:5], 10)
+		l = openLog(t, dir, opts)
+		defer closeLog(t, l)
+		checkLog(t, l, 1, append(append([]consensus.Entry{}, all...), mkEntries(31, 31, 2)...))
+		if _, err := os.Stat(filepath.Join(dir, legacyLogDirName)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("old log left: %v", err)
+		}
+	})
+}
+
+// FuzzScanRecords feeds arbitrary bytes to the segment scanner and the
+// later-batch search that Open runs on files from disk.
+func FuzzScanRecords(f *testing.F) {
+	seg := encodeSegmentHeader(5)
+	for i, e := range mkEntries(5, 8, 2) {
+		rec := appendRecord(nil, &e, uint64(i))
+		seg = binary.AppendUvarint(seg, uint64(len(rec)))
+		seg = append(seg, rec...)
+	}
+	f.Add(append(seg, make([]byte, 64)...), uint64(5))
+	f.Add(seg[:len(seg)-3], uint64(5))
+	f.Add(append(seg[:40:40], 0, 0, 7, 0), uint64(5))
+	f.Fuzz(func(t *testing.T, data []byte, first uint64) {
+		if first == 0 {
+			first = 1
+		}
+		if len(data) < segmentHeaderBytes || checkSegmentHeader(data, first) != nil {
+			return
+		}
+		offsets, good, bad := scanRecords(data, first)
+		if good > len(data) || good < segmentHeaderBytes {
+			t.Fatalf("good offset %d outside [%d, %d]", good, segmentHeaderBytes, len(data))
+		}
+		for i, off := range offsets {
+			if int(off) >= good || i > 0 && off <= offsets[i-1] {
+				t.Fatalf("offsets %v with good %d", offsets, good)
+			}
+		}
+		if bad == nil && lastNonZero(data[good:]) >= 0 {
+			t.Fatalf("no error but non-zero bytes after %d", good)
+		}
+		if bad != nil {
+			if !errors.Is(bad, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", bad)
+			}
+			findLaterBatch(data[good:], first+uint64(len(offsets)))
+		}
+	})
 }
 
 // FuzzScanSegment feeds arbitrary bytes to the segment scanner and the

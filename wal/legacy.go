@@ -2,7 +2,9 @@ package wal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,10 +13,13 @@ import (
 	"strings"
 )
 
-// Segment files are tidwall/wal's: the name is the first index as 20 decimal
-// digits; a ".START" or ".END" suffix marks a truncation that was cut short
-// by a crash (tidwall finishes it on open). A record in a segment is
-// tidwall's frame, uvarint(len) then len bytes, and the bytes are ours.
+// The legacy layout: the log as github.com/tidwall/wal wrote it, before
+// our own segments (segment.go), in <dir>/log. A file's name is its first
+// index as 20 decimal digits; a ".START" or ".END" suffix marks a
+// truncation that was cut short by a crash (tidwall finished it on open).
+// A record is tidwall's frame, uvarint(len) then len bytes, and the bytes
+// are our record (record.go): the same frames as in our segments, so
+// migrating a segment is copying its bytes behind a header.
 
 const segmentNameDigits = 20
 
@@ -222,36 +227,6 @@ func scanSegment(data []byte, segIndex uint64) (good int, count uint64, bad erro
 	return good, count, nil
 }
 
-// findLaterBatch looks in the bytes after a damaged record (whose index
-// would be badIndex) for an intact record written by a later Append call
-// than the damaged one. Finding one proves that the damage is not a torn
-// final write: the later batch was only written after the damaged batch was
-// fsynced. It tries every byte offset, because the damage may have hit a
-// length prefix and lost the framing; cheap header checks come before the
-// checksum so that the scan stays linear in practice.
-func findLaterBatch(rest []byte, badIndex uint64) (uint64, bool) {
-	// Records after the damage can be at most one per byte.
-	indexMax := badIndex + uint64(len(rest))
-	for p := 1; p < len(rest); p++ {
-		size, n := binary.Uvarint(rest[p:])
-		if n <= 0 || size < recordBytesMin || size > uint64(len(rest)-p-n) {
-			continue
-		}
-		rec := rest[p+n : p+n+int(size)]
-		e, batchPos, err := decodeRecordBody(rec[:len(rec)-recordCRCBytes])
-		if err != nil || e.Index <= badIndex || e.Index > indexMax {
-			continue
-		}
-		if e.Index-batchPos <= badIndex {
-			continue // same batch as the damage: consistent with a torn write
-		}
-		if _, _, err := decodeRecord(rec); err == nil {
-			return e.Index, true
-		}
-	}
-	return 0, false
-}
-
 func truncateFile(path string, size int64, noSync bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -271,4 +246,105 @@ func truncateFile(path string, size int64, noSync bool) error {
 		return fmt.Errorf("wal: repair %s: close: %w", path, err)
 	}
 	return nil
+}
+
+// migrateLegacy converts a log in tidwall/wal's layout (<dir>/log) to our
+// segments (<dir>/segments), once. The old segments are first finished and
+// verified exactly as before (a torn tail repaired, other damage refused);
+// each becomes one of our segments with the same first index: a header,
+// the same frames, zeros up to SegmentBytes. The new directory is built as
+// "segments.migrate", fsynced, and renamed into place (fsync of dir) before
+// the old one is removed, so a crash at any point leaves either the old log
+// (migrated again) or the new one (the old removed again).
+func migrateLegacy(dir string, opts Options, logger *slog.Logger) error {
+	legacy := filepath.Join(dir, legacyLogDirName)
+	segDir := segmentDirPath(dir)
+	if _, err := os.Stat(legacy); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("wal: stat %s: %w", legacy, err)
+	}
+	if _, err := os.Stat(segDir); err == nil {
+		// Migrated; the crash came before the old log was removed.
+		return removeLegacy(dir, legacy, opts.NoSync)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wal: stat %s: %w", segDir, err)
+	}
+	if err := finishTruncations(legacy); err != nil {
+		return err
+	}
+	scan, err := scanSegments(legacy, logger, opts.NoSync)
+	if err != nil {
+		return fmt.Errorf("wal: migrating %s (tidwall/wal layout): %w", legacy, err)
+	}
+	tmp := segDir + ".migrate"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("wal: remove stale %s: %w", tmp, err)
+	}
+	if err := os.Mkdir(tmp, 0o750); err != nil {
+		return fmt.Errorf("wal: create %s: %w", tmp, err)
+	}
+	for _, first := range scan.segments {
+		data, err := os.ReadFile(filepath.Join(legacy, segmentName(first)))
+		if err != nil {
+			return fmt.Errorf("wal: migrate: %w", err)
+		}
+		if err := writeMigratedSegment(filepath.Join(tmp, segmentFileName(first)), first, data, opts); err != nil {
+			return err
+		}
+	}
+	if !opts.NoSync {
+		if err := syncDir(tmp); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, segDir); err != nil {
+		return fmt.Errorf("wal: migrate: rename %s: %w", tmp, err)
+	}
+	if !opts.NoSync {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	logger.Info("wal: migrated the log from tidwall/wal's layout", "from", legacy, "to", segDir,
+		"segments", len(scan.segments), "first", scan.first, "last", scan.last)
+	return removeLegacy(dir, legacy, opts.NoSync)
+}
+
+// writeMigratedSegment writes one of our segments holding a legacy
+// segment's frames, zero-filled to the segment size, and fsyncs it.
+func writeMigratedSegment(path string, first uint64, frames []byte, opts Options) error {
+	size := max(int64(opts.SegmentBytes), int64(segmentHeaderBytes+len(frames)))
+	size = (size + segmentAlignBytes - 1) / segmentAlignBytes * segmentAlignBytes
+	if err := createZeroFile(path, size, opts.NoSync, nil); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("wal: migrate: %w", err)
+	}
+	if _, err := f.WriteAt(append(encodeSegmentHeader(first), frames...), 0); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: migrate: write %s: %w", path, err)
+	}
+	if !opts.NoSync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("wal: migrate: fsync %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: migrate: close %s: %w", path, err)
+	}
+	return nil
+}
+
+func removeLegacy(dir, legacy string, noSync bool) error {
+	if err := os.RemoveAll(legacy); err != nil {
+		return fmt.Errorf("wal: remove migrated %s: %w", legacy, err)
+	}
+	if noSync {
+		return nil
+	}
+	return syncDir(dir)
 }
