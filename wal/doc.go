@@ -4,19 +4,63 @@
 //
 // # Layout
 //
-//	<dir>/hardstate          term, vote, commit (atomic replace)
-//	<dir>/logmeta            compaction point: index and term (atomic replace)
-//	<dir>/log/<20 digits>    tidwall/wal segments, named by their first index
+//	<dir>/hardstate                 term, vote, commit (atomic replace)
+//	<dir>/logmeta                   compaction point: index and term (atomic replace)
+//	<dir>/segments/<20 digits>.seg  log segments, named by their first index
+//	<dir>/segments/next.prep        the next segment, zero-filled ahead of need
 //	<snapdir>/snap-<index>-<term>.snap   snapshots (OpenSnapshots)
+//
+// # Segments: a sync without a journal commit
+//
+// Each segment is a fixed-size file (SegmentBytes, default 4 MiB): a 16-byte
+// header ("RKVS", version 1, 3 zero bytes, first index uint64 LE), then
+// records back to back, each uvarint(len) and len bytes, then zeros to the
+// end of the file. A zero byte where a length prefix would start ends the
+// segment. Segments are created zero-filled with real writes and fsynced
+// BEFORE the log uses them (not fallocate: its unwritten extents are
+// converted by a journaled metadata change on the first overwrite), so an
+// Append only overwrites blocks that are allocated and written and the file
+// never changes size: its fdatasync then has nothing for ext4's journal to
+// commit. Measured on this disk (BenchmarkSyncKinds, bench/RESULTS.md round
+// 4): one writer 200 vs 370-450 µs per write+sync, three writers 330-440 vs
+// 520-960 µs, and less kernel CPU per sync (50-75 vs 90-115 µs).
+//
+// A goroutine (the preparer) keeps one zero-filled file, next.prep, ready;
+// a rotation writes the header into it, fdatasyncs it, renames it to its
+// segment name and fsyncs the directory (one journal commit per segment),
+// then asks for the next one. A record larger than a segment gets a
+// segment of its own size, made on the spot. Segments are never reused:
+// a recycled file would hold stale records that verify, and telling them
+// apart needs a per-segment salt in every CRC; zero-filling costs one
+// sequential write of SegmentBytes per segment, off the Append path.
+//
+// The invariant that makes overwriting safe: after the last record of
+// every segment there are only zeros (or, in the tail, the bytes of a torn
+// last write). Append writes only there; TruncateSuffix removes the later
+// segments (newest first, directory fsync) and then zeroes its segment from
+// the cut to the old end and syncs it, so a stale record can never
+// reappear behind a later, shorter append; Open's torn-tail repair zeroes
+// the damaged bytes instead of cutting the file. TruncatePrefix removes
+// only whole segments (all but the tail) that the snapshot covers: entries
+// below FirstIndex may stay in the first segment, unserved; nothing is
+// rewritten. A log with no segment (new, or discarded by a snapshot) gets
+// one at its first Append.
+//
+// We left github.com/tidwall/wal (sessions 1-3) because it cannot
+// overwrite in place: it appends after the end of the file (every sync a
+// size change, so a journal commit), keeps the tail segment in memory and
+// rewrites the first segment on compaction. A data directory written by it
+// (<dir>/log) is migrated once at Open (legacy.go): its segments are
+// finished and verified exactly as before, copied behind our header into
+// "segments.migrate", which is fsynced and renamed to "segments" before
+// the old directory is removed.
 //
 // # Log records, byte by byte
 //
-// Segments are github.com/tidwall/wal's binary format: each record is
-// uvarint(len) followed by len bytes. tidwall stores no checksum, so the
-// len bytes are our own record:
+// The len bytes of a frame are our record:
 //
 //	term      uvarint
-//	index     uvarint   must equal the position tidwall gives it
+//	index     uvarint   must equal the position in the segment
 //	batchPos  uvarint   position of the entry in its Append call (0 = first)
 //	type      1 byte    consensus.EntryType (0..2; others are corruption)
 //	timeMs    varint    zig-zag, the leader's wall clock stamp
@@ -24,9 +68,9 @@
 //	crc       4 bytes   CRC32C (Castagnoli), little endian, of all bytes above
 //
 // Varints keep the common record (small terms, close indexes) to a few
-// header bytes. The index is stored although tidwall implies it, so that a
-// record in the wrong place is caught. batchPos costs one byte and lets
-// repair tell a torn final write from older damage (below).
+// header bytes. The index is stored although the position implies it, so
+// that a record in the wrong place is caught. batchPos costs one byte and
+// lets repair tell a torn final write from older damage (below).
 //
 // # State files
 //
@@ -40,21 +84,14 @@
 //
 // # Durability contract
 //
-// Append is durable when it returns: the whole batch goes to tidwall as one
-// wal.Batch with tidwall's own sync off, then exactly one fsync of the tail
-// segment (group commit; many entries per fsync). fdatasync through a
-// descriptor of our own was tried and reverted (bench/RESULTS.md, round
-// 3): an append changes the file's size, so ext4 commits its journal
-// either way; the sync was 10-15% faster with one writer on a quiet disk,
-// but on the running system it gained nothing (1-node SET -P1: more CPU
-// per SET in 7 pairs of 7). A sync without a journal commit needs
-// overwritten, preallocated segments, which tidwall cannot write. When tidwall starts a new
-// segment (it syncs the old one itself) we also fsync the directory, which
-// tidwall does not, so that the new file's name survives a power cut; we
-// know a new segment started by mirroring tidwall's size rule.
-// Truncations (TruncateBack/TruncateFront inside tidwall, which write the
-// surviving part to a fsynced temporary and rename it) are followed by a
-// directory fsync for the same reason.
+// Append is durable when it returns: the whole batch is encoded into one
+// buffer, written with one pwrite over the tail's zeros, then exactly one
+// fdatasync of the tail segment (group commit; many entries per sync). A
+// batch that does not fit in the tail is split: the part in the old tail
+// is written and synced before the next segment is made, so only the last
+// segment can ever hold a torn write. (fdatasync on a growing file was
+// tried in round 3 and gained nothing: the size change costs the same
+// journal commit as fsync.)
 //
 // SaveHardState fsyncs (atomic replace) whenever Term or Vote changes.
 // When only Commit changes it does not write at all: the new commit is
@@ -64,13 +101,13 @@
 // quorum), while an fsync per commit advance would double the disk work of
 // every write.
 //
-// TruncatePrefix(upTo, term) first replaces logmeta (durable), then cuts
-// the segments. A crash in between leaves extra entries before upTo, which
-// Open cuts again. If the log does not hold upTo with that term (a
-// snapshot from a leader we disagree with, or one beyond our last index),
-// the whole log is discarded: it is reset with tidwall's own crash-safe
-// rule, an empty "<upTo+1>.START" file that makes tidwall delete every
-// older segment when it opens.
+// TruncatePrefix(upTo, term) first replaces logmeta (durable), then
+// removes covered segments. A crash in between leaves extra entries before
+// upTo, which Open cuts again. If the log does not hold upTo with that
+// term (a snapshot from a leader we disagree with, or one beyond our last
+// index), the whole log is discarded: every segment is removed, newest
+// first, and the directory fsynced; a crash part way leaves a prefix of
+// the old log, which Open discards again against logmeta.
 //
 // # Repair rules on Open
 //
@@ -79,24 +116,26 @@
 // than one found when a follower needs it). Then:
 //
 //   - Torn tail. Only the last Append can be partly on disk: every earlier
-//     one was fsynced before the next began. So when the first bad record is
+//     one was synced before the next began. So when the first bad record is
 //     in the last segment (a partial record, a length that runs past the
-//     end, a bad CRC, zeros) and no intact record of a LATER batch follows
-//     it, the file is truncated at the end of the last good record, fsynced,
-//     and a warning is logged with the file, index and offset. Records of
-//     the same batch after the damage may be intact (the kernel writes pages
-//     in any order); batchPos identifies them. A prefix of an unacknowledged
-//     batch surviving is harmless to Raft.
+//     end, a bad CRC, non-zero bytes after the end) and no intact record of
+//     a LATER batch follows it, the bytes from there to the last non-zero
+//     byte are zeroed and synced, and a warning is logged with the file,
+//     index and offset. Records of the same batch after the damage may be
+//     intact (the kernel writes pages in any order); batchPos identifies
+//     them. A prefix of an unacknowledged batch surviving is harmless to
+//     Raft. A tail file shorter than a segment (cut by hand) is read as it
+//     is and grows if appended to.
 //   - Anything else is ErrCorrupt, naming the file, the index and the byte
 //     offset: a bad record followed by an intact record of a later batch
 //     (found by trying every offset after the damage, so that a damaged
-//     length prefix cannot hide later data), a bad record in any segment but
-//     the last, segments that are not contiguous (a missing segment), or a
-//     log that starts after the compaction point. Refusing to start is the
-//     only safe answer: the lost entries may have been acknowledged.
-//   - A truncation interrupted by a crash (tidwall's START/END files) is
-//     finished first, exactly as tidwall would, so that the tail we check is
-//     the one tidwall appends to; stale temporary files are removed.
+//     length prefix cannot hide later data), a bad header, a bad record or
+//     non-zero bytes after the end in any segment but the last, segments
+//     that are not contiguous (a missing segment), or a log that starts
+//     after the compaction point. Refusing to start is the only safe
+//     answer: the lost entries may have been acknowledged.
+//   - Temporaries left by a crash (*.tmp, a half-made next.prep) are
+//     removed; a prepared file of another size (SegmentBytes changed) too.
 //
 // # Reads and the tail cache
 //
@@ -105,9 +144,9 @@
 // the disk or decode. Readers take a read lock that Append holds only to
 // publish, after its fsync: reads go on during the fsync and never see an
 // entry that is not yet durable. Returned entries share Data with the cache
-// and must not be modified. Reads that miss the cache are serialised:
-// tidwall's Read fills its segment cache under a read lock, so two at once
-// race inside it.
+// and must not be modified. A read that misses the cache is one pread of
+// the record (each segment keeps the offset of every record: 4 bytes per
+// entry in the log), concurrent with other reads and with Append.
 //
 // # Snapshots
 //
@@ -126,14 +165,11 @@
 //
 // # Known costs
 //
-// tidwall/wal keeps the whole tail segment in memory and grows it by
-// append, so each appended byte is copied a few times on average, and it
-// keeps the segment it just closed (its segment cache, at least one
-// segment). With the tail cache that is the WAL's memory: about 2.5 x
-// SegmentBytes + CacheBytesMax, 12-16 MB with the 4 MiB defaults (it was
-// 78 MB with 16 MiB of both and tidwall's two cached segments: 78 B per
-// key of a 1 M-key load, bench/RESULTS.md). Both bounds only need to cover
-// the followers' normal lag; smaller segments also make compaction's
-// rewrite of the first segment cheaper. Reads that miss the cache go
-// through tidwall, which copies each record once.
+// Memory: the tail cache (CacheBytesMax) and 4 bytes per entry of record
+// offsets; no segment is held in memory (tidwall kept the tail segment and
+// the last closed one: 12-16 MB with 4 MiB segments). Disk: up to three
+// segments beyond the log itself (the partly compacted first one, the
+// preallocated rest of the tail, next.prep), and one extra sequential write
+// of SegmentBytes zeros per segment, in the background. A follower whose
+// suffix is overwritten pays a zeroing write and an extra sync (rare).
 package wal
