@@ -198,7 +198,7 @@ func (l *Log) cleanSegmentDir() (havePrepared bool, err error) {
 		name := de.Name()
 		path := filepath.Join(l.segDir, name)
 		switch {
-		case filepath.Ext(name) == tempSuffix:
+		case filepath.Ext(name) == tempSuffix || filepath.Ext(name) == oversizedSuffix:
 			if err := os.Remove(path); err != nil {
 				return false, fmt.Errorf("wal: remove stale %s: %w", path, err)
 			}
@@ -651,6 +651,11 @@ func (l *Log) Append(entries []consensus.Entry) error {
 			seg, err := l.newSegmentLocked(entries[i].Index, frameBytes)
 			if err != nil {
 				l.closeSegments(added)
+				if len(spans) > 0 {
+					// Part of this batch is on disk, in files the view
+					// does not know: only Open can sort that out.
+					l.failed = err
+				}
 				return err
 			}
 			added = append(added, seg)
@@ -733,7 +738,7 @@ func (l *Log) newSegmentLocked(first uint64, frameBytes int64) (*segment, error)
 	size := int64(l.opts.SegmentBytes)
 	if need := segmentHeaderBytes + frameBytes; need > size {
 		size = (need + segmentAlignBytes - 1) / segmentAlignBytes * segmentAlignBytes
-		src = path + ".big"
+		src = path + oversizedSuffix
 		if err := createZeroFile(src, size, l.opts.NoSync, nil); err != nil {
 			return nil, err
 		}

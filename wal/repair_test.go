@@ -591,3 +591,38 @@ func FuzzStateFiles(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenRemovesStaleFiles: what a crash leaves in the segment directory
+// (a half-made prepared file, an oversized segment not yet renamed, a
+// prepared file of another segment size) is removed at Open, and the log
+// itself is untouched.
+func TestOpenRemovesStaleFiles(t *testing.T) {
+	opts := Options{NoSync: true, SegmentBytes: 4096, Logger: quietLogger()}
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	mustAppend(t, l, mkEntries(1, 5, 1))
+	closeLog(t, l)
+	segDir := segmentDirPath(dir)
+	stale := []string{preparedFileName + tempSuffix, segmentFileName(6) + oversizedSuffix, segmentFileName(6) + oversizedSuffix + tempSuffix}
+	for _, name := range stale {
+		if err := os.WriteFile(filepath.Join(segDir, name), []byte("junk"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A prepared file of another size: SegmentBytes changed.
+	if err := os.WriteFile(filepath.Join(segDir, preparedFileName), make([]byte, 100), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, Options{NoSync: true, SegmentBytes: 8192, Logger: quietLogger()})
+	defer closeLog(t, l)
+	checkLog(t, l, 1, mkEntries(1, 5, 1))
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(segDir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left: %v", name, err)
+		}
+	}
+	mustAppend(t, l, mkEntries(6, 6, 1))
+	if st, err := os.Stat(filepath.Join(segDir, preparedFileName)); err == nil && st.Size() != 8192 {
+		t.Errorf("prepared file of %d bytes, want 8192", st.Size())
+	}
+}

@@ -31,6 +31,9 @@ const (
 	// preparedFileName is the one zero-filled segment kept ready for the
 	// next rotation; it is renamed to its segment name when used.
 	preparedFileName = "next.prep"
+	// oversizedSuffix marks a segment made to measure for a record larger
+	// than SegmentBytes, before it is renamed to its segment name.
+	oversizedSuffix = ".big"
 	// zeroChunkBytes is the buffer that zero-fills files and ranges.
 	zeroChunkBytes = 256 << 10
 	// segmentAlignBytes rounds the size of an oversized segment (one record
