@@ -48,6 +48,10 @@ const (
 	// entryDataBytesMax bounds one entry's data: far above any sane
 	// command batch, far below what would make a segment unreadable.
 	entryDataBytesMax = 64 << 20
+	// scratchBytesKeptMax bounds the encoding buffer kept between Appends.
+	scratchBytesKeptMax = 4 << 20
+	// readBytesMax bounds one pread of Entries without a byte limit.
+	readBytesMax = 1 << 20
 	// entriesPerReadMax caps the up-front allocation of one Entries call.
 	entriesPerReadMax = 1024
 	// segmentDirName holds our segments; legacyLogDirName held
@@ -389,6 +393,52 @@ func (l *Log) readDisk(index uint64) (consensus.Entry, error) {
 	return e, nil
 }
 
+// readDiskRange reads entries from lo on, fewer than hi, with one pread of
+// the run of frames that starts at lo in its segment: at least one entry,
+// then no more frames than about byteBudget bytes (readBytesMax when
+// byteBudget <= 0) would need. The entries' Data alias one fresh buffer.
+func (l *Log) readDiskRange(lo, hi uint64, byteBudget int) ([]consensus.Entry, error) {
+	s := l.segmentOf(lo)
+	if s == nil {
+		return nil, fmt.Errorf("wal: %s: no segment holds index %d: %w", l.segDir, lo, consensus.ErrUnavailable)
+	}
+	if byteBudget <= 0 {
+		byteBudget = readBytesMax
+	}
+	hi = min(hi, s.first+s.count())
+	start, end := s.frame(lo)
+	n := lo + 1
+	for ; n < hi; n++ {
+		_, fe := s.frame(n)
+		if fe-start > int64(byteBudget) {
+			break
+		}
+		end = fe
+	}
+	buf := make([]byte, end-start)
+	if _, err := s.file.ReadAt(buf, start); err != nil {
+		return nil, fmt.Errorf("wal: %s: read [%d, %d) at offset %d: %w", s.path, lo, n, start, err)
+	}
+	out := make([]consensus.Entry, 0, n-lo)
+	for index := lo; index < n; index++ {
+		fs, fe := s.frame(index)
+		frame := buf[fs-start : fe-start]
+		size, k := binary.Uvarint(frame)
+		if k <= 0 || uint64(len(frame)-k) != size {
+			return nil, fmt.Errorf("wal: %s: index %d at offset %d: bad length prefix: %w", s.path, index, fs, ErrCorrupt)
+		}
+		e, _, err := decodeRecord(frame[k:])
+		if err == nil && e.Index != index {
+			err = fmt.Errorf("record says index %d: %w", e.Index, ErrCorrupt)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wal: %s: index %d at offset %d: %w", s.path, index, fs, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // Close writes a pending commit index and closes the files.
 func (l *Log) Close() error {
 	l.writeMu.Lock()
@@ -549,16 +599,24 @@ func (l *Log) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	out := make([]consensus.Entry, 0, min(hi-lo, entriesPerReadMax))
 	total := 0
 	i := lo
-	for ; i < hi && !l.cache.has(i); i++ {
-		e, err := l.readDisk(i)
+	for i < hi && !l.cache.has(i) {
+		// The entries before the cache, one pread per run of frames.
+		missEnd := hi
+		if l.cache.has(hi - 1) {
+			missEnd = l.cache.first
+		}
+		es, err := l.readDiskRange(i, missEnd, maxBytes-total)
 		if err != nil {
 			return nil, err
 		}
-		if maxBytes > 0 && len(out) > 0 && total+len(e.Data) > maxBytes {
-			return out, nil
+		for _, e := range es {
+			if maxBytes > 0 && len(out) > 0 && total+len(e.Data) > maxBytes {
+				return out, nil
+			}
+			total += len(e.Data)
+			out = append(out, e)
 		}
-		total += len(e.Data)
-		out = append(out, e)
+		i += uint64(len(es))
 	}
 	if i < hi {
 		out = l.cache.appendRange(out, i, hi, maxBytes, total)
@@ -674,6 +732,10 @@ func (l *Log) Append(entries []consensus.Entry) error {
 	if err := l.writeSpan(last.seg, last.fileOff, last.lo, last.hi, firstNew, !l.opts.NoSync); err != nil {
 		l.closeSegments(added)
 		return err
+	}
+
+	if cap(l.scratch) > scratchBytesKeptMax {
+		l.scratch = nil // a rare huge batch: do not pin its buffer
 	}
 
 	// Publish: copy the data into one slab so that the cache owns it and
