@@ -36,11 +36,18 @@
 //
 // The invariant that makes overwriting safe: after the last record of
 // every segment there are only zeros (or, in the tail, the bytes of a torn
-// last write). Append writes only there; TruncateSuffix removes the later
-// segments (newest first, directory fsync) and then zeroes its segment from
-// the cut to the old end and syncs it, so a stale record can never
-// reappear behind a later, shorter append; Open's torn-tail repair zeroes
-// the damaged bytes instead of cutting the file. TruncatePrefix removes
+// last write). Append writes only there. TruncateSuffix removes the later
+// segments (newest first, directory fsync) and then replaces its segment,
+// atomically, by a zero-filled file (the prepared one) holding only the
+// bytes before the cut (written, synced, renamed over it, directory
+// fsync), so a stale record can never reappear behind a later, shorter
+// append, and a crash leaves the old or the new segment, never durable
+// records with holes in them (which zeroing in place could, and which Open
+// would have to call corruption). Open's torn-tail repair zeroes the
+// damaged bytes in place: they are all from the one unacknowledged write.
+// Open removes the prepared file of the previous run unread: a crash
+// between a rotation's rename and its directory fsync can leave it under
+// its old name holding records of an unacknowledged write. TruncatePrefix removes
 // only whole segments (all but the tail) that the snapshot covers: entries
 // below FirstIndex may stay in the first segment, unserved; nothing is
 // rewritten. A log with no segment (new, or discarded by a snapshot) gets
@@ -134,8 +141,8 @@
 //     that are not contiguous (a missing segment), or a log that starts
 //     after the compaction point. Refusing to start is the only safe
 //     answer: the lost entries may have been acknowledged.
-//   - Temporaries left by a crash (*.tmp, a half-made next.prep) are
-//     removed; a prepared file of another size (SegmentBytes changed) too.
+//   - Temporaries left by a crash (*.tmp, *.big) and next.prep are
+//     removed.
 //
 // # Reads and the tail cache
 //
@@ -170,6 +177,7 @@
 // the last closed one: 12-16 MB with 4 MiB segments). Disk: up to three
 // segments beyond the log itself (the partly compacted first one, the
 // preallocated rest of the tail, next.prep), and one extra sequential write
-// of SegmentBytes zeros per segment, in the background. A follower whose
-// suffix is overwritten pays a zeroing write and an extra sync (rare).
+// of SegmentBytes zeros per segment, in the background, and one more at
+// each Open. A follower whose suffix is overwritten pays a copy of the
+// segment's kept part, a sync and a directory fsync (rare).
 package wal

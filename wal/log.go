@@ -143,8 +143,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			}
 		}
 	}
-	havePrepared, err := l.cleanSegmentDir()
-	if err != nil {
+	if err := l.cleanSegmentDir(); err != nil {
 		return nil, err
 	}
 	if err := l.openSegments(); err != nil {
@@ -155,7 +154,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, err
 	}
-	l.prep = startPreparer(filepath.Join(l.segDir, preparedFileName), int64(opts.SegmentBytes), opts.NoSync, havePrepared)
+	l.prep = startPreparer(filepath.Join(l.segDir, preparedFileName), int64(opts.SegmentBytes), opts.NoSync)
 	return l, nil
 }
 
@@ -190,37 +189,28 @@ func (l *Log) openView() error {
 	return nil
 }
 
-// cleanSegmentDir removes temporaries left by a crash and reports whether a
-// prepared segment of the right size is in place (one of another size, from
-// other options, is removed).
-func (l *Log) cleanSegmentDir() (havePrepared bool, err error) {
+// cleanSegmentDir removes temporaries left by a crash and the prepared
+// segment of the previous run: a crash between its rename to a segment name
+// and the directory fsync can leave it under its old name holding records
+// of an unacknowledged write, which must not reappear in a later segment.
+// The preparer makes a fresh one.
+func (l *Log) cleanSegmentDir() error {
 	des, err := os.ReadDir(l.segDir)
 	if err != nil {
-		return false, fmt.Errorf("wal: list %s: %w", l.segDir, err)
+		return fmt.Errorf("wal: list %s: %w", l.segDir, err)
 	}
 	for _, de := range des {
 		name := de.Name()
+		ext := filepath.Ext(name)
+		if ext != tempSuffix && ext != oversizedSuffix && name != preparedFileName {
+			continue
+		}
 		path := filepath.Join(l.segDir, name)
-		switch {
-		case filepath.Ext(name) == tempSuffix || filepath.Ext(name) == oversizedSuffix:
-			if err := os.Remove(path); err != nil {
-				return false, fmt.Errorf("wal: remove stale %s: %w", path, err)
-			}
-		case name == preparedFileName:
-			info, err := de.Info()
-			if err != nil {
-				return false, fmt.Errorf("wal: stat %s: %w", path, err)
-			}
-			if info.Size() == int64(l.opts.SegmentBytes) {
-				havePrepared = true
-				continue
-			}
-			if err := os.Remove(path); err != nil {
-				return false, fmt.Errorf("wal: remove %s: %w", path, err)
-			}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("wal: remove stale %s: %w", path, err)
 		}
 	}
-	return havePrepared, nil
+	return nil
 }
 
 // openSegments reads and verifies every segment, repairs a torn tail, and
@@ -868,11 +858,14 @@ func (l *Log) TruncateSuffix(from uint64) error {
 }
 
 // truncateSuffixLocked removes the segments after the one holding from
-// (newest first, then a directory fsync), then zeroes that segment from
-// from's record to its end and syncs it: the invariant that only zeros
-// follow the last record of the tail holds again, so no stale record can
-// reappear behind later appends. A crash part way leaves a prefix of the
-// old log, which is a state the log was in.
+// (newest first, then a directory fsync), then replaces that segment by a
+// copy of its bytes before from's record followed by zeros (rewriteSegment):
+// the invariant that only zeros follow the last record holds again, so no
+// stale record can reappear behind later appends, and a crash at any point
+// leaves either the old segment or the new one, never a mix (zeroing in
+// place could leave holes in durable records that Open would have to call
+// corruption). A crash part way leaves a prefix of the old log, which is a
+// state the log was in.
 func (l *Log) truncateSuffixLocked(from uint64) error {
 	if from > l.last {
 		return nil
@@ -891,15 +884,9 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 	}
 	seg := l.segs[k]
 	lo, _ := seg.frame(from)
-	if err := zeroRange(seg.file, lo, seg.end); err != nil {
+	if err := l.rewriteSegmentLocked(seg, lo); err != nil {
 		l.failed = fmt.Errorf("wal: truncate %s at index %d: %w", seg.path, from, err)
 		return l.failed
-	}
-	if !l.opts.NoSync {
-		if err := fdatasync(seg.file); err != nil {
-			l.failed = fmt.Errorf("wal: truncate %s: fdatasync: %w", seg.path, err)
-			return l.failed
-		}
 	}
 	seg.offsets = seg.offsets[:from-seg.first]
 	seg.end = lo
@@ -908,6 +895,54 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 	if err := l.refreshLastTerm(); err != nil {
 		l.failed = err
 		return err
+	}
+	return nil
+}
+
+// rewriteSegmentLocked replaces seg's file, atomically, by one that holds
+// its first keep bytes (header and records) and zeros after them: a
+// zero-filled file (the prepared one, or one made to measure for a segment
+// of another size) gets those bytes, is synced, renamed over seg and the
+// directory fsynced. Readers are held off by mu, which the caller holds.
+func (l *Log) rewriteSegmentLocked(seg *segment, keep int64) error {
+	src := filepath.Join(l.segDir, preparedFileName)
+	if seg.size != int64(l.opts.SegmentBytes) {
+		src = seg.path + oversizedSuffix
+		if err := createZeroFile(src, seg.size, l.opts.NoSync, nil); err != nil {
+			return err
+		}
+	} else {
+		if err := l.prep.take(); err != nil {
+			return err
+		}
+		defer l.prep.refill()
+	}
+	kept := make([]byte, keep)
+	if _, err := seg.file.ReadAt(kept, 0); err != nil {
+		return fmt.Errorf("read %d bytes: %w", keep, err)
+	}
+	f, err := os.OpenFile(src, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(kept, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", src, err)
+	}
+	if !l.opts.NoSync {
+		if err := fdatasync(f); err != nil {
+			f.Close()
+			return fmt.Errorf("fdatasync %s: %w", src, err)
+		}
+	}
+	if err := os.Rename(src, seg.path); err != nil {
+		f.Close()
+		return err
+	}
+	seg.file.Close()
+	seg.file = f
+	if !l.opts.NoSync {
+		return syncDir(l.segDir)
 	}
 	return nil
 }

@@ -593,11 +593,12 @@ func FuzzStateFiles(f *testing.F) {
 }
 
 // TestOpenRemovesStaleFiles: what a crash leaves in the segment directory
-// (a half-made prepared file, an oversized segment not yet renamed, a
-// prepared file of another segment size) is removed at Open, and the log
-// itself is untouched.
+// (a half-made prepared file, an oversized segment not yet renamed, the
+// prepared file itself, which a crash before a directory fsync can leave
+// holding records) is removed at Open, the log itself is untouched, and the
+// segments made afterwards hold nothing of it.
 func TestOpenRemovesStaleFiles(t *testing.T) {
-	opts := Options{NoSync: true, SegmentBytes: 4096, Logger: quietLogger()}
+	opts := Options{NoSync: true, SegmentBytes: 1024, Logger: quietLogger()}
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
 	mustAppend(t, l, mkEntries(1, 5, 1))
@@ -609,11 +610,11 @@ func TestOpenRemovesStaleFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A prepared file of another size: SegmentBytes changed.
-	if err := os.WriteFile(filepath.Join(segDir, preparedFileName), make([]byte, 100), 0o640); err != nil {
+	// A prepared file of the right size that is not all zeros.
+	if err := os.WriteFile(filepath.Join(segDir, preparedFileName), bytes.Repeat([]byte{0x42}, 1024), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	l = openLog(t, dir, Options{NoSync: true, SegmentBytes: 8192, Logger: quietLogger()})
+	l = openLog(t, dir, opts)
 	defer closeLog(t, l)
 	checkLog(t, l, 1, mkEntries(1, 5, 1))
 	for _, name := range stale {
@@ -621,8 +622,11 @@ func TestOpenRemovesStaleFiles(t *testing.T) {
 			t.Errorf("%s left: %v", name, err)
 		}
 	}
-	mustAppend(t, l, mkEntries(6, 6, 1))
-	if st, err := os.Stat(filepath.Join(segDir, preparedFileName)); err == nil && st.Size() != 8192 {
-		t.Errorf("prepared file of %d bytes, want 8192", st.Size())
+	for lo := uint64(6); lo < 200; lo += 10 {
+		mustAppend(t, l, mkEntries(lo, lo+9, 1))
 	}
+	if len(l.segs) < 3 {
+		t.Fatalf("%d segments, want rotations", len(l.segs))
+	}
+	checkSegmentMirror(t, l)
 }

@@ -294,17 +294,12 @@ type preparer struct {
 	done   chan struct{}
 }
 
-// startPreparer starts the goroutine. have says that a prepared file of the
-// right size is already in place.
-func startPreparer(path string, size int64, noSync, have bool) *preparer {
+// startPreparer starts the goroutine and its first preparation.
+func startPreparer(path string, size int64, noSync bool) *preparer {
 	p := &preparer{path: path, bytes: size, noSync: noSync,
 		want: make(chan struct{}, 1), ready: make(chan error, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if have {
-		p.ready <- nil
-	} else {
-		p.want <- struct{}{}
-	}
+	p.want <- struct{}{}
 	go p.run()
 	return p
 }
