@@ -22,8 +22,9 @@
 // Append only overwrites blocks that are allocated and written and the file
 // never changes size: its fdatasync then has nothing for ext4's journal to
 // commit. Measured on this disk (BenchmarkSyncKinds, bench/RESULTS.md round
-// 4): one writer 200 vs 370-450 µs per write+sync, three writers 330-440 vs
-// 520-960 µs, and less kernel CPU per sync (50-75 vs 90-115 µs).
+// 4), µs per write+sync of 700 B to 16 KiB, overwrite+fdatasync vs
+// append+fsync: one writer 197-342 vs 346-606, three writers 333-444 vs
+// 523-959, kernel CPU per sync 39-75 vs 70-117.
 //
 // A goroutine (the preparer) keeps one zero-filled file, next.prep, ready;
 // a rotation writes the header into it, fdatasyncs it, renames it to its
@@ -47,11 +48,12 @@
 // damaged bytes in place: they are all from the one unacknowledged write.
 // Open removes the prepared file of the previous run unread: a crash
 // between a rotation's rename and its directory fsync can leave it under
-// its old name holding records of an unacknowledged write. TruncatePrefix removes
-// only whole segments (all but the tail) that the snapshot covers: entries
-// below FirstIndex may stay in the first segment, unserved; nothing is
-// rewritten. A log with no segment (new, or discarded by a snapshot) gets
-// one at its first Append.
+// its old name holding records of an unacknowledged write.
+//
+// TruncatePrefix removes only whole segments (all but the tail) that the
+// snapshot covers: entries below FirstIndex may stay in the first segment,
+// unserved; nothing is rewritten. A log with no segment (new, or discarded
+// by a snapshot) gets one at its first Append.
 //
 // We left github.com/tidwall/wal (sessions 1-3) because it cannot
 // overwrite in place: it appends after the end of the file (every sync a
@@ -132,7 +134,7 @@
 //     intact (the kernel writes pages in any order); batchPos identifies
 //     them. A prefix of an unacknowledged batch surviving is harmless to
 //     Raft. A tail file shorter than a segment (cut by hand) is read as it
-//     is and grows if appended to.
+//     is; appends go on in it until it is full, then to a new segment.
 //   - Anything else is ErrCorrupt, naming the file, the index and the byte
 //     offset: a bad record followed by an intact record of a later batch
 //     (found by trying every offset after the damage, so that a damaged
@@ -151,9 +153,11 @@
 // the disk or decode. Readers take a read lock that Append holds only to
 // publish, after its fsync: reads go on during the fsync and never see an
 // entry that is not yet durable. Returned entries share Data with the cache
-// and must not be modified. A read that misses the cache is one pread of
-// the record (each segment keeps the offset of every record: 4 bytes per
-// entry in the log), concurrent with other reads and with Append.
+// and must not be modified. Reads that miss the cache are one pread per run
+// of records in a segment (up to the byte limit, or 1 MiB), decoded from
+// one buffer; each segment keeps the offset of every record (4 bytes per
+// entry in the log). They run concurrently with other reads and with
+// Append.
 //
 // # Snapshots
 //
