@@ -2,6 +2,8 @@ package kvsm
 
 import (
 	"strings"
+
+	"github.com/raftkv/raftkv/internal/cmdname"
 )
 
 // Error texts, as Redis 7 words them.
@@ -41,13 +43,16 @@ type commandSpec struct {
 	run func(c *execCtx, args [][]byte) Reply
 }
 
-// commandNameBytesMax bounds command names (the longest is 16 bytes).
-const commandNameBytesMax = 24
-
-// commandTable is built once and never changed.
+// commandTable is built once and never changed: every spec, and the
+// same specs by name (cmdname: no hash map on the per-command path).
 var commandTable = buildCommandTable()
 
-func buildCommandTable() map[string]*commandSpec {
+type commandTableT struct {
+	specs  []commandSpec
+	byName *cmdname.Table[*commandSpec]
+}
+
+func buildCommandTable() commandTableT {
 	specs := []commandSpec{
 		// Strings.
 		{CommandInfo{"get", 2, false}, cmdGet},
@@ -121,35 +126,20 @@ func buildCommandTable() map[string]*commandSpec {
 		{CommandInfo{"hrandfield", -2, false}, cmdHRandField},
 		{CommandInfo{"hscan", -3, false}, cmdHScan},
 	}
-	m := make(map[string]*commandSpec, len(specs))
+	byName := new(cmdname.Table[*commandSpec])
 	for i := range specs {
-		m[specs[i].Name] = &specs[i]
-	}
-	return m
-}
-
-// lowerName writes the ASCII lower case of name into buf and returns it, or
-// nil when name is too long to be a command.
-func lowerName(buf *[commandNameBytesMax]byte, name []byte) []byte {
-	if len(name) > len(buf) {
-		return nil
-	}
-	for i, ch := range name {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
+		if err := byName.Add(specs[i].Name, &specs[i]); err != nil {
+			// A static list: a duplicate or an overlong name is a
+			// programming error, which every test run meets at start.
+			panic(err)
 		}
-		buf[i] = ch
 	}
-	return buf[:len(name)]
+	return commandTableT{specs: specs, byName: byName}
 }
 
 func lookupSpec(name []byte) *commandSpec {
-	var buf [commandNameBytesMax]byte
-	lower := lowerName(&buf, name)
-	if lower == nil {
-		return nil
-	}
-	return commandTable[string(lower)] // no allocation: the compiler borrows the bytes
+	spec, _ := commandTable.byName.Lookup(name)
+	return spec
 }
 
 // LookupCommand returns what the store knows of the command name (any case).
@@ -170,9 +160,9 @@ func IsWrite(name []byte) bool {
 
 // CommandInfos returns every command the store knows, in no fixed order.
 func CommandInfos() []CommandInfo {
-	out := make([]CommandInfo, 0, len(commandTable))
-	for _, spec := range commandTable {
-		out = append(out, spec.CommandInfo)
+	out := make([]CommandInfo, 0, len(commandTable.specs))
+	for i := range commandTable.specs {
+		out = append(out, commandTable.specs[i].CommandInfo)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/conf"
+	"github.com/raftkv/raftkv/internal/cmdname"
 	"github.com/raftkv/raftkv/kvsm"
 )
 
@@ -101,7 +102,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	commands map[string]*command
+	commands cmdname.Table[*command]
 	cmdList  []*command // table order, for COMMAND
 	// docs holds COMMAND DOCS's answer per command name (read-only).
 	docs map[string]kvsm.Reply
@@ -161,7 +162,6 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 		cfg:       cfg,
 		ctx:       ctx,
 		cancel:    cancel,
-		commands:  make(map[string]*command, len(commandSpecs)),
 		calls:     make([]atomic.Uint64, len(commandSpecs)),
 		startTime: time.Now(),
 		runID:     newRunID(),
@@ -203,7 +203,11 @@ func NewServer(cfg ServerConfig, backend Backend, logger *slog.Logger) *Server {
 			// A table entry without a handler would be unanswerable.
 			continue
 		}
-		s.commands[spec.name] = cmd
+		if err := s.commands.Add(spec.name, cmd); err != nil {
+			// commandSpecs is a static list: a duplicate or an overlong
+			// name is a programming error, met by every test at start.
+			panic(err)
+		}
 		s.cmdList = append(s.cmdList, cmd)
 	}
 	return s
@@ -424,17 +428,8 @@ func (s *Server) Stats() Stats {
 
 // lookup finds a command by name in any case without allocating.
 func (s *Server) lookup(name []byte) *command {
-	var lower [32]byte
-	if len(name) > len(lower) {
-		return nil
-	}
-	for i, ch := range name {
-		if ch >= 'A' && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		lower[i] = ch
-	}
-	return s.commands[string(lower[:len(name)])]
+	cmd, _ := s.commands.Lookup(name)
+	return cmd
 }
 
 // configGet runs CONFIG GET for one pattern under the config lock.

@@ -21,13 +21,17 @@ const (
 const slowlogGetDefault = 10
 
 // slowlogEntry is one command that took at least slowlog-log-slower-than.
-// It owns copies of the (truncated) arguments: a command's arguments alias
-// the connection's read buffer.
+// It owns copies of the (truncated) arguments, in buf, which args view: a
+// command's arguments alias the connection's read buffer. When the ring is
+// full, the oldest entry's args and buf are reused for the new one (under
+// the slow log's lock), so that a loaded server, where every command of a
+// slow run is logged, does not allocate per command.
 type slowlogEntry struct {
 	id         uint64
 	unixSec    int64
 	durationUs int64
 	args       [][]byte
+	buf        []byte
 	clientAddr string
 	clientName string
 }
@@ -74,44 +78,61 @@ func (l *slowlog) observe(c *client, args [][]byte, start time.Time, d time.Dura
 	if threshold < 0 || us < threshold {
 		return
 	}
-	e := slowlogEntry{unixSec: start.Unix(), durationUs: us, args: slowlogArgs(args), clientAddr: c.addr}
 	c.mu.Lock()
-	e.clientName = c.name
+	name := c.name
 	c.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e.id = l.nextID
+	id := l.nextID
 	l.nextID++
+	var e *slowlogEntry
 	switch {
 	case l.maxLen == 0:
+		return
 	case len(l.entries) < l.maxLen:
-		l.entries = append(l.entries, e)
+		l.entries = append(l.entries, slowlogEntry{})
+		e = &l.entries[len(l.entries)-1]
 	default:
-		l.entries[l.head] = e
+		e = &l.entries[l.head] // the oldest: its storage is reused
 		l.head = (l.head + 1) % l.maxLen
 	}
+	e.id, e.unixSec, e.durationUs = id, start.Unix(), us
+	e.clientAddr, e.clientName = c.addr, name
+	e.args, e.buf = appendSlowlogArgs(e.args[:0], e.buf[:0], args)
 }
 
-// slowlogArgs copies args as Redis's slow log keeps them, with AUTH's and
-// HELLO AUTH's secrets redacted as Redis 7 does.
-func slowlogArgs(args [][]byte) [][]byte {
+// appendSlowlogArgs copies args as Redis's slow log keeps them, with
+// AUTH's and HELLO AUTH's secrets redacted as Redis 7 does: their bytes
+// are appended to buf and out views them.
+func appendSlowlogArgs(out [][]byte, buf []byte, args [][]byte) ([][]byte, []byte) {
 	n := min(len(args), slowlogArgsMax)
-	out := make([][]byte, n)
+	var ends [slowlogArgsMax]int
 	for i := range n {
 		a := args[i]
 		switch {
 		case i == slowlogArgsMax-1 && len(args) > slowlogArgsMax:
-			a = []byte("... (" + strconv.Itoa(len(args)-slowlogArgsMax+1) + " more arguments)")
+			buf = append(buf, "... ("...)
+			buf = strconv.AppendInt(buf, int64(len(args)-slowlogArgsMax+1), 10)
+			buf = append(buf, " more arguments)"...)
 		case redacted(args, i):
-			a = []byte("(redacted)")
+			buf = append(buf, "(redacted)"...)
 		case len(a) > slowlogArgBytesMax:
-			a = append(a[:slowlogArgBytesMax:slowlogArgBytesMax], "... ("+strconv.Itoa(len(a)-slowlogArgBytesMax)+" more bytes)"...)
+			buf = append(buf, a[:slowlogArgBytesMax]...)
+			buf = append(buf, "... ("...)
+			buf = strconv.AppendInt(buf, int64(len(a)-slowlogArgBytesMax), 10)
+			buf = append(buf, " more bytes)"...)
 		default:
-			a = append([]byte(nil), a...)
+			buf = append(buf, a...)
 		}
-		out[i] = a
+		ends[i] = len(buf)
 	}
-	return out
+	// Views are cut once buf has stopped growing (append may move it).
+	from := 0
+	for i := range n {
+		out = append(out, buf[from:ends[i]:ends[i]])
+		from = ends[i]
+	}
+	return out, buf
 }
 
 // redacted says whether args[i] is a secret: every argument of AUTH, and
@@ -153,9 +174,11 @@ func (c *client) cmdSlowlog(args [][]byte) {
 			}
 			count = n
 		}
+		// Encoded under the lock: a new slow command reuses the oldest
+		// entry's storage in place.
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		entries := l.inOrderLocked()
-		l.mu.Unlock()
 		if count < 0 || count > int64(len(entries)) {
 			count = int64(len(entries))
 		}

@@ -177,3 +177,88 @@ func BenchmarkSlowlogObserveFast(b *testing.B) {
 		l.observe(c, args, start, time.Microsecond)
 	}
 }
+
+// TestSlowlogReusesOldestEntry: once the ring is full a new entry takes
+// the oldest one's storage; what every entry shows stays its own command's
+// (long, truncated and redacted arguments overwritten by short ones and
+// back).
+func TestSlowlogReusesOldestEntry(t *testing.T) {
+	var l slowlog
+	l.configure(0, 2)
+	c := &client{addr: "127.0.0.1:1"}
+	long := []byte(strings.Repeat("y", 200))
+	many := [][]byte{[]byte("del")}
+	for i := range 40 {
+		many = append(many, []byte("k"+strconv.Itoa(i)))
+	}
+	cmds := [][][]byte{
+		{[]byte("set"), []byte("a"), long},
+		{[]byte("auth"), []byte("secret")},
+		{[]byte("get"), []byte("b")},
+		many,
+		{[]byte("echo"), long},
+		{[]byte("get"), []byte("c")},
+	}
+	want := [][]string{
+		{"set", "a", strings.Repeat("y", 128) + "... (72 more bytes)"},
+		{"auth", "(redacted)"},
+		{"get", "b"},
+		append(append([]string{"del"}, func() []string {
+			var ks []string
+			for i := range 30 {
+				ks = append(ks, "k"+strconv.Itoa(i))
+			}
+			return ks
+		}()...), "... (10 more arguments)"),
+		{"echo", strings.Repeat("y", 128) + "... (72 more bytes)"},
+		{"get", "c"},
+	}
+	for i, cmd := range cmds {
+		args := make([][]byte, len(cmd))
+		for j, a := range cmd {
+			args[j] = slices.Clone(a)
+		}
+		l.observe(c, args, time.Unix(int64(1000+i), 0), time.Millisecond)
+		// The request buffer is reused by the connection: the entry must
+		// not alias it.
+		for _, a := range args {
+			for j := range a {
+				a[j] = '!'
+			}
+		}
+		l.mu.Lock()
+		entries := l.inOrderLocked()
+		l.mu.Unlock()
+		first := max(0, i-1)
+		if len(entries) != i-first+1 {
+			t.Fatalf("after %d commands: %d entries", i+1, len(entries))
+		}
+		for j, e := range entries {
+			var got []string
+			for _, a := range e.args {
+				got = append(got, string(a))
+			}
+			if w := want[first+j]; !slices.Equal(got, w) || e.id != uint64(first+j) || e.unixSec != int64(1000+first+j) {
+				t.Fatalf("after %d commands, entry %d = id %d at %d %q; want id %d at %d %q", i+1, j, e.id, e.unixSec, got, first+j, 1000+first+j, w)
+			}
+		}
+	}
+}
+
+// BenchmarkSlowlogObserveSlow: every command logged (a loaded server,
+// where whole runs pass the threshold) costs no allocation once the ring
+// is full.
+func BenchmarkSlowlogObserveSlow(b *testing.B) {
+	var l slowlog
+	l.configure(0, 128)
+	c := &client{addr: "127.0.0.1:1"}
+	args := [][]byte{[]byte("set"), []byte("key:000000012345"), []byte("xxxxxxxxxxxxxxxx")}
+	start := time.Now()
+	for range 128 {
+		l.observe(c, args, start, time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.observe(c, args, start, time.Millisecond)
+	}
+}
