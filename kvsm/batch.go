@@ -155,7 +155,20 @@ type decoder struct {
 	off  int
 }
 
+// uvarint reads a uvarint of at most max. Almost every one in a batch
+// (database, argument count, argument lengths under 128) is one byte: that
+// case is read inline, without binary.Uvarint's loop and call.
 func (d *decoder) uvarint(what string, max uint64) (uint64, error) {
+	if d.off < len(d.data) {
+		if b := d.data[d.off]; b < 0x80 && uint64(b) <= max {
+			d.off++
+			return uint64(b), nil
+		}
+	}
+	return d.uvarintSlow(what, max)
+}
+
+func (d *decoder) uvarintSlow(what string, max uint64) (uint64, error) {
 	v, n := binary.Uvarint(d.data[d.off:])
 	if n <= 0 {
 		return 0, fmt.Errorf("%w: bad %s varint at offset %d", ErrBadBatch, what, d.off)
@@ -182,7 +195,21 @@ func (d *decoder) count(what string, minBytes int, max uint64) (uint64, error) {
 	return v, nil
 }
 
+// bytes reads a length-prefixed argument, aliasing data. An argument
+// shorter than 128 bytes that fits (keys, small values, command names) is
+// read inline.
 func (d *decoder) bytes() ([]byte, error) {
+	if d.off < len(d.data) {
+		if n := int(d.data[d.off]); n < 0x80 && n < len(d.data)-d.off {
+			from := d.off + 1
+			d.off = from + n
+			return d.data[from:d.off:d.off], nil
+		}
+	}
+	return d.bytesSlow()
+}
+
+func (d *decoder) bytesSlow() ([]byte, error) {
 	at := d.off
 	n, err := d.uvarint("argument length", math.MaxInt32)
 	if err != nil {

@@ -127,3 +127,20 @@ func BenchmarkDecodeBatch16(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeBatchInto16 is the applier's decode of a 16-SET entry,
+// into the arrays it keeps from entry to entry.
+func BenchmarkDecodeBatchInto16(b *testing.B) {
+	data := AppendBatch(nil, setBatch(16, 0))
+	cmds, args, err := decodeBatchInto(data, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if cmds, args, err = decodeBatchInto(data, cmds, args); err != nil || len(cmds) != 16 {
+			b.Fatal(len(cmds), err)
+		}
+	}
+}
