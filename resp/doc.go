@@ -55,6 +55,9 @@
 // not atomic, so this changes only the number of log entries.
 //
 // The command table (commands.go) holds Redis 7.0's COMMAND INFO metadata.
+// Commands are found by name through internal/cmdname (buckets by length
+// and first letter, a case-folding byte compare: no hash map, no copy, on
+// every command of every pipeline).
 // Its keyspace commands are exactly those kvsm executes, with the same
 // arity and write flag (TestCommandTableMatchesKVSM fails when the two
 // drift); kvsm's internal commands (PURGEEXPIRED) are not in it, so a
@@ -155,7 +158,10 @@
 // clock read and a compare, no allocation; a slow command's entry copies
 // its arguments truncated as Redis does (32 arguments, 128 bytes each;
 // AUTH and HELLO AUTH secrets redacted) into a ring of slowlog-max-len
-// entries guarded by one mutex.
+// entries guarded by one mutex. Once the ring is full a new entry reuses
+// the oldest one's storage, so a loaded server, where whole pipelined runs
+// pass the threshold (their time includes replication), logs without
+// allocating; SLOWLOG GET therefore encodes under that mutex.
 //
 // LATENCY uses the same timing: with latency-monitor-threshold (ms) above
 // 0, a command at or over it is sampled as Redis's "command" or
