@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/raftkv/raftkv/consensus"
@@ -154,6 +155,195 @@ func openAfterCrash(t *testing.T, dir string, opts Options, want []consensus.Ent
 	checkLog(t, l, 1, slices.Concat(want[:last], next))
 	checkSegmentMirror(t, l)
 	return last
+}
+
+// dirImage is the content of every file under a directory, by relative
+// path, and the inode each name points to: the state of a data directory
+// at one moment.
+type dirImage struct {
+	files  map[string][]byte
+	inodes map[string]uint64
+}
+
+func captureDir(t *testing.T, dir string) dirImage {
+	t.Helper()
+	img := dirImage{files: map[string][]byte{}, inodes: map[string]uint64{}}
+	err := filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		info, err := de.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a temporary renamed away meanwhile (the preparer)
+		}
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		img.files[rel] = b
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			img.inodes[rel] = st.Ino
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// writeDirImage writes img into a new directory and returns it.
+func writeDirImage(t *testing.T, img dirImage) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(segmentDirPath(dir), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for rel, b := range img.files {
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, path, b)
+	}
+	return dir
+}
+
+// crashImages returns the states a crash between two durable points a and
+// b can leave: each unlink, creation, rename over a name (the name points
+// to another inode: all or nothing) and changed page of a file written in
+// place reached the disk or not, independently of the others.
+func crashImages(ai, bi dirImage) []dirImage {
+	a, b := ai.files, bi.files
+	type change struct {
+		path string
+		page int // -1: the whole file appears or disappears
+	}
+	var changes []change
+	for _, path := range slices.Sorted(func(yield func(string) bool) {
+		for p := range a {
+			if !yield(p) {
+				return
+			}
+		}
+		for p := range b {
+			if _, ok := a[p]; !ok && !yield(p) {
+				return
+			}
+		}
+	}) {
+		before, inA := a[path]
+		after, inB := b[path]
+		if !inA || !inB || ai.inodes[path] != bi.inodes[path] {
+			changes = append(changes, change{path, -1})
+			continue
+		}
+		for _, p := range differingPages(before, after) {
+			changes = append(changes, change{path, p})
+		}
+	}
+	idx := make([]int, len(changes))
+	for i := range idx {
+		idx[i] = i
+	}
+	var out []dirImage
+	for _, subset := range pageSubsets(idx) {
+		img := dirImage{files: map[string][]byte{}}
+		for p, content := range a {
+			img.files[p] = content
+		}
+		pages := map[string][]int{}
+		for _, i := range subset {
+			c := changes[i]
+			switch {
+			case c.page >= 0:
+				pages[c.path] = append(pages[c.path], c.page)
+			case b[c.path] == nil:
+				delete(img.files, c.path)
+			default:
+				img.files[c.path] = b[c.path]
+			}
+		}
+		for p, ps := range pages {
+			img.files[p] = crashMix(a[p], b[p], ps)
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+// checkCrashes opens a copy of base with a hook at every durable point,
+// runs op, and hands every state that a crash during op can leave to check
+// (final: the state when op has returned). It returns how many states it
+// checked.
+func checkCrashes(t *testing.T, base string, opts Options, op func(l *Log) error, check func(dir, what string, final bool)) int {
+	t.Helper()
+	work := copyDir(t, base)
+	points := []dirImage{captureDir(t, work)}
+	opts.durablePoint = func() { points = append(points, captureDir(t, work)) }
+	l := openLog(t, work, opts)
+	if err := op(l); err != nil {
+		t.Fatal(err)
+	}
+	points = append(points, captureDir(t, work))
+	closeLog(t, l)
+	n := 0
+	for i := 1; i < len(points); i++ {
+		for j, img := range crashImages(points[i-1], points[i]) {
+			check(writeDirImage(t, img), fmt.Sprintf("crash %d between durable points %d and %d", j, i-1, i), false)
+			n++
+		}
+	}
+	check(writeDirImage(t, points[len(points)-1]), "after the operation", true)
+	return n
+}
+
+// TestCrashDuringTruncateSuffix: a follower's conflicting suffix is cut
+// (TruncateSuffix, or an Append that overwrites it: the same code) and the
+// power fails part way: later segments unlinked, the zeros over the cut
+// records on their way to the disk. The log must open with a prefix of the
+// old log that keeps everything before the cut: a state it was in. Every
+// entry is its own batch, so stale records after a zeroed page look like
+// later batches: zeroing them in one write, any page first, made Open
+// refuse the log.
+func TestCrashDuringTruncateSuffix(t *testing.T) {
+	old := paddedEntries(1, 100, 1, 180) // about 200 bytes each: 20 a page
+	tests := []struct {
+		name    string
+		segment int
+		from    uint64
+	}{
+		{"over several pages", 64 << 10, 30},
+		{"in the last page", 64 << 10, 95},
+		{"from the first record", 64 << 10, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{NoSync: true, SegmentBytes: tt.segment, Logger: quietLogger()}
+			base := t.TempDir()
+			l := openLog(t, base, opts)
+			appendOneByOne(t, l, old)
+			closeLog(t, l)
+			n := checkCrashes(t, base, opts, func(l *Log) error { return l.TruncateSuffix(tt.from) },
+				func(dir, what string, final bool) {
+					if final {
+						openAfterCrash(t, dir, opts, old[:tt.from-1], tt.from-1, what)
+						return
+					}
+					openAfterCrash(t, dir, opts, old, tt.from-1, what)
+				})
+			if n < 4 {
+				t.Fatalf("%d crash states: want several", n)
+			}
+		})
+	}
 }
 
 // TestCrashDuringAppend: the pages of an unsynced Append reach the disk in

@@ -34,6 +34,11 @@ type Options struct {
 	CacheBytesMax   int
 	// Logger receives repair reports (default slog.Default()).
 	Logger *slog.Logger
+
+	// durablePoint, when set (tests only), is called at each point of a
+	// truncation where everything written so far is synced, so that a
+	// test can build every state a crash between two points can leave.
+	durablePoint func()
 }
 
 const (
@@ -970,6 +975,13 @@ func (l *Log) removeSegmentsLocked(k int) error {
 		}
 	}
 	return nil
+}
+
+// reachedDurablePoint tells a test that what was written so far is synced.
+func (l *Log) reachedDurablePoint() {
+	if l.opts.durablePoint != nil {
+		l.opts.durablePoint()
+	}
 }
 
 // TruncatePrefix removes entries up to and including upTo after a
