@@ -323,6 +323,7 @@ func TestCrashDuringTruncateSuffix(t *testing.T) {
 		{"over several pages", 64 << 10, 30},
 		{"in the last page", 64 << 10, 95},
 		{"from the first record", 64 << 10, 1},
+		{"removing later segments", 4096, 25},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,6 +533,56 @@ func TestCrashDuringRotation(t *testing.T) {
 				t.Fatalf("after more rotations: %d entries, %v", len(got), err)
 			}
 			checkSegmentMirror(t, l)
+		})
+	}
+}
+
+// TestCrashDuringDiscard: a snapshot past our log, or one whose term at its
+// index disagrees with ours, discards the whole log (logmeta first, then
+// every segment, newest first). A crash at any point leaves either the old
+// log (logmeta not yet replaced) or a prefix of it that Open discards
+// against logmeta; never a gap that Open must refuse.
+func TestCrashDuringDiscard(t *testing.T) {
+	const segBytes = 4096
+	opts := Options{NoSync: true, SegmentBytes: segBytes, Logger: quietLogger()}
+	all := paddedEntries(1, 100, 1, 180) // about 6 segments
+	tests := []struct {
+		name       string
+		upTo, term uint64
+	}{
+		{"snapshot past the log", 150, 3},
+		{"snapshot disagrees with the log", 70, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			l := openLog(t, base, opts)
+			appendOneByOne(t, l, all)
+			closeLog(t, l)
+			checkCrashes(t, base, opts, func(l *Log) error { return l.TruncatePrefix(tt.upTo, tt.term) }, func(dir, what string, final bool) {
+				l, err := Open(dir, opts)
+				if err != nil {
+					t.Fatalf("%s: Open: %v", what, err)
+				}
+				defer closeLog(t, l)
+				first, last := l.FirstIndex(), l.LastIndex()
+				if final && first != tt.upTo+1 {
+					t.Fatalf("%s: first index %d, want %d", what, first, tt.upTo+1)
+				}
+				switch {
+				case first == tt.upTo+1 && last == tt.upTo:
+					if term, err := l.Term(tt.upTo); err != nil || term != tt.term {
+						t.Fatalf("%s: Term(%d) = %d, %v; want %d", what, tt.upTo, term, err, tt.term)
+					}
+				case first == 1 && last >= 1 && last <= 100:
+					// logmeta not replaced yet: the old log or a prefix.
+					checkLog(t, l, 1, all[:last])
+				default:
+					t.Fatalf("%s: log [%d, %d]: want the discarded log or a prefix of the old one", what, first, last)
+				}
+				mustAppend(t, l, mkEntries(last+1, last+1, 4))
+				checkSegmentMirror(t, l)
+			})
 		})
 	}
 }

@@ -952,27 +952,28 @@ func (l *Log) rewriteSegmentLocked(seg *segment, keep int64) error {
 	return nil
 }
 
-// removeSegmentsLocked deletes segs[k:], newest first, and fsyncs the
-// directory. The caller holds writeMu and mu.
+// removeSegmentsLocked deletes segs[k:], newest first, with a directory
+// fsync after each unlink: unlinks not yet synced may reach the disk in
+// any order, and an older segment gone while a newer one stays would be a
+// gap (a missing segment) that Open must refuse. Removing several segments
+// is rare (a long conflicting suffix, a discarded log). The caller holds
+// writeMu and mu.
 func (l *Log) removeSegmentsLocked(k int) error {
-	if k >= len(l.segs) {
-		return nil
-	}
 	for i := len(l.segs) - 1; i >= k; i-- {
 		s := l.segs[i]
 		s.file.Close()
+		l.segs = l.segs[:i]
 		if err := os.Remove(s.path); err != nil {
-			l.segs = l.segs[:i]
 			l.failed = fmt.Errorf("wal: remove %s: %w", s.path, err)
 			return l.failed
 		}
-	}
-	l.segs = l.segs[:k]
-	if !l.opts.NoSync {
-		if err := syncDir(l.segDir); err != nil {
-			l.failed = err
-			return err
+		if !l.opts.NoSync {
+			if err := syncDir(l.segDir); err != nil {
+				l.failed = err
+				return err
+			}
 		}
+		l.reachedDurablePoint()
 	}
 	return nil
 }
@@ -1004,6 +1005,7 @@ func (l *Log) TruncatePrefix(upTo uint64, upToTerm uint64) error {
 		return err
 	}
 	l.meta = logMeta{upTo, upToTerm}
+	l.reachedDurablePoint()
 	if err := l.compactLocked(upTo, upToTerm); err != nil {
 		l.failed = err
 		return err
