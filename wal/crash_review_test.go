@@ -537,6 +537,59 @@ func TestCrashDuringRotation(t *testing.T) {
 	}
 }
 
+// TestCrashDuringTruncatePrefix: logmeta is replaced first, then the
+// covered segments are unlinked oldest first with no directory fsync, so
+// any subset of those unlinks may survive a crash (not only a prefix: a
+// gap among covered segments made Open refuse the log as "missing
+// segment").
+func TestCrashDuringTruncatePrefix(t *testing.T) {
+	const segBytes = 4096
+	opts := Options{NoSync: true, SegmentBytes: segBytes, Logger: quietLogger()}
+	all := paddedEntries(1, 100, 1, 180) // about 6 segments
+	const upTo = 70
+	base := t.TempDir()
+	l := openLog(t, base, opts)
+	appendOneByOne(t, l, all)
+	closeLog(t, l)
+	firsts, err := listSegmentFiles(segmentDirPath(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone []uint64 // what the compaction unlinks: all but the one holding upTo+1
+	for i, f := range firsts {
+		if i+1 < len(firsts) && firsts[i+1] <= upTo+1 {
+			gone = append(gone, f)
+		}
+	}
+	if len(gone) < 3 {
+		t.Fatalf("segments %v: want several to go", firsts)
+	}
+	for mask := 0; mask < 1<<len(gone); mask++ {
+		dir := copyDir(t, base)
+		writeFile(t, filepath.Join(dir, logMetaFileName), encodeLogMeta(logMeta{upTo, 1}))
+		var removed []uint64
+		for i, f := range gone {
+			if mask&(1<<i) != 0 {
+				removed = append(removed, f)
+				if err := os.Remove(filepath.Join(segmentDirPath(dir), segmentFileName(f))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		l, err := Open(dir, opts)
+		if err != nil {
+			t.Fatalf("unlinks of %v survived: Open: %v", removed, err)
+		}
+		checkLog(t, l, upTo+1, all[upTo:])
+		if term, err := l.Term(upTo); err != nil || term != 1 {
+			t.Fatalf("Term(%d) = %d, %v; want 1", upTo, term, err)
+		}
+		mustAppend(t, l, mkEntries(101, 101, 4))
+		checkSegmentMirror(t, l)
+		closeLog(t, l)
+	}
+}
+
 // TestCrashDuringDiscard: a snapshot past our log, or one whose term at its
 // index disagrees with ours, discards the whole log (logmeta first, then
 // every segment, newest first). A crash at any point leaves either the old

@@ -227,11 +227,20 @@ func (l *Log) openSegments() error {
 	}
 	for i, first := range firsts {
 		path := filepath.Join(l.segDir, segmentFileName(first))
-		if i > 0 {
-			prev := l.segs[i-1]
+		if len(l.segs) > 0 {
+			prev := l.segs[len(l.segs)-1]
 			if next := prev.first + prev.count(); first != next {
-				return fmt.Errorf("wal: %s starts at index %d but the previous segment ends at %d (missing segment): %w",
-					path, first, next-1, ErrCorrupt)
+				if first > l.meta.Index+1 {
+					return fmt.Errorf("wal: %s starts at index %d but the previous segment ends at %d (missing segment): %w",
+						path, first, next-1, ErrCorrupt)
+				}
+				// Every entry before first is in the snapshot: the
+				// segments before the gap are the rest of a compaction
+				// whose unlinks (no directory fsync) reached the disk out
+				// of order. Finish it.
+				if err := l.dropSegments(); err != nil {
+					return err
+				}
 			}
 		}
 		seg, err := l.openSegment(path, first, i == len(firsts)-1)
@@ -287,6 +296,19 @@ func (l *Log) openSegment(path string, first uint64, isTail bool) (*segment, err
 			"bytes_dropped", dirty-int64(good), "reason", bad.Error())
 	}
 	return seg, nil
+}
+
+// dropSegments removes the segments opened so far (Open, finishing a
+// compaction).
+func (l *Log) dropSegments() error {
+	for _, s := range l.segs {
+		s.file.Close()
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("wal: remove %s (compacted): %w", s.path, err)
+		}
+	}
+	l.segs = l.segs[:0]
+	return nil
 }
 
 // closeFiles closes every segment file (Close, or a failed Open).
