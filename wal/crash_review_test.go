@@ -537,6 +537,69 @@ func TestCrashDuringRotation(t *testing.T) {
 	}
 }
 
+// TestOversizedRecordIntoEmptyTail: a record larger than a segment appended
+// when the tail segment holds no record (after a crash right after a
+// rotation, or a TruncateSuffix at a segment's first index) gets a segment
+// of the same first index as that tail. It must replace the empty tail, not
+// sit beside it in the Log's view: two views of one name make a later
+// removal delete the live file (entries lost at the next start) or fail.
+func TestOversizedRecordIntoEmptyTail(t *testing.T) {
+	const segBytes = 4096
+	opts := Options{NoSync: true, SegmentBytes: segBytes, Logger: quietLogger()}
+	big := consensus.Entry{Term: 2, Type: consensus.EntryNormal, Data: bytes.Repeat([]byte("B"), 3*segBytes)}
+	tests := []struct {
+		name  string
+		empty func(t *testing.T, dir string, l *Log) (*Log, uint64) // leaves an empty tail; returns its first index
+	}{
+		{"TruncateSuffix at a segment's first index", func(t *testing.T, _ string, l *Log) (*Log, uint64) {
+			first := l.segs[len(l.segs)-1].first
+			if err := l.TruncateSuffix(first); err != nil {
+				t.Fatal(err)
+			}
+			return l, first
+		}},
+		{"crash right after a rotation", func(t *testing.T, dir string, l *Log) (*Log, uint64) {
+			closeLog(t, l)
+			next := l.last + 1
+			writeFile(t, filepath.Join(segmentDirPath(dir), segmentFileName(next)), append(encodeSegmentHeader(next), make([]byte, segBytes-segmentHeaderBytes)...))
+			return openLog(t, dir, opts), next
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, opts)
+			appendOneByOne(t, l, paddedEntries(1, 40, 1, 180))
+			l, first := tt.empty(t, dir, l)
+			if n := l.segs[len(l.segs)-1].count(); n != 0 {
+				t.Fatalf("tail holds %d records, want an empty tail", n)
+			}
+			want := slices.Concat(paddedEntries(1, first-1, 1, 180))
+			e := big
+			e.Index = first
+			want = append(want, e)
+			mustAppend(t, l, want[first-1:])
+			after := mkEntries(first+1, first+3, 2)
+			mustAppend(t, l, after)
+			want = append(want, after...)
+			checkSegmentMirror(t, l)
+			// Compact up to the big entry (removes the segments before
+			// it), then cut the suffix after it: neither may touch it.
+			if err := l.TruncatePrefix(first-1, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.TruncateSuffix(first + 2); err != nil {
+				t.Fatal(err)
+			}
+			checkSegmentMirror(t, l)
+			closeLog(t, l)
+			l = openLog(t, dir, opts)
+			defer closeLog(t, l)
+			checkLog(t, l, first, want[first-1:first+1])
+		})
+	}
+}
+
 // TestCrashDuringTruncatePrefix: logmeta is replaced first, then the
 // covered segments are unlinked oldest first with no directory fsync, so
 // any subset of those unlinks may survive a crash (not only a prefix: a

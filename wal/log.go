@@ -713,6 +713,9 @@ func (l *Log) Append(entries []consensus.Entry) error {
 		fileOff int64 // where frame lo goes in the file
 	}
 	var spans []span
+	// replaced is an empty tail that a segment made to measure replaces
+	// (same first index, so the same name: the rename swaps the files).
+	var replaced *segment
 	for i := 0; i < len(entries); {
 		frameBytes := l.frameStart[i+1] - l.frameStart[i]
 		if tail == nil || tailEnd+frameBytes > tail.size {
@@ -732,6 +735,12 @@ func (l *Log) Append(entries []consensus.Entry) error {
 					l.failed = err
 				}
 				return err
+			}
+			if tail != nil && tail.first == seg.first {
+				// The tail held no record (a crash right after a
+				// rotation, or TruncateSuffix at its first index) and the
+				// record is larger than it: the new segment took its name.
+				replaced = tail
 			}
 			added = append(added, seg)
 			tail, tailEnd = seg, segmentHeaderBytes
@@ -760,6 +769,10 @@ func (l *Log) Append(entries []consensus.Entry) error {
 	slab := make([]byte, dataBytes)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if replaced != nil {
+		replaced.file.Close()
+		l.segs = l.segs[:len(l.segs)-1]
+	}
 	l.segs = append(l.segs, added...)
 	for _, sp := range spans {
 		for k := sp.lo; k < sp.hi; k++ {
