@@ -30,7 +30,9 @@
 // a rotation writes the header into it, fdatasyncs it, renames it to its
 // segment name and fsyncs the directory (one journal commit per segment),
 // then asks for the next one. A record larger than a segment gets a
-// segment of its own size, made on the spot. Segments are never reused:
+// segment of its own size, made on the spot (when the tail holds no record
+// yet, that segment has the tail's name and replaces it, in the view as on
+// disk). Segments are never reused:
 // a recycled file would hold stale records that verify, and telling them
 // apart needs a per-segment salt in every CRC; zero-filling costs one
 // sequential write of SegmentBytes per segment, off the Append path.
@@ -38,11 +40,13 @@
 // The invariant that makes overwriting safe: after the last record of
 // every segment there are only zeros (or, in the tail, the bytes of a torn
 // last write). Append writes only there. TruncateSuffix removes the later
-// segments (newest first, directory fsync) and then replaces its segment,
-// atomically, by a zero-filled file (the prepared one) holding only the
-// bytes before the cut (written, synced, renamed over it, directory
-// fsync), so a stale record can never reappear behind a later, shorter
-// append, and a crash leaves the old or the new segment, never durable
+// segments (newest first, a directory fsync after each unlink: unsynced
+// unlinks may reach the disk in any order, and an older segment gone
+// while a newer one stays is a gap Open must refuse) and then replaces
+// its segment, atomically, by a zero-filled file (the prepared one)
+// holding only the bytes before the cut (written, synced, renamed over
+// it, directory fsync), so a stale record can never reappear behind a
+// later, shorter append, and a crash leaves the old or the new segment, never durable
 // records with holes in them (which zeroing in place could, and which Open
 // would have to call corruption). Open's torn-tail repair zeroes the
 // damaged bytes in place: they are all from the one unacknowledged write.
@@ -111,12 +115,17 @@
 // every write.
 //
 // TruncatePrefix(upTo, term) first replaces logmeta (durable), then
-// removes covered segments. A crash in between leaves extra entries before
-// upTo, which Open cuts again. If the log does not hold upTo with that
+// removes covered segments, oldest first, with no directory fsync. A crash
+// in between leaves extra entries before upTo, which Open cuts again; as
+// the unlinks may reach the disk in any order, it may also leave a gap
+// among covered segments, which Open closes by removing the segments
+// before it (everything before a segment that starts at or below upTo+1
+// is in the snapshot). If the log does not hold upTo with that
 // term (a snapshot from a leader we disagree with, or one beyond our last
 // index), the whole log is discarded: every segment is removed, newest
-// first, and the directory fsynced; a crash part way leaves a prefix of
-// the old log, which Open discards again against logmeta.
+// first, each unlink synced (directory fsync) before the next; a crash
+// part way leaves a prefix of the old log, which Open discards again
+// against logmeta.
 //
 // # Repair rules on Open
 //
@@ -140,9 +149,10 @@
 //     (found by trying every offset after the damage, so that a damaged
 //     length prefix cannot hide later data), a bad header, a bad record or
 //     non-zero bytes after the end in any segment but the last, segments
-//     that are not contiguous (a missing segment), or a log that starts
-//     after the compaction point. Refusing to start is the only safe
-//     answer: the lost entries may have been acknowledged.
+//     that are not contiguous (a missing segment) unless the segment
+//     after the gap starts at or below the compaction point + 1, or a log
+//     that starts after the compaction point. Refusing to start is the
+//     only safe answer: the lost entries may have been acknowledged.
 //   - Temporaries left by a crash (*.tmp, *.big) and next.prep are
 //     removed.
 //
