@@ -426,6 +426,66 @@ func TestCrashDuringAppend(t *testing.T) {
 	}
 }
 
+// TestCrashDuringAppendProtocol: an Append checked at every state a crash
+// between two of its durable points can leave (the part in the old tail
+// synced, the new segment's header synced and renamed, the rest synced):
+// within a segment, split over rotations, with a record larger than a
+// segment, into an empty tail. What was synced before the Append stays,
+// and what is found of the batch is a prefix of it.
+func TestCrashDuringAppendProtocol(t *testing.T) {
+	const segBytes = 8192
+	opts := Options{NoSync: true, SegmentBytes: segBytes, Logger: quietLogger()}
+	huge := func(index uint64) consensus.Entry {
+		return consensus.Entry{Term: 2, Index: index, Type: consensus.EntryNormal, Data: bytes.Repeat([]byte{byte(index)}, 3*segBytes)}
+	}
+	tests := []struct {
+		name   string
+		synced uint64 // entries 1..synced appended one by one first
+		batch  func(next uint64) []consensus.Entry
+		setup  func(t *testing.T, l *Log)
+	}{
+		{"within a segment", 10, func(next uint64) []consensus.Entry { return paddedEntries(next, next+15, 2, 180) }, nil},
+		{"split over two rotations", 30, func(next uint64) []consensus.Entry { return paddedEntries(next, next+90, 2, 180) }, nil},
+		{"a record larger than a segment in the middle", 30, func(next uint64) []consensus.Entry {
+			return slices.Concat(paddedEntries(next, next+4, 2, 180), []consensus.Entry{huge(next + 5)}, paddedEntries(next+6, next+9, 2, 180))
+		}, nil},
+		{"a record larger than a segment into an empty tail", 38, func(next uint64) []consensus.Entry {
+			return slices.Concat([]consensus.Entry{huge(next)}, paddedEntries(next+1, next+3, 2, 180))
+		}, func(t *testing.T, l *Log) {
+			first := l.segs[len(l.segs)-1].first
+			if err := l.TruncateSuffix(first); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			l := openLog(t, base, opts)
+			appendOneByOne(t, l, paddedEntries(1, tt.synced, 1, 180))
+			if tt.setup != nil {
+				tt.setup(t, l)
+			}
+			last := l.LastIndex()
+			closeLog(t, l)
+			synced := paddedEntries(1, last, 1, 180)
+			batch := tt.batch(last + 1)
+			want := slices.Concat(synced, batch)
+			var durable []uint64 // the last index durable at each point
+			n := checkCrashes(t, base, opts, func(l *Log) error { return l.Append(batch) }, func(dir, what string, final bool) {
+				minLast := last
+				if final {
+					minLast = uint64(len(want))
+				}
+				durable = append(durable, openAfterCrash(t, dir, opts, want, minLast, what))
+			})
+			if n < 4 || slices.Max(durable) != uint64(len(want)) {
+				t.Fatalf("%d crash states, longest log found %d: want several, and the whole batch at the end", n, slices.Max(durable))
+			}
+		})
+	}
+}
+
 // TestCrashDuringRepair: Open zeroes a torn tail and syncs; a second power
 // cut during that zeroing leaves any subset of its pages written. The next
 // Open must repair again and find the same log.

@@ -46,13 +46,13 @@
 // its segment, atomically, by a zero-filled file (the prepared one)
 // holding only the bytes before the cut (written, synced, renamed over
 // it, directory fsync), so a stale record can never reappear behind a
-// later, shorter append, and a crash leaves the old or the new segment, never durable
-// records with holes in them (which zeroing in place could, and which Open
-// would have to call corruption). Open's torn-tail repair zeroes the
-// damaged bytes in place: they are all from the one unacknowledged write.
-// Open removes the prepared file of the previous run unread: a crash
-// between a rotation's rename and its directory fsync can leave it under
-// its old name holding records of an unacknowledged write.
+// later, shorter append, and a crash leaves the old or the new segment,
+// never durable records with holes in them (which zeroing in place could,
+// and which Open would have to call corruption). Open's torn-tail repair
+// zeroes the damaged bytes in place: they are all from the one
+// unacknowledged write. Open removes the prepared file of the previous run
+// unread: a crash between a rotation's rename and its directory fsync can
+// leave it under its old name holding records of an unacknowledged write.
 //
 // TruncatePrefix removes only whole segments (all but the tail) that the
 // snapshot covers: entries below FirstIndex may stay in the first segment,

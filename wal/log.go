@@ -35,9 +35,10 @@ type Options struct {
 	// Logger receives repair reports (default slog.Default()).
 	Logger *slog.Logger
 
-	// durablePoint, when set (tests only), is called at each point of a
-	// truncation where everything written so far is synced, so that a
-	// test can build every state a crash between two points can leave.
+	// durablePoint, when set (tests only), is called at each point of an
+	// Append or a truncation where everything written so far is synced,
+	// so that a test can build every state a crash between two points can
+	// leave.
 	durablePoint func()
 }
 
@@ -809,6 +810,7 @@ func (l *Log) writeSpan(seg *segment, off int64, lo, hi int, firstNew uint64, sy
 			return l.failed
 		}
 	}
+	l.reachedDurablePoint()
 	return nil
 }
 
@@ -864,6 +866,7 @@ func (l *Log) newSegmentLocked(first uint64, frameBytes int64) (*segment, error)
 			return fail(err)
 		}
 	}
+	l.reachedDurablePoint()
 	return &segment{first: first, path: path, file: f, end: segmentHeaderBytes, size: size}, nil
 }
 
