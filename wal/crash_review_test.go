@@ -316,14 +316,16 @@ func checkCrashes(t *testing.T, base string, opts Options, op func(l *Log) error
 func TestCrashDuringTruncateSuffix(t *testing.T) {
 	old := paddedEntries(1, 100, 1, 180) // about 200 bytes each: 20 a page
 	tests := []struct {
-		name    string
-		segment int
-		from    uint64
+		name        string
+		segment     int
+		from        uint64
+		openSegment int // SegmentBytes when truncating, if not segment
 	}{
-		{"over several pages", 64 << 10, 30},
-		{"in the last page", 64 << 10, 95},
-		{"from the first record", 64 << 10, 1},
-		{"removing later segments", 4096, 25},
+		{"over several pages", 64 << 10, 30, 0},
+		{"in the last page", 64 << 10, 95, 0},
+		{"from the first record", 64 << 10, 1, 0},
+		{"removing later segments", 4096, 25, 0},
+		{"segment of another size than SegmentBytes", 64 << 10, 30, 16 << 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,6 +334,9 @@ func TestCrashDuringTruncateSuffix(t *testing.T) {
 			l := openLog(t, base, opts)
 			appendOneByOne(t, l, old)
 			closeLog(t, l)
+			if tt.openSegment != 0 {
+				opts.SegmentBytes = tt.openSegment
+			}
 			n := checkCrashes(t, base, opts, func(l *Log) error { return l.TruncateSuffix(tt.from) },
 				func(dir, what string, final bool) {
 					if final {
@@ -827,7 +832,13 @@ func TestSegmentBytesChangedBetweenRuns(t *testing.T) {
 			}
 			l = openLog(t, dir, second)
 			checkLog(t, l, 1, want)
-			more := paddedEntries(51, 120, 2, 180)
+			// A cut in a segment of the old size, then appends after it.
+			if err := l.TruncateSuffix(48); err != nil {
+				t.Fatal(err)
+			}
+			want = want[:47]
+			checkSegmentMirror(t, l)
+			more := paddedEntries(48, 120, 2, 180)
 			appendOneByOne(t, l, more)
 			want = append(want, more...)
 			if err := l.TruncateSuffix(110); err != nil {
