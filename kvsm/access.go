@@ -89,6 +89,7 @@ func accessed(lru, lfu uint32, nowMs int64, cfg *EvictionConfig, r uint64) (uint
 // draw.
 func (c *execCtx) nextAccessRand() uint64 {
 	if c.accessRand == 0 {
+		c.seedRand()
 		c.accessRand = c.rand ^ 0x5bd1e995
 	}
 	c.accessRand = splitmix(c.accessRand)

@@ -2,6 +2,7 @@ package kvsm
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -181,4 +182,70 @@ func TestExecSharedTracksReads(t *testing.T) {
 	if replies[0].Int != 100 {
 		t.Fatalf("OBJECT IDLETIME after shared reads = %+v, want 100", replies[0])
 	}
+}
+
+// TestReadCountsPerPath: keyspace hits and misses are tallied per call and
+// added to the store's counters before the call returns, on every path
+// that runs commands (Apply, Exec, ExecShared), exactly once per lookup.
+func TestReadCountsPerPath(t *testing.T) {
+	s := mustStore(t)
+	s.Apply([]consensus.Entry{{Index: 1, TimeMs: testNowMs, Data: AppendBatch(nil, setBatch(4, 0))}})
+	get := func(k string) Command { return Command{Args: [][]byte{[]byte("GET"), []byte(k)}} }
+	hit, miss := get("key:000000000001"), get("nosuch")
+	tests := []struct {
+		name               string
+		run                func()
+		wantHits, wantMiss uint64
+	}{
+		{"Exec hit", func() { s.Exec(hit, testNowMs) }, 1, 0},
+		{"Exec miss", func() { s.Exec(miss, testNowMs) }, 0, 1},
+		{"ExecShared", func() {
+			s.ExecShared([]Command{hit, miss, hit, hit, miss}, testNowMs, make([]Reply, 5))
+		}, 3, 2},
+		{"Apply", func() {
+			set := Command{Args: [][]byte{[]byte("SET"), []byte("x"), []byte("y")}}
+			s.Apply([]consensus.Entry{{Index: 2, TimeMs: testNowMs, Data: AppendBatch(nil, []Command{hit, set, miss, get("x")})}})
+		}, 2, 1},
+		{"Apply, nothing read", func() {
+			s.Apply([]consensus.Entry{{Index: 3, TimeMs: testNowMs, Data: AppendBatch(nil, setBatch(2, 9))}})
+		}, 0, 0},
+	}
+	for _, tt := range tests {
+		before := s.Stats()
+		tt.run()
+		after := s.Stats()
+		if h, m := after.KeyspaceHits-before.KeyspaceHits, after.KeyspaceMisses-before.KeyspaceMisses; h != tt.wantHits || m != tt.wantMiss {
+			t.Errorf("%s: hits +%d, misses +%d; want +%d, +%d", tt.name, h, m, tt.wantHits, tt.wantMiss)
+		}
+	}
+}
+
+// BenchmarkExecSharedGetParallel: pipelines of 16 GETs from as many
+// goroutines as cores, as connections run them on the leader; the store's
+// shared counters are what the goroutines contend on. One op is one GET.
+func BenchmarkExecSharedGetParallel(b *testing.B) {
+	s := mustStore(b)
+	const keys = 1 << 12
+	for i := 0; i < keys/16; i++ {
+		s.Apply([]consensus.Entry{{Index: uint64(i + 1), TimeMs: testNowMs, Data: AppendBatch(nil, setBatch(16, i))}})
+	}
+	const pipeline = 16
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		cmds := make([]Command, pipeline)
+		for i := range cmds {
+			cmds[i] = Command{Args: [][]byte{[]byte("GET"), fmt.Appendf(nil, "key:%012d", (i*257)%keys)}}
+		}
+		replies := make([]Reply, pipeline)
+		n := 0
+		for pb.Next() {
+			if n%pipeline == 0 {
+				s.ExecShared(cmds, testNowMs, replies)
+				if replies[0].Kind != ReplyBulk {
+					b.Fatal("miss")
+				}
+			}
+			n++
+		}
+	})
 }

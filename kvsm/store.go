@@ -285,6 +285,7 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 	replies := make([]Reply, len(cmds))
 	skip := 0
 	cfg := s.evictCfg.Load()
+	var counts readCounts
 	for i := range cmds {
 		c := &s.ctx
 		*c = execCtx{
@@ -302,10 +303,13 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 			continue
 		}
 		replies[i] = c.run(cmds[i].DB, cmds[i].Args)
+		counts.add(&c.counts)
 		if n, failed := guardFailed(cmds[i].Args, &replies[i]); failed {
 			skip = n
 		}
 	}
+	s.ctx.counts = readCounts{}
+	s.addReadCounts(&counts)
 	return replies
 }
 
@@ -316,8 +320,11 @@ func (s *Store) applyBatch(e *consensus.Entry) []Reply {
 func (s *Store) Exec(cmd Command, nowMs int64) Reply {
 	c := &s.ctx
 	cfg := s.evictCfg.Load()
-	*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
-	return c.run(cmd.DB, cmd.Args)
+	*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, seedRead: true}
+	r := c.run(cmd.DB, cmd.Args)
+	s.addReadCounts(&c.counts)
+	c.counts = readCounts{}
+	return r
 }
 
 // decodeArraysMax bounds the decode arrays the applier keeps between
@@ -348,18 +355,24 @@ func (s *Store) ExecShared(cmds []Command, nowMs int64, replies []Reply) {
 	if c == nil {
 		c = new(execCtx)
 	}
+	var counts readCounts
 	s.mu.RLock()
 	for i := range cmds {
-		*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, rand: s.readSeed(nowMs)}
+		*c = execCtx{s: s, cfg: cfg, nowMs: nowMs, seedRead: true}
 		replies[i] = c.run(cmds[i].DB, cmds[i].Args)
+		counts.add(&c.counts)
 	}
 	s.mu.RUnlock()
+	s.addReadCounts(&counts)
 	*c = execCtx{}
 	s.sharedCtxs.Put(c)
 }
 
-// readSeed seeds a read's generator (RANDOMKEY, HRANDFIELD) so that
-// successive reads differ.
+// readSeed seeds a read's generator (RANDOMKEY, HRANDFIELD, the LFU
+// coin) so that successive reads differ. It is drawn when a read first
+// needs it (execCtx.seedRead), not per read: readSeq is shared by every
+// reader goroutine, and an atomic add per GET on a line the other core
+// keeps writing is a cache-line transfer per command.
 func (s *Store) readSeed(nowMs int64) uint64 {
 	return splitmix(s.applied.Load() ^ s.readSeq.Add(1)<<32 ^ uint64(nowMs))
 }
@@ -377,6 +390,39 @@ type execCtx struct {
 	// accessRand draws the LFU counter's coins (nextAccessRand); 0 until
 	// first used, then seeded from rand.
 	accessRand uint64
+	// seedRead: rand is still to be drawn from readSeed (reads draw it
+	// lazily, see readSeed).
+	seedRead bool
+	// counts tallies this command's keyspace hits and misses; the caller
+	// adds them to the store's counters once per call (addReadCounts).
+	counts readCounts
+}
+
+// readCounts is a call's keyspace hits and misses. The store's counters
+// are shared by every reader goroutine and the applier: counting per
+// command would bounce their cache line between cores on every GET.
+type readCounts struct{ hits, misses uint64 }
+
+func (n *readCounts) add(m *readCounts) {
+	n.hits += m.hits
+	n.misses += m.misses
+}
+
+func (s *Store) addReadCounts(n *readCounts) {
+	if n.hits != 0 {
+		s.hits.Add(n.hits)
+	}
+	if n.misses != 0 {
+		s.misses.Add(n.misses)
+	}
+}
+
+// seedRand draws a read's seed on first use.
+func (c *execCtx) seedRand() {
+	if c.seedRead {
+		c.rand = c.s.readSeed(c.nowMs)
+		c.seedRead = false
+	}
 }
 
 func splitmix(x uint64) uint64 {
@@ -388,6 +434,7 @@ func splitmix(x uint64) uint64 {
 
 // next returns a deterministic pseudo-random number.
 func (c *execCtx) next() uint64 {
+	c.seedRand()
 	c.rand = splitmix(c.rand)
 	return c.rand
 }
@@ -453,10 +500,10 @@ func (c *execCtx) lookupIn(d *database, key []byte) (item, bool) {
 func (c *execCtx) lookupRead(key []byte) (item, bool) {
 	it, ok := c.lookup(key)
 	if ok {
-		c.s.hits.Add(1)
+		c.counts.hits++
 		c.touch(c.db, &it)
 	} else {
-		c.s.misses.Add(1)
+		c.counts.misses++
 	}
 	return it, ok
 }
