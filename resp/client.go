@@ -88,6 +88,57 @@ type client struct {
 	// monitor is set by MONITOR: after the current batch the connection
 	// only streams executed commands (monitor.go).
 	monitor *monitor
+
+	// tally holds the batch's command counts until flushTally adds them
+	// to the server's counters (see commandTally).
+	tally commandTally
+}
+
+// commandTally counts a batch's commands for INFO (total_commands_processed,
+// commandstats) and CLIENT LIST (cmd=). The server's counters are shared
+// by every connection: an atomic add per command on lines the other core
+// keeps writing is a cache-line transfer per command, so a batch adds its
+// counts once, per streak of the same command (a pipeline is usually one
+// command repeated). flushTally runs before any connection command (INFO,
+// CLIENT LIST, CONFIG RESETSTAT... see the batch's counts so far, as
+// before) and at the end of the batch.
+type commandTally struct {
+	total  uint64
+	streak *command // the command of the current streak, nil for none
+	calls  uint64   // commands in the streak
+}
+
+// countCommand tallies one command of the batch (cmd nil: unknown).
+func (c *client) countCommand(cmd *command) {
+	t := &c.tally
+	t.total++
+	if cmd == nil {
+		return
+	}
+	if cmd != t.streak {
+		c.flushStreak()
+		t.streak = cmd
+	}
+	t.calls++
+}
+
+func (c *client) flushStreak() {
+	t := &c.tally
+	if t.streak == nil {
+		return
+	}
+	c.srv.calls[t.streak.index].Add(t.calls)
+	c.lastCmd.Store(int32(t.streak.index + 1))
+	t.streak, t.calls = nil, 0
+}
+
+// flushTally adds the batch's counts so far to the server's counters.
+func (c *client) flushTally() {
+	c.flushStreak()
+	if c.tally.total > 0 {
+		c.srv.totalCommands.Add(c.tally.total)
+		c.tally.total = 0
+	}
 }
 
 // Bounds of a transaction's queue: EXEC becomes one log entry, which must
@@ -217,11 +268,7 @@ func (c *client) execBatch(reqs []request) {
 			c.replyMode = replyOn
 		}
 		cmd := s.lookup(args[0])
-		s.totalCommands.Add(1)
-		if cmd != nil {
-			s.calls[cmd.index].Add(1)
-			c.lastCmd.Store(int32(cmd.index + 1))
-		}
+		c.countCommand(cmd)
 		// Fast path: a keyspace command outside MULTI joins the run.
 		if cmd != nil && cmd.keyspace && !c.multi && c.authed && arityOK(cmd.spec.arity, len(args)) {
 			if cmd.denyOOM && c.refusedOOM() {
@@ -245,6 +292,7 @@ func (c *client) execBatch(reqs []request) {
 			c.runWrite = c.runWrite || cmd.write
 			continue
 		}
+		c.flushTally()
 		c.flushRun()
 		mark := len(c.out)
 		// Only a command that runs now enters the slow log: not one that
@@ -266,6 +314,7 @@ func (c *client) execBatch(reqs []request) {
 			c.out = c.out[:mark]
 		}
 	}
+	c.flushTally()
 	c.flushRun()
 }
 

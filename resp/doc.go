@@ -147,6 +147,15 @@
 // counter each (no lock, no allocation per error); others go to a map
 // bounded at 128 prefixes as Redis's (errorstats.go).
 //
+// # Command counters
+//
+// INFO's total_commands_processed and commandstats, and CLIENT LIST's
+// cmd=, are shared by every connection. A connection tallies its batch
+// and adds it once per streak of the same command (client.commandTally)
+// instead of an atomic add per command on lines the other cores keep
+// writing; it publishes the tally before any connection command runs, so
+// an INFO in a pipeline sees the commands before it, and itself, counted.
+//
 // # Slow log
 //
 // A command that runs (not one refused or queued in MULTI) is timed when
