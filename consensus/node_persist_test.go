@@ -68,9 +68,12 @@ func TestNodeLeaderCommitsBeforeItsOwnWrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("propose while the leader's write is stuck: %v", err)
 	}
+	// The followers' acks may commit the entry before the leader's
+	// persister even takes it (a loaded machine): wait for the write to
+	// start. It cannot complete while the gate is held.
 	select {
 	case <-logs[leader].entered:
-	default:
+	case <-time.After(5 * time.Second):
 		t.Fatal("the leader never started writing the entry")
 	}
 	if got := res.(int); got != 2 {
