@@ -618,8 +618,12 @@ func TestOpenRemovesStaleFiles(t *testing.T) {
 	defer closeLog(t, l)
 	checkLog(t, l, 1, mkEntries(1, 5, 1))
 	for _, name := range stale {
-		if _, err := os.Stat(filepath.Join(segDir, name)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s left: %v", name, err)
+		// The preparer, started by Open, may already be writing its own
+		// next.prep.tmp: what must be gone is the stale content.
+		if b, err := os.ReadFile(filepath.Join(segDir, name)); err == nil && string(b) == "junk" {
+			t.Errorf("%s left", name)
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Error(err)
 		}
 	}
 	for lo := uint64(6); lo < 200; lo += 10 {
