@@ -51,6 +51,11 @@ func crashMix(before, after []byte, pages []int) []byte {
 	}
 	for _, p := range pages {
 		lo := p * crashPageBytes
+		if lo >= len(after) {
+			// The file shrank (the preparer, running beside the
+			// operation, truncates its temporary): the old page stays.
+			continue
+		}
 		hi := min(lo+crashPageBytes, len(after))
 		copy(out[lo:hi], after[lo:hi])
 	}
