@@ -109,9 +109,12 @@ func (o *options) validate() error {
 
 // report is what bench.json holds.
 type report struct {
-	Started      time.Time    `json:"started"`
-	GoVersion    string       `json:"go_version"`
-	GitCommit    string       `json:"git_commit"`
+	Started   time.Time `json:"started"`
+	GoVersion string    `json:"go_version"`
+	GitCommit string    `json:"git_commit"`
+	// RaftkvBinary is the -raftkv binary measured, when given: then
+	// GitCommit is only the tree the harness ran from, not what was measured.
+	RaftkvBinary string       `json:"raftkv_binary,omitempty"`
 	RedisVersion string       `json:"redis_version"`
 	Rounds       int          `json:"rounds"`
 	Requests     int          `json:"requests"`
@@ -127,6 +130,7 @@ func runBench(ctx context.Context, o options, stdout io.Writer, logger *slog.Log
 		return err
 	}
 	rep.GitCommit = commandLine(ctx, modRoot, "git", "rev-parse", "--short", "HEAD")
+	rep.RaftkvBinary = o.raftkvBin
 	rep.GoVersion = commandLine(ctx, modRoot, "go", "env", "GOVERSION")
 	rep.RedisVersion = commandLine(ctx, modRoot, "redis-server", "--version")
 	for _, tool := range []string{"redis-server", "redis-benchmark"} {
@@ -179,7 +183,11 @@ func runBench(ctx context.Context, o options, stdout io.Writer, logger *slog.Log
 	}
 	targets := issue6Targets()
 	rep.Verdicts = evaluateAll(rep.Observations, targets)
-	fmt.Fprintf(stdout, "raftkv %s vs %s; %d round(s), -n %d, %d keys for memory/restart\n\n", rep.GitCommit, rep.RedisVersion, o.rounds, o.requests, o.loadKeys)
+	measured := rep.GitCommit
+	if rep.RaftkvBinary != "" {
+		measured = fmt.Sprintf("binary %s (harness at %s)", rep.RaftkvBinary, rep.GitCommit)
+	}
+	fmt.Fprintf(stdout, "raftkv %s vs %s; %d round(s), -n %d, %d keys for memory/restart\n\n", measured, rep.RedisVersion, o.rounds, o.requests, o.loadKeys)
 	if err := writeTables(stdout, rep.Observations, targets); err != nil {
 		return err
 	}
