@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -43,21 +42,13 @@ func parseSegmentName(name string) (index uint64, suffix string, ok bool) {
 	return index, suffix, true
 }
 
-// listSegments returns the first indexes of the plain segment files in dir,
-// sorted.
+// listSegments returns the first indexes of the plain tidwall segment files
+// in dir, sorted.
 func listSegments(dir string) ([]uint64, error) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
-	}
-	var segs []uint64
-	for _, de := range des {
-		if idx, suffix, ok := parseSegmentName(de.Name()); ok && suffix == "" && !de.IsDir() {
-			segs = append(segs, idx)
-		}
-	}
-	slices.Sort(segs)
-	return segs, nil
+	return listIndexedFiles(dir, func(name string) (uint64, bool) {
+		idx, suffix, ok := parseSegmentName(name)
+		return idx, ok && suffix == ""
+	})
 }
 
 // finishTruncations completes what tidwall/wal's load would do with a

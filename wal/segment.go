@@ -106,18 +106,24 @@ func (s *segment) frame(index uint64) (lo, hi int64) {
 // listSegmentFiles returns the first indexes of the segment files in dir,
 // sorted.
 func listSegmentFiles(dir string) ([]uint64, error) {
+	return listIndexedFiles(dir, parseSegmentFileName)
+}
+
+// listIndexedFiles returns, sorted, the indexes that parse finds in the
+// names of the plain files in dir (the files it accepts).
+func listIndexedFiles(dir string, parse func(name string) (uint64, bool)) ([]uint64, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
 	}
-	var firsts []uint64
+	var indexes []uint64
 	for _, de := range des {
-		if first, ok := parseSegmentFileName(de.Name()); ok && !de.IsDir() {
-			firsts = append(firsts, first)
+		if index, ok := parse(de.Name()); ok && !de.IsDir() {
+			indexes = append(indexes, index)
 		}
 	}
-	slices.Sort(firsts)
-	return firsts, nil
+	slices.Sort(indexes)
+	return indexes, nil
 }
 
 // scanRecords walks the records of a segment file's bytes (header
