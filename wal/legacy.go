@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -196,23 +195,11 @@ func scanSegments(dir string, logger *slog.Logger, noSync bool) (scanResult, err
 // the whole segment is good).
 func scanSegment(data []byte, segIndex uint64) (good int, count uint64, bad error) {
 	for good < len(data) {
-		size, n := binary.Uvarint(data[good:])
-		if n <= 0 {
-			return good, count, fmt.Errorf("bad record length prefix: %w", ErrCorrupt)
-		}
-		if size > uint64(len(data)-good-n) {
-			return good, count, fmt.Errorf("record of %d bytes runs past the end of the file (%d bytes left): %w",
-				size, len(data)-good-n, ErrCorrupt)
-		}
-		rec := data[good+n : good+n+int(size)]
-		e, _, err := decodeRecord(rec)
+		frameLen, err := checkFrame(data, good, segIndex+count)
 		if err != nil {
 			return good, count, err
 		}
-		if want := segIndex + count; e.Index != want {
-			return good, count, fmt.Errorf("record says index %d, want %d: %w", e.Index, want, ErrCorrupt)
-		}
-		good += n + int(size)
+		good += frameLen
 		count++
 	}
 	return good, count, nil

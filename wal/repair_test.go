@@ -634,3 +634,33 @@ func TestOpenRemovesStaleFiles(t *testing.T) {
 	}
 	checkSegmentMirror(t, l)
 }
+
+// TestScannersRefuseRecordInWrongPlace: a record whose stored index is not
+// its position (a record copied or shifted by damage) ends the good part
+// of the segment in both layouts' scanners, as corruption naming both
+// indexes.
+func TestScannersRefuseRecordInWrongPlace(t *testing.T) {
+	frames := func(indexes ...uint64) []byte {
+		var b []byte
+		for i, index := range indexes {
+			e := mkEntries(index, index, 1)[0]
+			rec := appendRecord(nil, &e, uint64(i))
+			b = binary.AppendUvarint(b, uint64(len(rec)))
+			b = append(b, rec...)
+		}
+		return b
+	}
+	intact, shifted := frames(5, 6), frames(5, 6, 8, 9)
+	wantGood := len(intact)
+	const wantErr = "record says index 8, want 7"
+
+	seg := append(encodeSegmentHeader(5), shifted...)
+	offsets, good, bad := scanRecords(seg, 5)
+	if len(offsets) != 2 || good != segmentHeaderBytes+wantGood || !errors.Is(bad, ErrCorrupt) || !strings.Contains(bad.Error(), wantErr) {
+		t.Errorf("scanRecords: %d records, good %d, %v; want 2, %d, %q", len(offsets), good, bad, segmentHeaderBytes+wantGood, wantErr)
+	}
+	good, count, bad := scanSegment(shifted, 5)
+	if count != 2 || good != wantGood || !errors.Is(bad, ErrCorrupt) || !strings.Contains(bad.Error(), wantErr) {
+		t.Errorf("scanSegment (tidwall layout): %d records, good %d, %v; want 2, %d, %q", count, good, bad, wantGood, wantErr)
+	}
+}

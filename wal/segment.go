@@ -134,28 +134,40 @@ func listIndexedFiles(dir string, parse func(name string) (uint64, bool)) ([]uin
 func scanRecords(data []byte, first uint64) (offsets []uint32, good int, bad error) {
 	good = segmentHeaderBytes
 	for good < len(data) && data[good] != 0 {
-		size, n := binary.Uvarint(data[good:])
-		if n <= 0 {
-			return offsets, good, fmt.Errorf("bad record length prefix: %w", ErrCorrupt)
-		}
-		if size > uint64(len(data)-good-n) {
-			return offsets, good, fmt.Errorf("record of %d bytes runs past the end of the file (%d bytes left): %w",
-				size, len(data)-good-n, ErrCorrupt)
-		}
-		e, _, err := decodeRecord(data[good+n : good+n+int(size)])
+		frameLen, err := checkFrame(data, good, first+uint64(len(offsets)))
 		if err != nil {
 			return offsets, good, err
 		}
-		if want := first + uint64(len(offsets)); e.Index != want {
-			return offsets, good, fmt.Errorf("record says index %d, want %d: %w", e.Index, want, ErrCorrupt)
-		}
 		offsets = append(offsets, uint32(good))
-		good += n + int(size)
+		good += frameLen
 	}
 	if i := lastNonZero(data[good:]); i >= 0 {
 		return offsets, good, fmt.Errorf("non-zero byte at offset %d after the end of the records: %w", good+i, ErrCorrupt)
 	}
 	return offsets, good, nil
+}
+
+// checkFrame checks the frame at data[at:] (uvarint length, then the
+// record) and that its record holds wantIndex; it returns the frame's
+// length. The segment scanners of both layouts (ours and tidwall's) share
+// it.
+func checkFrame(data []byte, at int, wantIndex uint64) (int, error) {
+	size, n := binary.Uvarint(data[at:])
+	if n <= 0 {
+		return 0, fmt.Errorf("bad record length prefix: %w", ErrCorrupt)
+	}
+	if size > uint64(len(data)-at-n) {
+		return 0, fmt.Errorf("record of %d bytes runs past the end of the file (%d bytes left): %w",
+			size, len(data)-at-n, ErrCorrupt)
+	}
+	e, _, err := decodeRecord(data[at+n : at+n+int(size)])
+	if err != nil {
+		return 0, err
+	}
+	if e.Index != wantIndex {
+		return 0, fmt.Errorf("record says index %d, want %d: %w", e.Index, wantIndex, ErrCorrupt)
+	}
+	return n + int(size), nil
 }
 
 // findLaterBatch looks in the bytes after a damaged record (whose index
