@@ -214,16 +214,7 @@ func truncateFile(path string, size int64, noSync bool) error {
 		f.Close()
 		return fmt.Errorf("wal: repair %s: truncate to %d: %w", path, size, err)
 	}
-	if !noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: repair %s: fsync: %w", path, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: repair %s: close: %w", path, err)
-	}
-	return nil
+	return syncClose(f, path, noSync)
 }
 
 // migrateLegacy converts a log in tidwall/wal's layout (<dir>/log) to our
@@ -305,16 +296,7 @@ func writeMigratedSegment(path string, first uint64, frames []byte, opts Options
 		f.Close()
 		return fmt.Errorf("wal: migrate: write %s: %w", path, err)
 	}
-	if !opts.NoSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: migrate: fsync %s: %w", path, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: migrate: close %s: %w", path, err)
-	}
-	return nil
+	return syncClose(f, path, opts.NoSync)
 }
 
 func removeLegacy(dir, legacy string, noSync bool) error {

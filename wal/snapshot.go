@@ -504,13 +504,8 @@ func (w *SnapshotWriter) Commit() error {
 		return fail(fmt.Errorf("wal: write header of %s: %w", w.tmp, err))
 	}
 	s := w.store
-	if !s.opts.NoSync {
-		if err := w.f.Sync(); err != nil {
-			return fail(fmt.Errorf("wal: fsync %s: %w", w.tmp, err))
-		}
-	}
-	if err := w.f.Close(); err != nil {
-		return fail(fmt.Errorf("wal: close %s: %w", w.tmp, err))
+	if err := syncClose(w.f, w.tmp, s.opts.NoSync); err != nil {
+		return fail(err)
 	}
 	w.finished = true
 	final := w.final

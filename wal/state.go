@@ -110,6 +110,21 @@ func readStateFile(path string) ([]byte, error) {
 	return b, nil
 }
 
+// syncClose fsyncs f (unless noSync) and closes it; f is closed whatever
+// happens. name is the file's path, for the error.
+func syncClose(f *os.File, name string, noSync bool) error {
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("wal: fsync %s: %w", name, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: close %s: %w", name, err)
+	}
+	return nil
+}
+
 // writeFileAtomic replaces path with data: temp file, fsync, rename, fsync
 // of the directory. With noSync the fsyncs are skipped (tests only).
 func writeFileAtomic(path string, data []byte, noSync bool) error {
@@ -122,14 +137,8 @@ func writeFileAtomic(path string, data []byte, noSync bool) error {
 		f.Close()
 		return fmt.Errorf("wal: write %s: %w", tmp, err)
 	}
-	if !noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: fsync %s: %w", tmp, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: close %s: %w", tmp, err)
+	if err := syncClose(f, tmp, noSync); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("wal: rename %s: %w", tmp, err)
