@@ -106,6 +106,14 @@ func appendOneByOne(t *testing.T, l *Log, es []consensus.Entry) {
 	}
 }
 
+// writeLog writes es, one Append each, to a new log in dir and closes it.
+func writeLog(t *testing.T, dir string, opts Options, es []consensus.Entry) {
+	t.Helper()
+	l := openLog(t, dir, opts)
+	appendOneByOne(t, l, es)
+	closeLog(t, l)
+}
+
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -371,9 +379,7 @@ func TestCrashDuringTruncateSuffix(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := Options{NoSync: true, SegmentBytes: tt.segment, Logger: quietLogger()}
 			base := t.TempDir()
-			l := openLog(t, base, opts)
-			appendOneByOne(t, l, old)
-			closeLog(t, l)
+			writeLog(t, base, opts, old)
 			if tt.openSegment != 0 {
 				opts.SegmentBytes = tt.openSegment
 			}
@@ -618,14 +624,12 @@ func TestCrashDuringRotation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := openLog(t, dir, opts)
-			appendOneByOne(t, l, synced)
-			closeLog(t, l)
+			writeLog(t, dir, opts, synced)
 			tt.crash(t, segmentDirPath(dir), uint64(len(synced))+1)
 			want := slices.Concat(synced, paddedEntries(16, 40, 1, 180))
 			openAfterCrash(t, dir, opts, want, uint64(len(synced)), tt.name)
 			// The log goes on through several rotations after it.
-			l = openLog(t, dir, opts)
+			l := openLog(t, dir, opts)
 			last := l.LastIndex()
 			more := paddedEntries(last+1, last+40, 9, 180)
 			appendOneByOne(t, l, more)
@@ -716,9 +720,7 @@ func TestCrashDuringTruncatePrefix(t *testing.T) {
 	all := paddedEntries(1, 100, 1, 180) // about 6 segments
 	const upTo = 70
 	base := t.TempDir()
-	l := openLog(t, base, opts)
-	appendOneByOne(t, l, all)
-	closeLog(t, l)
+	writeLog(t, base, opts, all)
 	firsts, err := listSegmentFiles(segmentDirPath(base))
 	if err != nil {
 		t.Fatal(err)
@@ -777,9 +779,7 @@ func TestCrashDuringDiscard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base := t.TempDir()
-			l := openLog(t, base, opts)
-			appendOneByOne(t, l, all)
-			closeLog(t, l)
+			writeLog(t, base, opts, all)
 			checkCrashes(t, base, opts, func(l *Log) error { return l.TruncatePrefix(tt.upTo, tt.term) }, func(dir, what string, final bool) {
 				l, err := Open(dir, opts)
 				if err != nil {
@@ -817,9 +817,7 @@ func TestCrashDuringTruncateSuffixRemovals(t *testing.T) {
 	opts := Options{NoSync: true, SegmentBytes: segBytes, Logger: quietLogger()}
 	all := paddedEntries(1, 100, 1, 180)
 	base := t.TempDir()
-	l := openLog(t, base, opts)
-	appendOneByOne(t, l, all)
-	closeLog(t, l)
+	writeLog(t, base, opts, all)
 	firsts, err := listSegmentFiles(segmentDirPath(base))
 	if err != nil || len(firsts) < 5 {
 		t.Fatalf("segments %v, %v", firsts, err)
